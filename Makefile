@@ -1,0 +1,53 @@
+# Palisade. `make demo` runs the sandbox demo; `make test` runs every test.
+# Both install what is missing first: npm packages (including the pinned Node 24 LTS
+# binary, node_modules/.bin/node) and, as root, iptables, ipset and iproute2 via apt-get.
+SHELL := /bin/bash
+export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
+
+.PHONY: all deps npm-deps sys-deps build test test-unit lint format demo bench clean image kind-up deploy e2e-kind undeploy
+
+all: build
+
+npm-deps: node_modules/.package-lock.json
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+sys-deps:
+	@missing=""; \
+	command -v iptables-restore >/dev/null || missing="$$missing iptables"; \
+	command -v ipset >/dev/null || missing="$$missing ipset"; \
+	command -v ip >/dev/null || missing="$$missing iproute2"; \
+	command -v conntrack >/dev/null || missing="$$missing conntrack"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing:$$missing"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "missing:$$missing (run: sudo apt-get install$$missing)"; fi; \
+	fi
+
+deps: npm-deps sys-deps
+
+build: npm-deps
+	npm run -s build
+
+test: deps build
+	NODE_OPTIONS=--experimental-vm-modules jest --ci
+
+test-unit: npm-deps
+	NODE_OPTIONS=--experimental-vm-modules jest --ci --selectProjects unit
+
+lint: npm-deps
+	npm run -s lint
+
+format: npm-deps
+	npx prettier --write .
+
+demo: deps build
+	bash examples/demo.sh
+
+bench: deps build
+	npm run -s bench
+
+clean:
+	rm -rf dist coverage

@@ -1,0 +1,70 @@
+/**
+ * Accumulates what changed between two flushes, cancelling opposite changes so a delta is
+ * the net difference (a pod relabelled out of a set and back in between two flushes is no
+ * change at all).
+ */
+import type { CompileDelta, MemberChange, PeerSetKey } from './ir';
+import type { ObjectKey } from './model';
+
+export class DeltaRecorder {
+  private full = true;
+  private pods = new Set<ObjectKey>();
+  private policies = new Set<ObjectKey>();
+  private peerSets = new Set<PeerSetKey>();
+  private members = new Map<PeerSetKey, { added: Set<string>; removed: Set<string> }>();
+
+  pod(key: ObjectKey): void {
+    this.pods.add(key);
+  }
+
+  policy(key: ObjectKey): void {
+    this.policies.add(key);
+  }
+
+  /** A set appeared or disappeared: consumers redo it whole, so its member changes are moot. */
+  peerSet(key: PeerSetKey): void {
+    this.peerSets.add(key);
+    this.members.delete(key);
+  }
+
+  memberAdded(set: PeerSetKey, member: string): void {
+    if (this.full || this.peerSets.has(set)) return;
+    const m = this.entry(set);
+    if (!m.removed.delete(member)) m.added.add(member);
+  }
+
+  memberRemoved(set: PeerSetKey, member: string): void {
+    if (this.full || this.peerSets.has(set)) return;
+    const m = this.entry(set);
+    if (!m.added.delete(member)) m.removed.add(member);
+  }
+
+  private entry(set: PeerSetKey): { added: Set<string>; removed: Set<string> } {
+    let m = this.members.get(set);
+    if (!m) {
+      m = { added: new Set(), removed: new Set() };
+      this.members.set(set, m);
+    }
+    return m;
+  }
+
+  take(): CompileDelta {
+    const members = new Map<PeerSetKey, MemberChange>();
+    for (const [k, m] of this.members) {
+      if (m.added.size || m.removed.size) members.set(k, { added: [...m.added], removed: [...m.removed] });
+    }
+    const delta: CompileDelta = {
+      full: this.full,
+      pods: this.pods,
+      policies: this.policies,
+      peerSets: this.peerSets,
+      members,
+    };
+    this.full = false;
+    this.pods = new Set();
+    this.policies = new Set();
+    this.peerSets = new Set();
+    this.members = new Map();
+    return delta;
+  }
+}

@@ -1,0 +1,512 @@
+/**
+ * IncrementalCompiler: the cluster model and its compiled state, kept up to date event by event.
+ *
+ * What it models: every Namespace, Pod and NetworkPolicy of the cluster (slim, model.ts), and
+ * the CompiledState (ir.ts) of the subject pods: every live pod for `analyze`, the node's own
+ * pods for the agent.
+ *
+ * How it works: each event updates the model and, right away, exactly what it affects, found
+ * through indexes rather than scans of the cluster:
+ *   - a pod event changes its contributions to the active peer sets that can hold it (sets of
+ *     its namespace, namespace-selector sets, named-port sets of the port names it declares),
+ *     and, if it is a subject, its policy lists and the policies' activity;
+ *   - a namespace relabel re-evaluates namespace-selector sets for the pods of that namespace;
+ *   - a policy event recompiles that policy alone and re-selects subjects of its namespace.
+ * A policy is active while it selects a subject; a peer set exists while an active policy
+ * references it (reference counted) and is filled when it appears.
+ *
+ * Promise: after any sequence of events, state() equals what compiling the final model from
+ * scratch gives (tested by replaying events in random orders), and flush() returns the net
+ * difference since the previous flush.
+ */
+import { DeltaRecorder } from './delta-recorder';
+import type {
+  CompileDelta,
+  CompiledPolicy,
+  CompiledState,
+  PeerSet,
+  PeerSetDef,
+  PeerSetKey,
+  PodRules,
+} from './ir';
+import { cidrMembers, podMembers } from './membership';
+import type { ClusterSnapshot, Labels, NamespaceInfo, ObjectKey, PodInfo, PolicyInfo } from './model';
+import { objectKey, podIsPolicyTarget } from './model';
+import { compilePolicy, type PolicyCompilation } from './policy-compile';
+import { selectorMatches } from './selector';
+
+export interface CompilerOptions {
+  /** Only pods on this node are subjects (the agent). Undefined: every pod is (analyze). */
+  readonly nodeName?: string;
+}
+
+/** Read access to the model and the compiled state: what `verdict()` and the CLI need. */
+export interface CompiledView {
+  state(): CompiledState;
+  pod(key: ObjectKey): PodInfo | undefined;
+  /** The live, non-hostNetwork pod that owns this address, if any. */
+  podByIP(ip: string): PodInfo | undefined;
+  namespace(name: string): NamespaceInfo | undefined;
+  policy(key: ObjectKey): PolicyInfo | undefined;
+}
+
+const NAMESPACE_NAME_LABEL = 'kubernetes.io/metadata.name';
+
+interface LivePeerSet extends PeerSet {
+  readonly members: Set<string>;
+  /** How many (pod, address) contributions back each member: two pods may briefly share an IP. */
+  readonly counts: Map<string, number>;
+  refs: number;
+}
+
+function addToIndex<K, V>(index: Map<K, Set<V>>, k: K, v: V): void {
+  let s = index.get(k);
+  if (!s) index.set(k, (s = new Set()));
+  s.add(v);
+}
+
+function removeFromIndex<K, V>(index: Map<K, Set<V>>, k: K, v: V): void {
+  const s = index.get(k);
+  if (s && s.delete(v) && s.size === 0) index.delete(k);
+}
+
+function labelsEqual(a: Labels, b: Labels): boolean {
+  const ka = Object.keys(a);
+  if (ka.length !== Object.keys(b).length) return false;
+  for (const k of ka) if (a[k] !== b[k] || !(k in b)) return false;
+  return true;
+}
+
+function arraysEqual<T>(
+  a: readonly T[],
+  b: readonly T[],
+  eq: (x: T, y: T) => boolean = (x, y) => x === y,
+): boolean {
+  return a.length === b.length && a.every((x, i) => eq(x, b[i]));
+}
+
+function podsEqual(a: PodInfo, b: PodInfo): boolean {
+  return (
+    a.nodeName === b.nodeName &&
+    a.phase === b.phase &&
+    a.hostNetwork === b.hostNetwork &&
+    arraysEqual(a.ips, b.ips) &&
+    labelsEqual(a.labels, b.labels) &&
+    arraysEqual(
+      a.namedPorts,
+      b.namedPorts,
+      (x, y) => x.name === y.name && x.port === y.port && x.protocol === y.protocol,
+    )
+  );
+}
+
+function podRulesEqual(a: PodRules, b: PodRules): boolean {
+  return (
+    a.nodeName === b.nodeName &&
+    arraysEqual(a.ips, b.ips) &&
+    arraysEqual(a.ingress, b.ingress) &&
+    arraysEqual(a.egress, b.egress)
+  );
+}
+
+const EMPTY: ReadonlySet<string> = new Set<string>();
+
+export class IncrementalCompiler implements CompiledView {
+  private readonly nodeName: string | undefined;
+
+  // The model.
+  private readonly nsMap = new Map<string, NamespaceInfo>();
+  private readonly podMap = new Map<ObjectKey, PodInfo>();
+  private readonly podsByNs = new Map<string, Set<ObjectKey>>();
+  private readonly podsByPortName = new Map<string, Set<ObjectKey>>();
+  private readonly ipOwners = new Map<string, Set<ObjectKey>>();
+  private readonly policyMap = new Map<ObjectKey, PolicyInfo>();
+  private readonly compilations = new Map<ObjectKey, PolicyCompilation>();
+  private readonly policiesByNs = new Map<string, Set<ObjectKey>>();
+
+  // Subjects and their policies.
+  private readonly subjectsByNs = new Map<string, Set<ObjectKey>>();
+  private readonly podRules = new Map<ObjectKey, PodRules>();
+  private readonly selections = new Map<ObjectKey, Set<ObjectKey>>();
+  private readonly activePolicies = new Map<ObjectKey, CompiledPolicy>();
+
+  // Peer sets referenced by active policies, and the indexes that find the ones a pod may join.
+  private readonly peerSets = new Map<PeerSetKey, LivePeerSet>();
+  private readonly podSetsByNs = new Map<string, Set<PeerSetKey>>();
+  private readonly nsSelectorSets = new Set<PeerSetKey>();
+  private readonly namedSetsByName = new Map<string, Set<PeerSetKey>>();
+
+  private readonly delta = new DeltaRecorder();
+  private readonly compiledState: CompiledState;
+
+  constructor(opts: CompilerOptions = {}) {
+    this.nodeName = opts.nodeName;
+    this.compiledState = { pods: this.podRules, policies: this.activePolicies, peerSets: this.peerSets };
+  }
+
+  // ---- read access -------------------------------------------------------------------------
+
+  state(): CompiledState {
+    return this.compiledState;
+  }
+
+  pod(key: ObjectKey): PodInfo | undefined {
+    return this.podMap.get(key);
+  }
+
+  podByIP(ip: string): PodInfo | undefined {
+    const owners = this.ipOwners.get(ip);
+    if (!owners) return undefined;
+    for (const k of owners) return this.podMap.get(k);
+    return undefined;
+  }
+
+  namespace(name: string): NamespaceInfo | undefined {
+    return this.nsMap.get(name);
+  }
+
+  policy(key: ObjectKey): PolicyInfo | undefined {
+    return this.policyMap.get(key);
+  }
+
+  pods(): IterableIterator<PodInfo> {
+    return this.podMap.values();
+  }
+
+  namespaces(): IterableIterator<NamespaceInfo> {
+    return this.nsMap.values();
+  }
+
+  policies(): IterableIterator<PolicyInfo> {
+    return this.policyMap.values();
+  }
+
+  /** Brings nothing up to date (every event already did); returns the net change since the last flush. */
+  flush(): CompileDelta {
+    return this.delta.take();
+  }
+
+  // ---- namespaces --------------------------------------------------------------------------
+
+  upsertNamespace(input: NamespaceInfo): void {
+    // The API server sets this label on every namespace; scenarios and tests may omit it.
+    const ns: NamespaceInfo =
+      input.labels[NAMESPACE_NAME_LABEL] === input.name
+        ? input
+        : { name: input.name, labels: { ...input.labels, [NAMESPACE_NAME_LABEL]: input.name } };
+    const old = this.nsMap.get(ns.name);
+    if (old && labelsEqual(old.labels, ns.labels)) return;
+    this.nsMap.set(ns.name, ns);
+    this.namespaceLabelsChanged(ns.name, old, ns);
+  }
+
+  deleteNamespace(name: string): void {
+    const old = this.nsMap.get(name);
+    if (!old) return;
+    this.nsMap.delete(name);
+    this.namespaceLabelsChanged(name, old, undefined);
+  }
+
+  private namespaceLabelsChanged(
+    name: string,
+    before: NamespaceInfo | undefined,
+    after: NamespaceInfo | undefined,
+  ) {
+    const pods = this.podsByNs.get(name);
+    if (!pods) return;
+    for (const key of this.nsSelectorSets) {
+      const set = this.peerSets.get(key)!;
+      const def = set.def as PeerSetDef & { kind: 'pods' };
+      const was = before !== undefined && selectorMatches(def.namespaceSelector, before.labels);
+      const is = after !== undefined && selectorMatches(def.namespaceSelector, after.labels);
+      if (was === is) continue;
+      for (const podKey of pods) {
+        const pod = this.podMap.get(podKey)!;
+        if (was) this.contribute(set, podMembers(def, pod, before), -1);
+        if (is) this.contribute(set, podMembers(def, pod, after), +1);
+      }
+    }
+  }
+
+  // ---- pods --------------------------------------------------------------------------------
+
+  private isSubject(p: PodInfo): boolean {
+    return podIsPolicyTarget(p) && (this.nodeName === undefined || p.nodeName === this.nodeName);
+  }
+
+  upsertPod(pod: PodInfo): void {
+    const key = objectKey(pod);
+    const old = this.podMap.get(key);
+    if (old && podsEqual(old, pod)) return;
+    if (old) this.unindexPod(key, old);
+    this.podMap.set(key, pod);
+    this.indexPod(key, pod);
+    this.subjectChanged(key, old, pod);
+  }
+
+  deletePod(key: ObjectKey): void {
+    const old = this.podMap.get(key);
+    if (!old) return;
+    this.unindexPod(key, old);
+    this.podMap.delete(key);
+    this.subjectChanged(key, old, undefined);
+  }
+
+  private indexPod(key: ObjectKey, pod: PodInfo): void {
+    addToIndex(this.podsByNs, pod.namespace, key);
+    for (const np of pod.namedPorts) addToIndex(this.podsByPortName, np.name, key);
+    if (podIsPolicyTarget(pod)) for (const ip of pod.ips) addToIndex(this.ipOwners, ip, key);
+    this.podContributions(pod, +1);
+  }
+
+  private unindexPod(key: ObjectKey, pod: PodInfo): void {
+    this.podContributions(pod, -1);
+    removeFromIndex(this.podsByNs, pod.namespace, key);
+    for (const np of pod.namedPorts) removeFromIndex(this.podsByPortName, np.name, key);
+    if (podIsPolicyTarget(pod)) for (const ip of pod.ips) removeFromIndex(this.ipOwners, ip, key);
+  }
+
+  /** Adds (+1) or withdraws (-1) the pod's members in every active set that can hold it. */
+  private podContributions(pod: PodInfo, sign: 1 | -1): void {
+    if (!podIsPolicyTarget(pod)) return;
+    const ns = this.nsMap.get(pod.namespace);
+    for (const key of this.podSetsByNs.get(pod.namespace) ?? EMPTY) {
+      const set = this.peerSets.get(key)!;
+      this.contribute(set, podMembers(set.def, pod, ns), sign);
+    }
+    for (const key of this.nsSelectorSets) {
+      const set = this.peerSets.get(key)!;
+      this.contribute(set, podMembers(set.def, pod, ns), sign);
+    }
+    for (const np of pod.namedPorts) {
+      for (const key of this.namedSetsByName.get(np.name) ?? EMPTY) {
+        const set = this.peerSets.get(key)!;
+        // A pod may declare the name for two protocols; only this set's protocol counts, once.
+        if ((set.def as { protocol: string }).protocol !== np.protocol) continue;
+        this.contribute(set, podMembers(set.def, pod, ns), sign);
+      }
+    }
+  }
+
+  private contribute(set: LivePeerSet, members: readonly string[], sign: 1 | -1): void {
+    for (const m of members) {
+      const before = set.counts.get(m) ?? 0;
+      const n = before + sign;
+      if (n > 0) {
+        set.counts.set(m, n);
+        if (before === 0) {
+          set.members.add(m);
+          this.delta.memberAdded(set.key, m);
+        }
+      } else if (before > 0) {
+        set.counts.delete(m);
+        set.members.delete(m);
+        this.delta.memberRemoved(set.key, m);
+      }
+    }
+  }
+
+  /** Re-derives everything that depends on whether and how `key` is a subject. */
+  private subjectChanged(key: ObjectKey, before: PodInfo | undefined, after: PodInfo | undefined): void {
+    const was = before !== undefined && this.isSubject(before);
+    const is = after !== undefined && this.isSubject(after);
+    if (!was && !is) return;
+    const oldPolicies: ObjectKey[] = [];
+    if (was) {
+      removeFromIndex(this.subjectsByNs, before!.namespace, key);
+      for (const pk of this.policiesByNs.get(before!.namespace) ?? EMPTY) {
+        if (this.selections.get(pk)?.has(key)) oldPolicies.push(pk);
+      }
+    }
+    const newPolicies = new Set<ObjectKey>();
+    if (is) {
+      addToIndex(this.subjectsByNs, after!.namespace, key);
+      for (const pk of this.policiesByNs.get(after!.namespace) ?? EMPTY) {
+        if (selectorMatches(this.policyMap.get(pk)!.spec.podSelector, after!.labels)) newPolicies.add(pk);
+      }
+    }
+    // Select before unselecting, so a policy (and its sets) that still applies never flickers out.
+    for (const pk of newPolicies) this.select(pk, key);
+    for (const pk of oldPolicies) if (!newPolicies.has(pk)) this.unselect(pk, key);
+    this.refreshPodRules(key);
+  }
+
+  private select(policyKey: ObjectKey, podKey: ObjectKey): void {
+    let sel = this.selections.get(policyKey);
+    if (!sel) this.selections.set(policyKey, (sel = new Set()));
+    if (sel.has(podKey)) return;
+    sel.add(podKey);
+    if (sel.size === 1) this.activate(policyKey);
+  }
+
+  private unselect(policyKey: ObjectKey, podKey: ObjectKey): void {
+    const sel = this.selections.get(policyKey);
+    if (!sel || !sel.delete(podKey)) return;
+    if (sel.size === 0) {
+      this.selections.delete(policyKey);
+      this.deactivate(policyKey);
+    }
+  }
+
+  /** Recomputes a subject's policy lists from the policies of its namespace. */
+  private refreshPodRules(key: ObjectKey): void {
+    const pod = this.podMap.get(key);
+    const old = this.podRules.get(key);
+    if (!pod || !this.isSubject(pod)) {
+      if (old) {
+        this.podRules.delete(key);
+        this.delta.pod(key);
+      }
+      return;
+    }
+    const ingress: ObjectKey[] = [];
+    const egress: ObjectKey[] = [];
+    for (const pk of this.policiesByNs.get(pod.namespace) ?? EMPTY) {
+      if (!this.selections.get(pk)?.has(key)) continue;
+      const c = this.compilations.get(pk)!.compiled;
+      if (c.ingress !== null) ingress.push(pk);
+      if (c.egress !== null) egress.push(pk);
+    }
+    ingress.sort();
+    egress.sort();
+    const rules: PodRules = {
+      key,
+      namespace: pod.namespace,
+      name: pod.name,
+      nodeName: pod.nodeName,
+      ips: pod.ips,
+      ingress,
+      egress,
+    };
+    if (old && podRulesEqual(old, rules)) return;
+    this.podRules.set(key, rules);
+    this.delta.pod(key);
+  }
+
+  // ---- policies ----------------------------------------------------------------------------
+
+  upsertPolicy(p: PolicyInfo): void {
+    const key = objectKey(p);
+    const old = this.policyMap.get(key);
+    if (old && JSON.stringify(old.spec) === JSON.stringify(p.spec)) return;
+    const before = this.selections.get(key) ?? EMPTY;
+    const oldCompilation = this.compilations.get(key);
+    const compilation = compilePolicy(p);
+    this.policyMap.set(key, p);
+    this.compilations.set(key, compilation);
+    addToIndex(this.policiesByNs, p.namespace, key);
+    const after = new Set<ObjectKey>();
+    for (const podKey of this.subjectsByNs.get(p.namespace) ?? EMPTY) {
+      if (selectorMatches(p.spec.podSelector, this.podMap.get(podKey)!.labels)) after.add(podKey);
+    }
+    // Acquire the new version's sets before releasing the old one's: sets both use stay untouched.
+    if (after.size > 0) {
+      this.selections.set(key, after);
+      this.activePolicies.set(key, compilation.compiled);
+      for (const [setKey, def] of compilation.peerSets) this.acquireSet(setKey, def);
+    } else {
+      this.selections.delete(key);
+      this.activePolicies.delete(key);
+    }
+    if (before.size > 0 && oldCompilation) {
+      for (const setKey of oldCompilation.peerSets.keys()) this.releaseSet(setKey);
+    }
+    if (before.size > 0 || after.size > 0) this.delta.policy(key);
+    for (const podKey of before) this.refreshPodRules(podKey);
+    for (const podKey of after) if (!before.has(podKey)) this.refreshPodRules(podKey);
+  }
+
+  deletePolicy(key: ObjectKey): void {
+    const p = this.policyMap.get(key);
+    if (!p) return;
+    const before = this.selections.get(key) ?? EMPTY;
+    if (before.size > 0) this.deactivate(key);
+    this.selections.delete(key);
+    this.policyMap.delete(key);
+    this.compilations.delete(key);
+    removeFromIndex(this.policiesByNs, p.namespace, key);
+    for (const podKey of before) this.refreshPodRules(podKey);
+  }
+
+  private activate(policyKey: ObjectKey): void {
+    const c = this.compilations.get(policyKey)!;
+    this.activePolicies.set(policyKey, c.compiled);
+    for (const [setKey, def] of c.peerSets) this.acquireSet(setKey, def);
+    this.delta.policy(policyKey);
+  }
+
+  private deactivate(policyKey: ObjectKey): void {
+    const c = this.compilations.get(policyKey)!;
+    this.activePolicies.delete(policyKey);
+    for (const setKey of c.peerSets.keys()) this.releaseSet(setKey);
+    this.delta.policy(policyKey);
+  }
+
+  // ---- peer sets ---------------------------------------------------------------------------
+
+  private acquireSet(key: PeerSetKey, def: PeerSetDef): void {
+    const existing = this.peerSets.get(key);
+    if (existing) {
+      existing.refs++;
+      return;
+    }
+    const set: LivePeerSet = { key, def, members: new Set(), counts: new Map(), refs: 1 };
+    this.peerSets.set(key, set);
+    this.delta.peerSet(key);
+    switch (def.kind) {
+      case 'cidr':
+        for (const m of cidrMembers(def)) {
+          set.members.add(m);
+          set.counts.set(m, 1);
+        }
+        break;
+      case 'pods':
+        if (def.namespaceSelector !== undefined) {
+          this.nsSelectorSets.add(key);
+          for (const ns of this.nsMap.values()) {
+            if (selectorMatches(def.namespaceSelector, ns.labels))
+              this.fillFrom(set, this.podsByNs.get(ns.name));
+          }
+        } else {
+          addToIndex(this.podSetsByNs, def.namespace!, key);
+          this.fillFrom(set, this.podsByNs.get(def.namespace!));
+        }
+        break;
+      case 'namedPort':
+        addToIndex(this.namedSetsByName, def.name, key);
+        this.fillFrom(set, this.podsByPortName.get(def.name));
+        break;
+    }
+  }
+
+  private fillFrom(set: LivePeerSet, podKeys: ReadonlySet<ObjectKey> | undefined): void {
+    for (const podKey of podKeys ?? EMPTY) {
+      const pod = this.podMap.get(podKey)!;
+      this.contribute(set, podMembers(set.def, pod, this.nsMap.get(pod.namespace)), +1);
+    }
+  }
+
+  private releaseSet(key: PeerSetKey): void {
+    const set = this.peerSets.get(key)!;
+    if (--set.refs > 0) return;
+    this.peerSets.delete(key);
+    this.delta.peerSet(key);
+    const def = set.def;
+    if (def.kind === 'pods') {
+      if (def.namespaceSelector !== undefined) this.nsSelectorSets.delete(key);
+      else removeFromIndex(this.podSetsByNs, def.namespace!, key);
+    } else if (def.kind === 'namedPort') {
+      removeFromIndex(this.namedSetsByName, def.name, key);
+    }
+  }
+}
+
+/** Compiles a whole snapshot: the entry point of `palisade analyze` and of tests. */
+export function compileSnapshot(s: ClusterSnapshot, opts: CompilerOptions = {}): IncrementalCompiler {
+  const c = new IncrementalCompiler(opts);
+  for (const ns of s.namespaces) c.upsertNamespace(ns);
+  for (const p of s.pods) c.upsertPod(p);
+  for (const p of s.policies) c.upsertPolicy(p);
+  c.flush();
+  return c;
+}

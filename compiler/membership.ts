@@ -1,0 +1,40 @@
+/**
+ * Which members a pod contributes to a peer set. One function per set kind, used both when a
+ * set is first filled and when a single pod changes, so the two can never disagree.
+ */
+import type { PeerSetDef } from './ir';
+import type { NamespaceInfo, PodInfo } from './model';
+import { podIsPolicyTarget } from './model';
+import { selectorMatches } from './selector';
+
+/** Members that `pod` (in namespace `ns`) contributes to the set defined by `def`. */
+export function podMembers(def: PeerSetDef, pod: PodInfo, ns: NamespaceInfo | undefined): readonly string[] {
+  if (!podIsPolicyTarget(pod)) return [];
+  switch (def.kind) {
+    case 'cidr':
+      return [];
+    case 'pods': {
+      if (def.namespaceSelector !== undefined) {
+        if (!ns || !selectorMatches(def.namespaceSelector, ns.labels)) return [];
+      } else if (pod.namespace !== def.namespace) {
+        return [];
+      }
+      return selectorMatches(def.podSelector, pod.labels) ? pod.ips : [];
+    }
+    case 'namedPort': {
+      const out: string[] = [];
+      const proto = def.protocol.toLowerCase();
+      for (const np of pod.namedPorts) {
+        if (np.name === def.name && np.protocol === def.protocol) {
+          for (const ip of pod.ips) out.push(`${ip},${proto}:${np.port}`);
+        }
+      }
+      return out;
+    }
+  }
+}
+
+/** The static members of a cidr set: the block, then each exception prefixed with "!". */
+export function cidrMembers(def: PeerSetDef & { kind: 'cidr' }): readonly string[] {
+  return [def.cidr, ...def.except.map((e) => `!${e}`)];
+}

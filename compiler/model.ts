@@ -1,0 +1,126 @@
+/**
+ * The cluster model: the slim projection of Kubernetes objects that the compiler needs.
+ *
+ * What it models: Namespaces, Pods and networking.k8s.io/v1 NetworkPolicies, reduced to the
+ * fields that decide NetworkPolicy verdicts. Informers and the scenario loader project full
+ * objects into these shapes as soon as they arrive, so memory stays flat per pod whatever
+ * the pod carries (annotations, managedFields, container specs are never kept).
+ *
+ * Promise: every value here is plain data (JSON-serialisable, no classes), treated as
+ * immutable once handed to the compiler.
+ */
+
+export type Labels = Readonly<Record<string, string>>;
+
+export type Protocol = 'TCP' | 'UDP' | 'SCTP';
+export const PROTOCOLS: readonly Protocol[] = ['TCP', 'UDP', 'SCTP'];
+
+export interface LabelSelectorRequirement {
+  readonly key: string;
+  readonly operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist';
+  readonly values?: readonly string[];
+}
+
+/** metav1.LabelSelector. An empty selector (no labels, no expressions) selects everything. */
+export interface LabelSelector {
+  readonly matchLabels?: Labels;
+  readonly matchExpressions?: readonly LabelSelectorRequirement[];
+}
+
+export interface NamespaceInfo {
+  readonly name: string;
+  readonly labels: Labels;
+}
+
+/** A container port that has a name: the target of named ports in policies. */
+export interface NamedPort {
+  readonly name: string;
+  readonly port: number;
+  readonly protocol: Protocol;
+}
+
+export interface PodInfo {
+  readonly namespace: string;
+  readonly name: string;
+  readonly labels: Labels;
+  /** spec.nodeName; empty string when not scheduled. */
+  readonly nodeName: string;
+  /** status.podIPs: IPv4 and/or IPv6 addresses, canonical text form. Empty when not assigned. */
+  readonly ips: readonly string[];
+  readonly hostNetwork: boolean;
+  /** status.phase: Pending, Running, Succeeded, Failed, Unknown. */
+  readonly phase: string;
+  /** Named container ports, for resolving named ports in policies. */
+  readonly namedPorts: readonly NamedPort[];
+}
+
+export interface IPBlock {
+  readonly cidr: string;
+  readonly except?: readonly string[];
+}
+
+export interface NetworkPolicyPeer {
+  readonly podSelector?: LabelSelector;
+  readonly namespaceSelector?: LabelSelector;
+  readonly ipBlock?: IPBlock;
+}
+
+export interface NetworkPolicyPort {
+  /** Defaults to TCP. */
+  readonly protocol?: Protocol;
+  /** Number or IANA service name; absent means every port of the protocol. */
+  readonly port?: number | string;
+  readonly endPort?: number;
+}
+
+export interface NetworkPolicyIngressRule {
+  readonly from?: readonly NetworkPolicyPeer[];
+  readonly ports?: readonly NetworkPolicyPort[];
+}
+
+export interface NetworkPolicyEgressRule {
+  readonly to?: readonly NetworkPolicyPeer[];
+  readonly ports?: readonly NetworkPolicyPort[];
+}
+
+export type PolicyType = 'Ingress' | 'Egress';
+
+export interface NetworkPolicySpec {
+  readonly podSelector: LabelSelector;
+  readonly policyTypes?: readonly PolicyType[];
+  readonly ingress?: readonly NetworkPolicyIngressRule[];
+  readonly egress?: readonly NetworkPolicyEgressRule[];
+}
+
+export interface PolicyInfo {
+  readonly namespace: string;
+  readonly name: string;
+  readonly spec: NetworkPolicySpec;
+}
+
+/** "namespace/name": the key of pods and policies everywhere in Palisade. */
+export type ObjectKey = string;
+
+export function objectKey(o: { namespace: string; name: string }): ObjectKey {
+  return `${o.namespace}/${o.name}`;
+}
+
+/** A whole cluster at one instant: the input of a full compile and of `palisade analyze`. */
+export interface ClusterSnapshot {
+  readonly namespaces: readonly NamespaceInfo[];
+  readonly pods: readonly PodInfo[];
+  readonly policies: readonly PolicyInfo[];
+}
+
+/**
+ * A pod takes part in NetworkPolicy (as subject or as peer) only while it has an address and
+ * has not terminated. hostNetwork pods share the node's address: they are never isolated and
+ * never matched by pod selectors, though ipBlock rules can still match their (node) address.
+ */
+export function podIsLive(p: PodInfo): boolean {
+  return p.ips.length > 0 && p.phase !== 'Succeeded' && p.phase !== 'Failed';
+}
+
+export function podIsPolicyTarget(p: PodInfo): boolean {
+  return podIsLive(p) && !p.hostNetwork;
+}

@@ -1,0 +1,50 @@
+/**
+ * The answer to "is this connection allowed, and why?" — produced by `verdict()` over a
+ * CompiledState and by the literal reference evaluator, printed by `palisade explain`.
+ */
+import type { ObjectKey, Protocol } from './model';
+
+/** One end of a connection: a pod by key, or a bare address (a host outside the cluster). */
+export type Endpoint =
+  { readonly kind: 'pod'; readonly key: ObjectKey } | { readonly kind: 'ip'; readonly ip: string };
+
+export interface RuleRef {
+  readonly policy: ObjectKey;
+  readonly direction: 'ingress' | 'egress';
+  /** Index in the policy's ingress or egress list. */
+  readonly rule: number;
+}
+
+export interface DirectionVerdict {
+  readonly direction: 'ingress' | 'egress';
+  /** The pod whose policies decide this direction (destination for ingress, source for egress); null for an address. */
+  readonly subject: ObjectKey | null;
+  /**
+   * False when this state does not hold the subject's rules (a pod on another node, seen by an
+   * agent): the direction is then decided elsewhere and counts as allowed here.
+   */
+  readonly evaluated: boolean;
+  /** Policies that select the subject for this direction. Empty = not isolated = allowed. */
+  readonly isolatingPolicies: readonly ObjectKey[];
+  /** Every rule that admits the connection (union semantics: one is enough). */
+  readonly allowedBy: readonly RuleRef[];
+  readonly allowed: boolean;
+}
+
+export interface Verdict {
+  readonly allowed: boolean;
+  /** Traffic from a pod to itself, always allowed. */
+  readonly self: boolean;
+  /**
+   * Traffic between a pod and the node it runs on (kubelet probes, hostNetwork pods of that
+   * node), always allowed, as the Kubernetes docs say.
+   */
+  readonly node: boolean;
+  readonly egress: DirectionVerdict;
+  readonly ingress: DirectionVerdict;
+}
+
+export interface Probe {
+  readonly port: number;
+  readonly protocol: Protocol;
+}

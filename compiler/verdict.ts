@@ -1,0 +1,149 @@
+/**
+ * The verdict evaluator: decides one connection against the compiled state, exactly as the
+ * dataplane will (peer sets by membership, named ports through their ip,port sets), and
+ * says why. Used by `analyze`, `explain`, the agent's debug endpoint and the tests that
+ * compare the IR with a literal reading of the policies.
+ */
+import type { CompiledRule, CompiledState, PeerSet, PortMatch } from './ir';
+import { cidrContains, ipFamily, parseCIDR, parseIP } from './ipaddr';
+import type { PodInfo } from './model';
+import { objectKey, podIsLive, podIsPolicyTarget } from './model';
+import type { CompiledView } from './incremental';
+import type { DirectionVerdict, Endpoint, Probe, RuleRef, Verdict } from './verdict-types';
+
+interface ResolvedEndpoint {
+  /** The pod at this end, if the endpoint is (or has the address of) a pod. */
+  readonly pod: PodInfo | undefined;
+  readonly ips: readonly string[];
+}
+
+function resolve(view: CompiledView, e: Endpoint): ResolvedEndpoint {
+  if (e.kind === 'pod') {
+    const pod = view.pod(e.key);
+    return { pod, ips: pod && podIsLive(pod) ? pod.ips : [] };
+  }
+  return { pod: view.podByIP(e.ip), ips: [e.ip] };
+}
+
+/** The address pair a connection uses: IPv4 when both ends have one, else IPv6. */
+function addressPair(src: ResolvedEndpoint, dst: ResolvedEndpoint): [string, string] | null {
+  for (const family of [4, 6] as const) {
+    const s = src.ips.find((ip) => ipFamily(ip) === family);
+    const d = dst.ips.find((ip) => ipFamily(ip) === family);
+    if (s !== undefined && d !== undefined) return [s, d];
+  }
+  return null;
+}
+
+/** Is `ip` in the peer set? cidr sets test containment with exceptions; others test membership. */
+export function peerSetAdmits(set: PeerSet, ip: string): boolean {
+  if (set.def.kind !== 'cidr') return set.members.has(ip);
+  const addr = parseIP(ip);
+  const block = parseCIDR(set.def.cidr);
+  if (!addr || !block || !cidrContains(block, addr)) return false;
+  return !set.def.except.some((e) => {
+    const ex = parseCIDR(e);
+    return ex !== null && cidrContains(ex, addr);
+  });
+}
+
+function portAdmits(state: CompiledState, m: PortMatch, dstIP: string, probe: Probe): boolean {
+  if (m.protocol !== probe.protocol) return false;
+  if (m.kind === 'named') {
+    return (
+      state.peerSets.get(m.set)?.members.has(`${dstIP},${probe.protocol.toLowerCase()}:${probe.port}`) ??
+      false
+    );
+  }
+  if (m.port === undefined) return true;
+  return probe.port >= m.port && probe.port <= (m.endPort ?? m.port);
+}
+
+/** Does the rule admit a connection whose remote end is `remoteIP` and whose destination is `dstIP`? */
+export function ruleAdmits(
+  state: CompiledState,
+  rule: CompiledRule,
+  remoteIP: string,
+  dstIP: string,
+  probe: Probe,
+): boolean {
+  const peerOk =
+    rule.peers === 'any' ||
+    rule.peers.some((k) => {
+      const set = state.peerSets.get(k);
+      return set !== undefined && peerSetAdmits(set, remoteIP);
+    });
+  if (!peerOk) return false;
+  return rule.ports === 'any' || rule.ports.some((m) => portAdmits(state, m, dstIP, probe));
+}
+
+function decide(
+  view: CompiledView,
+  direction: 'ingress' | 'egress',
+  subject: PodInfo | undefined,
+  remoteIP: string | undefined,
+  dstIP: string | undefined,
+  probe: Probe,
+): DirectionVerdict {
+  const notIsolated = (subjectKey: string | null, evaluated: boolean): DirectionVerdict => ({
+    direction,
+    subject: subjectKey,
+    evaluated,
+    isolatingPolicies: [],
+    allowedBy: [],
+    allowed: true,
+  });
+  if (!subject) return notIsolated(null, true);
+  const key = objectKey(subject);
+  if (!podIsPolicyTarget(subject)) return notIsolated(key, true);
+  const state = view.state();
+  const rules = state.pods.get(key);
+  if (!rules) return notIsolated(key, false);
+  const isolating = direction === 'ingress' ? rules.ingress : rules.egress;
+  const allowedBy: RuleRef[] = [];
+  if (remoteIP !== undefined && dstIP !== undefined) {
+    for (const pk of isolating) {
+      const policy = state.policies.get(pk);
+      for (const rule of (direction === 'ingress' ? policy?.ingress : policy?.egress) ?? []) {
+        if (ruleAdmits(state, rule, remoteIP, dstIP, probe))
+          allowedBy.push({ policy: pk, direction, rule: rule.index });
+      }
+    }
+  }
+  return {
+    direction,
+    subject: key,
+    evaluated: true,
+    isolatingPolicies: isolating,
+    allowedBy,
+    allowed: isolating.length === 0 || allowedBy.length > 0,
+  };
+}
+
+/**
+ * Is a connection from `from` to `to` on `probe` allowed? Both the source's egress and the
+ * destination's ingress must allow it; traffic from a pod to itself, and between a pod and
+ * its own node, always is.
+ */
+export function verdict(view: CompiledView, from: Endpoint, to: Endpoint, probe: Probe): Verdict {
+  const src = resolve(view, from);
+  const dst = resolve(view, to);
+  const pair = addressPair(src, dst);
+  const self = src.pod !== undefined && src.pod === dst.pod;
+  const node =
+    !self &&
+    src.pod !== undefined &&
+    dst.pod !== undefined &&
+    src.pod.nodeName !== '' &&
+    src.pod.nodeName === dst.pod.nodeName &&
+    (src.pod.hostNetwork || dst.pod.hostNetwork);
+  const egress = decide(view, 'egress', src.pod, pair?.[1], pair?.[1], probe);
+  const ingress = decide(view, 'ingress', dst.pod, pair?.[0], pair?.[1], probe);
+  return {
+    allowed: self || node || (pair !== null && egress.allowed && ingress.allowed),
+    self,
+    node,
+    egress,
+    ingress,
+  };
+}
