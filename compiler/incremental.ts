@@ -222,8 +222,8 @@ export class IncrementalCompiler implements CompiledView {
       if (was === is) continue;
       for (const podKey of pods) {
         const pod = this.podMap.get(podKey)!;
-        if (was) this.contribute(set, podMembers(def, pod, before), -1);
-        if (is) this.contribute(set, podMembers(def, pod, after), +1);
+        if (was) this.contribute(set, podMembers(def, pod, before, this.isSubject(pod)), -1);
+        if (is) this.contribute(set, podMembers(def, pod, after, this.isSubject(pod)), +1);
       }
     }
   }
@@ -270,20 +270,21 @@ export class IncrementalCompiler implements CompiledView {
   private podContributions(pod: PodInfo, sign: 1 | -1): void {
     if (!podIsPolicyTarget(pod)) return;
     const ns = this.nsMap.get(pod.namespace);
+    const subject = this.isSubject(pod);
     for (const key of this.podSetsByNs.get(pod.namespace) ?? EMPTY) {
       const set = this.peerSets.get(key)!;
-      this.contribute(set, podMembers(set.def, pod, ns), sign);
+      this.contribute(set, podMembers(set.def, pod, ns, subject), sign);
     }
     for (const key of this.nsSelectorSets) {
       const set = this.peerSets.get(key)!;
-      this.contribute(set, podMembers(set.def, pod, ns), sign);
+      this.contribute(set, podMembers(set.def, pod, ns, subject), sign);
     }
     for (const np of pod.namedPorts) {
       for (const key of this.namedSetsByName.get(np.name) ?? EMPTY) {
         const set = this.peerSets.get(key)!;
         // A pod may declare the name for two protocols; only this set's protocol counts, once.
         if ((set.def as { protocol: string }).protocol !== np.protocol) continue;
-        this.contribute(set, podMembers(set.def, pod, ns), sign);
+        this.contribute(set, podMembers(set.def, pod, ns, subject), sign);
       }
     }
   }
@@ -482,7 +483,7 @@ export class IncrementalCompiler implements CompiledView {
   private fillFrom(set: LivePeerSet, podKeys: ReadonlySet<ObjectKey> | undefined): void {
     for (const podKey of podKeys ?? EMPTY) {
       const pod = this.podMap.get(podKey)!;
-      this.contribute(set, podMembers(set.def, pod, this.nsMap.get(pod.namespace)), +1);
+      this.contribute(set, podMembers(set.def, pod, this.nsMap.get(pod.namespace), this.isSubject(pod)), +1);
     }
   }
 

@@ -24,7 +24,8 @@ export type PeerSetKey = string;
  *   namespace matching `namespaceSelector`.
  * - `cidr`: the addresses of `cidr` except those in `except` (one IP family; static members).
  * - `namedPort`: `ip,proto:port` entries, one per (live pod, address) that declares a container
- *   port `name` with `protocol`: the resolution of a named port on each destination pod.
+ *   port `name` with `protocol`: the resolution of a named port on each destination pod
+ *   (subject pods only for ingress rules, every pod for egress rules).
  */
 export type PeerSetDef =
   | {
@@ -34,7 +35,16 @@ export type PeerSetDef =
       readonly podSelector: LabelSelector;
     }
   | { readonly kind: 'cidr'; readonly cidr: string; readonly except: readonly string[] }
-  | { readonly kind: 'namedPort'; readonly name: string; readonly protocol: Protocol };
+  | {
+      readonly kind: 'namedPort';
+      readonly name: string;
+      readonly protocol: Protocol;
+      /**
+       * Only subject pods contribute. Ingress named ports resolve on the destination, which for
+       * ingress is always a subject (a local pod, for the agent): no need to hold the cluster.
+       */
+      readonly subjectsOnly: boolean;
+    };
 
 /**
  * A peer set with its members.

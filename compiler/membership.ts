@@ -7,8 +7,16 @@ import type { NamespaceInfo, PodInfo } from './model';
 import { podIsPolicyTarget } from './model';
 import { selectorMatches } from './selector';
 
-/** Members that `pod` (in namespace `ns`) contributes to the set defined by `def`. */
-export function podMembers(def: PeerSetDef, pod: PodInfo, ns: NamespaceInfo | undefined): readonly string[] {
+/**
+ * Members that `pod` (in namespace `ns`) contributes to the set defined by `def`; `isSubject`
+ * says whether the compiler holds the pod's rules (for subject-only named-port sets).
+ */
+export function podMembers(
+  def: PeerSetDef,
+  pod: PodInfo,
+  ns: NamespaceInfo | undefined,
+  isSubject: boolean,
+): readonly string[] {
   if (!podIsPolicyTarget(pod)) return [];
   switch (def.kind) {
     case 'cidr':
@@ -22,6 +30,7 @@ export function podMembers(def: PeerSetDef, pod: PodInfo, ns: NamespaceInfo | un
       return selectorMatches(def.podSelector, pod.labels) ? pod.ips : [];
     }
     case 'namedPort': {
+      if (def.subjectsOnly && !isSubject) return [];
       const out: string[] = [];
       const proto = def.protocol.toLowerCase();
       for (const np of pod.namedPorts) {

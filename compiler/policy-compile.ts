@@ -19,7 +19,7 @@ export function peerSetKey(def: PeerSetDef): PeerSetKey {
     case 'cidr':
       return `cidr|${def.cidr}${def.except.map((e) => `|!${e}`).join('')}`;
     case 'namedPort':
-      return `named|${def.protocol}|${def.name}`;
+      return `named|${def.protocol}|${def.name}${def.subjectsOnly ? '|subjects' : ''}`;
   }
 }
 
@@ -49,7 +49,11 @@ function peerDef(policyNamespace: string, peer: NetworkPolicyPeer): PeerSetDef {
   return { kind: 'pods', namespace: policyNamespace, podSelector: canonicalSelector(peer.podSelector) };
 }
 
-function portMatch(port: NetworkPolicyPort, defs: Map<PeerSetKey, PeerSetDef>): PortMatch {
+function portMatch(
+  port: NetworkPolicyPort,
+  subjectsOnly: boolean,
+  defs: Map<PeerSetKey, PeerSetDef>,
+): PortMatch {
   const protocol: Protocol = port.protocol ?? 'TCP';
   if (port.port === undefined) return { kind: 'port', protocol };
   if (typeof port.port === 'number') {
@@ -57,7 +61,7 @@ function portMatch(port: NetworkPolicyPort, defs: Map<PeerSetKey, PeerSetDef>): 
       ? { kind: 'port', protocol, port: port.port, endPort: port.endPort }
       : { kind: 'port', protocol, port: port.port };
   }
-  const def: PeerSetDef = { kind: 'namedPort', name: port.port, protocol };
+  const def: PeerSetDef = { kind: 'namedPort', name: port.port, protocol, subjectsOnly };
   const key = peerSetKey(def);
   defs.set(key, def);
   return { kind: 'named', protocol, name: port.port, set: key };
@@ -65,6 +69,7 @@ function portMatch(port: NetworkPolicyPort, defs: Map<PeerSetKey, PeerSetDef>): 
 
 function compileRules(
   policyNamespace: string,
+  direction: 'ingress' | 'egress',
   rules: readonly { peers?: readonly NetworkPolicyPeer[]; ports?: readonly NetworkPolicyPort[] }[],
   defs: Map<PeerSetKey, PeerSetDef>,
 ): CompiledRule[] {
@@ -80,7 +85,8 @@ function compileRules(
       }
       peers = [...keys];
     }
-    const ports = r.ports && r.ports.length > 0 ? r.ports.map((p) => portMatch(p, defs)) : 'any';
+    const ports =
+      r.ports && r.ports.length > 0 ? r.ports.map((p) => portMatch(p, direction === 'ingress', defs)) : 'any';
     return { index, peers, ports };
   });
 }
@@ -97,6 +103,7 @@ export function compilePolicy(p: PolicyInfo): PolicyCompilation {
   const ingress = types.ingress
     ? compileRules(
         p.namespace,
+        'ingress',
         (p.spec.ingress ?? []).map((r) => ({ peers: r.from, ports: r.ports })),
         defs,
       )
@@ -104,6 +111,7 @@ export function compilePolicy(p: PolicyInfo): PolicyCompilation {
   const egress = types.egress
     ? compileRules(
         p.namespace,
+        'egress',
         (p.spec.egress ?? []).map((r) => ({ peers: r.to, ports: r.ports })),
         defs,
       )
