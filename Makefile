@@ -51,3 +51,5 @@ bench: deps build
 
 clean:
 	rm -rf dist coverage
+
+include manifests/deploy.mk

@@ -10,7 +10,15 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       'no-restricted-imports': [
         'error',
-        { paths: [{ name: 'child_process', importNames: ['exec', 'execSync'], message: 'Use spawn with an argv array.' }] },
+        {
+          paths: [
+            {
+              name: 'child_process',
+              importNames: ['exec', 'execSync'],
+              message: 'Use spawn with an argv array.',
+            },
+          ],
+        },
       ],
     },
   },
@@ -20,7 +28,18 @@ export default tseslint.config(
     rules: {
       'no-restricted-imports': [
         'error',
-        { patterns: ['node:*', 'fs', 'child_process', 'net', 'http', '@kubernetes/*', '../dataplane/*', '../agent/*'] },
+        {
+          patterns: [
+            'node:*',
+            'fs',
+            'child_process',
+            'net',
+            'http',
+            '@kubernetes/*',
+            '../dataplane/*',
+            '../agent/*',
+          ],
+        },
       ],
     },
   },

@@ -8,7 +8,17 @@ const base = {
 };
 module.exports = {
   projects: [
-    { ...base, displayName: 'unit', testMatch: ['<rootDir>/**/*.test.ts'], testPathIgnorePatterns: ['/node_modules/', '/dist/', '\\.kernel\\.test\\.ts$'] },
-    { ...base, displayName: 'kernel', testMatch: ['<rootDir>/**/*.kernel.test.ts'], testPathIgnorePatterns: ['/node_modules/', '/dist/'] },
+    {
+      ...base,
+      displayName: 'unit',
+      testMatch: ['<rootDir>/**/*.test.ts'],
+      testPathIgnorePatterns: ['/node_modules/', '/dist/', '\\.kernel\\.test\\.ts$'],
+    },
+    {
+      ...base,
+      displayName: 'kernel',
+      testMatch: ['<rootDir>/**/*.kernel.test.ts'],
+      testPathIgnorePatterns: ['/node_modules/', '/dist/'],
+    },
   ],
 };

@@ -1,0 +1,9 @@
+/**
+ * Every `palisade` subcommand: one file per command under commands/, each exporting
+ * `register(program: Command): void`. To add a command, add one line here.
+ */
+export { register as analyze } from './analyze';
+export { register as explain } from './explain';
+export { register as agent } from './agent';
+export { register as cleanup } from './cleanup';
+export { register as sandbox } from './sandbox';

@@ -1,0 +1,253 @@
+/**
+ * `palisade sandbox SCENARIO.yaml`: the scenario as a simulated cluster in network namespaces
+ * (one per node, pod and external host), a `palisade agent` per node enforcing it, and the
+ * reachability matrix measured with real packets, printed like `palisade analyze` prints its
+ * computed one and compared with it. `sandbox probe` re-probes a kept sandbox, `sandbox down`
+ * removes kept ones. The machinery lives in e2e/sandbox (see its README.md).
+ */
+import { Option, type Command } from 'commander';
+import type { Probe } from '../../../compiler';
+import {
+  DEFAULT_ENFORCEMENT_LAUNCH,
+  InterruptedError,
+  Sandbox,
+  StateStore,
+  clusterObjects,
+  compareMatrices,
+  enforcement,
+  planFromScenario,
+  preflight,
+  runSandboxSession,
+  teardownSandbox,
+  type ProbeReport,
+  type Topology,
+} from '../../../e2e/sandbox';
+import { analyzeScenario } from '../analysis';
+import { collectIP, collectProbe, formatProbe } from '../args';
+import { contextOf, useColour, type CliContext } from '../context';
+import { CliError, EXIT_FAILURE, EXIT_USAGE, InputError } from '../errors';
+import { renderMatrix } from '../format/matrix-table';
+import { outputOption, toJSON, type OutputFormat } from '../format/output';
+import { readScenario } from '../scenario-file';
+
+interface SandboxOptions {
+  port?: Probe[];
+  external?: string[];
+  output: OutputFormat;
+  topology: Topology;
+  keep?: boolean;
+  agents: boolean;
+  agentArg?: string[];
+  quiet?: boolean;
+}
+
+interface ProbeOptions {
+  id?: string;
+}
+
+const EXAMPLES = `
+Examples:
+  # build, enforce with one agent per node, probe every declared port, compare with analyze, tear down
+  $ sudo palisade sandbox examples/access-nginx.yaml
+  # bridge topology (br_netfilter), chosen probes, a host outside the cluster, JSON output
+  $ sudo palisade sandbox scenario.yaml --topology bridge --port 80/TCP --port 53/UDP --external 203.0.113.10 -o json
+  # keep it, probe again later, remove it
+  $ sudo palisade sandbox scenario.yaml --keep && sudo palisade sandbox probe --port 8080/TCP && sudo palisade sandbox down
+
+A cell is allowed when a real packet got through: TCP connects and echoes a nonce, UDP
+echoes a nonce (2 attempts), SCTP: a crafted INIT chunk reaches the destination's network
+namespace (this kernel has no SCTP sockets). With agents (the default) the matrix is compared
+with \`palisade analyze\`: any difference is listed and the exit status is 1.
+--no-agents builds the cluster without enforcement: everything is reachable.
+Needs root, iproute2, iptables, ipset, procps (sysctl) and python3; exit status 2 when missing.
+`;
+
+function collect(text: string, acc: string[] | undefined): string[] {
+  return [...(acc ?? []), text];
+}
+
+function dedupe(probes: readonly Probe[]): Probe[] {
+  const byLabel = new Map<string, Probe>();
+  for (const p of probes) if (!byLabel.has(formatProbe(p))) byLabel.set(formatProbe(p), p);
+  return [...byLabel.values()];
+}
+
+async function requireMachine(topology: Topology): Promise<void> {
+  const problem = await preflight({
+    topology,
+    commandLine: ['palisade', ...process.argv.slice(2)].join(' '),
+  });
+  if (problem) throw new CliError(problem, EXIT_USAGE);
+}
+
+function printReport(ctx: CliContext, report: ProbeReport, output: OutputFormat): void {
+  for (const d of report.disagreements) {
+    ctx.stderr(
+      `note: ${d.probe} ${d.src} -> ${d.dst}: IPv4 ${d.ipv4 ? 'allowed' : 'denied'}, IPv6 ${d.ipv6 ? 'allowed' : 'denied'}\n`,
+    );
+  }
+  for (const u of report.unprobeable)
+    ctx.stderr(`note: ${u.src} -> ${u.dst} share no address family: not probed\n`);
+  ctx.stdout(output === 'json' ? toJSON(report.matrix) : renderMatrix(report.matrix, useColour(ctx)));
+}
+
+/**
+ * An option that both `sandbox` and a subcommand define: commander lets the parent consume
+ * it even after the subcommand's name (unless the root program enables positional options),
+ * so take the subcommand's value when given there, else the parent's.
+ */
+function shared<T>(cmd: Command, name: string): T {
+  const mine = cmd.getOptionValueSource(name);
+  return (
+    mine === 'cli' || cmd.parent === null ? cmd.getOptionValue(name) : cmd.parent.getOptionValue(name)
+  ) as T;
+}
+
+/** The one kept sandbox, or the one named by --id. */
+function chooseKept(id: string | undefined): string {
+  if (id !== undefined) {
+    if (!StateStore.exists(id)) throw new InputError(`no sandbox ${id}`);
+    return id;
+  }
+  const ids = StateStore.listUnowned();
+  if (ids.length === 0)
+    throw new InputError('no kept sandbox: start one with `palisade sandbox SCENARIO.yaml --keep`');
+  if (ids.length > 1)
+    throw new InputError(`several sandboxes are kept (${ids.join(', ')}): choose one with --id`);
+  return ids[0];
+}
+
+export function register(program: Command): void {
+  const sandbox = program
+    .command('sandbox')
+    .description(
+      'run a scenario as a simulated cluster in network namespaces, enforced by agents, and probe it with real packets',
+    )
+    .argument(
+      '[scenario]',
+      'multi-document YAML file of Namespaces, Pods and NetworkPolicies (as for analyze)',
+    )
+    .option(
+      '-p, --port <port/protocol>',
+      'probe, repeatable (default: every port/protocol some pod declares)',
+      collectProbe,
+    )
+    .option(
+      '-e, --external <ip>',
+      'host outside the cluster (own namespace) as source and destination, repeatable',
+      collectIP,
+    )
+    .addOption(outputOption())
+    .addOption(
+      new Option('-t, --topology <topology>', 'pod wiring').choices(['routed', 'bridge']).default('routed'),
+    )
+    .option('--keep', 'leave the sandbox running after probing (see `sandbox probe`, `sandbox down`)')
+    .option('--no-agents', 'no enforcement: build and probe the bare cluster (everything reachable)')
+    .option('--agent-arg <arg>', 'extra argument for every `palisade agent`, repeatable', collect)
+    .option('-q, --quiet', 'no progress lines on stderr (results, notes and errors still)')
+    .addHelpText('after', EXAMPLES)
+    .action(async (scenarioPath: string | undefined, opts: SandboxOptions, cmd: Command) => {
+      const ctx = contextOf(cmd);
+      if (scenarioPath === undefined)
+        throw new InputError('a scenario file is required (or a subcommand: probe, down)');
+      const scenario = readScenario(ctx, scenarioPath);
+      const probes = dedupe(
+        opts.port ?? scenario.containerPorts.map((p) => ({ port: p.port, protocol: p.protocol })),
+      );
+      if (probes.length === 0) {
+        throw new InputError(
+          `no pod in ${scenarioPath} declares a container port: choose probes with --port, e.g. --port 80/TCP`,
+        );
+      }
+      const externals = opts.external ?? [];
+      await requireMachine(opts.topology);
+      const { plan, skipped } = planFromScenario(scenario, externals, probes);
+      for (const key of skipped) ctx.stderr(`note: pod ${key} has no address (not running): left out\n`);
+      const launch = {
+        ...DEFAULT_ENFORCEMENT_LAUNCH,
+        agentArgv: [...DEFAULT_ENFORCEMENT_LAUNCH.agentArgv, ...(opts.agentArg ?? [])],
+      };
+      const say = (line: string): void => ctx.stderr(`${line}\n`);
+      const log = opts.quiet ? () => undefined : say;
+      let result;
+      try {
+        result = await runSandboxSession({
+          plan,
+          topology: opts.topology,
+          probes,
+          keep: opts.keep === true,
+          enforcement: opts.agents ? enforcement(clusterObjects(scenario), launch) : undefined,
+          log,
+        });
+      } catch (e) {
+        if (e instanceof InterruptedError)
+          throw new CliError(e.message, 128 + (e.signal === 'SIGINT' ? 2 : e.signal === 'SIGHUP' ? 1 : 15));
+        throw e;
+      }
+      printReport(ctx, result.report, opts.output);
+      if (result.kept) {
+        say(
+          `sandbox ${result.id} kept: \`palisade sandbox probe --id ${result.id}\`, \`palisade sandbox down --id ${result.id}\``,
+        );
+      }
+      if (opts.agents) {
+        const mismatches = compareMatrices(
+          result.report.matrix,
+          analyzeScenario(scenario, probes, externals),
+        );
+        if (mismatches.length > 0) {
+          throw new CliError(
+            `the probed matrix differs from \`palisade analyze\` in ${mismatches.length} cell(s):`,
+            EXIT_FAILURE,
+            mismatches,
+          );
+        }
+        say('the probed matrix equals `palisade analyze`');
+      }
+    });
+
+  sandbox
+    .command('probe')
+    .description('probe a kept sandbox again')
+    .option('--id <id>', 'sandbox id (default: the only kept one)')
+    .option(
+      '-p, --port <port/protocol>',
+      'probe, repeatable (default: the probes it was built with)',
+      collectProbe,
+    )
+    .addOption(outputOption())
+    .action(async (opts: ProbeOptions, cmd: Command) => {
+      const ctx = contextOf(cmd);
+      await requireMachine('routed');
+      const box = await Sandbox.attach(chooseKept(opts.id));
+      try {
+        const ports = shared<Probe[] | undefined>(cmd, 'port');
+        printReport(
+          ctx,
+          await box.probe(dedupe(ports ?? box.plan.probes)),
+          shared<OutputFormat>(cmd, 'output'),
+        );
+      } finally {
+        box.detach();
+      }
+    });
+
+  sandbox
+    .command('down')
+    .description('tear down kept sandboxes')
+    .option('--id <id>', 'only this sandbox (default: every kept sandbox, and any whose builder died)')
+    .action(async (opts: { id?: string }, cmd: Command) => {
+      const ctx = contextOf(cmd);
+      await requireMachine('routed');
+      const ids = opts.id !== undefined ? [opts.id] : StateStore.listUnowned();
+      if (ids.length === 0) ctx.stderr('no sandbox to tear down\n');
+      for (const id of ids) {
+        if (!StateStore.exists(id))
+          throw new InputError(
+            `no sandbox ${id} (kept ones: ${StateStore.listUnowned().join(', ') || 'none'})`,
+          );
+        await teardownSandbox(StateStore.open(id));
+        ctx.stderr(`sandbox ${id} removed\n`);
+      }
+    });
+}

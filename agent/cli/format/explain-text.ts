@@ -1,0 +1,333 @@
+/**
+ * A verdict in words an operator understands: which policies isolate each end, which rule
+ * admitted the connection, or for each rule of each isolating policy which part (peer or
+ * port) failed and why.
+ *
+ * Reused by the offline `palisade explain SCENARIO` and the live `palisade explain` against a
+ * running agent: both hand over the Verdict and an ExplainLookup (the compiler, or the agent's
+ * compiled view). Whether a rule matched is read from the compiled state (peer set members,
+ * port matches); the reason a peer failed is then spelled out from the policy's own spec
+ * (namespace, labels, CIDR), so the words name the same selectors the operator wrote.
+ */
+import {
+  selectorMatches,
+  type CompiledPolicy,
+  type CompiledRule,
+  type CompiledState,
+  type DirectionVerdict,
+  type Endpoint,
+  type LabelSelector,
+  type NamespaceInfo,
+  type NetworkPolicyPeer,
+  type NetworkPolicyPort,
+  type ObjectKey,
+  type PodInfo,
+  type PolicyInfo,
+  type PortMatch,
+  type Probe,
+  type Verdict,
+} from '../../../compiler';
+import { cidrContainsIP, parseCIDR, parseIP } from '../../../compiler/validate';
+
+/** What the renderer reads besides the verdict: satisfied by IncrementalCompiler / CompiledView. */
+export interface ExplainLookup {
+  state(): CompiledState;
+  pod(key: ObjectKey): PodInfo | undefined;
+  podByIP?(ip: string): PodInfo | undefined;
+  namespace(name: string): NamespaceInfo | undefined;
+  policy(key: ObjectKey): PolicyInfo | undefined;
+}
+
+export interface Explanation {
+  /** "ALLOWED: x/b -> y/a on 80/TCP" or "DENIED: ...". */
+  readonly headline: string;
+  /** One entry per direction (egress of the source, then ingress of the destination), each possibly multi-line. */
+  readonly details: readonly string[];
+}
+
+export function endpointName(e: Endpoint): string {
+  return e.kind === 'pod' ? e.key : e.ip;
+}
+
+/** A label selector in kubectl's syntax: "app=web,tier in (a,b),!legacy"; "" selects everything. */
+export function selectorText(s: LabelSelector | undefined): string {
+  if (!s) return '';
+  const parts: string[] = [];
+  for (const [k, v] of Object.entries(s.matchLabels ?? {})) parts.push(`${k}=${v}`);
+  for (const r of s.matchExpressions ?? []) {
+    const vals = (r.values ?? []).join(',');
+    switch (r.operator) {
+      case 'In':
+        parts.push(`${r.key} in (${vals})`);
+        break;
+      case 'NotIn':
+        parts.push(`${r.key} notin (${vals})`);
+        break;
+      case 'Exists':
+        parts.push(r.key);
+        break;
+      case 'DoesNotExist':
+        parts.push(`!${r.key}`);
+        break;
+    }
+  }
+  return parts.join(',');
+}
+
+function labelsText(l: Readonly<Record<string, string>>): string {
+  const e = Object.entries(l);
+  return e.length === 0 ? 'no labels' : `labels ${e.map(([k, v]) => `${k}=${v}`).join(',')}`;
+}
+
+export function peerText(p: NetworkPolicyPeer, policyNamespace: string): string {
+  if (p.ipBlock) {
+    const ex = p.ipBlock.except ?? [];
+    return `addresses in ${p.ipBlock.cidr}${ex.length > 0 ? ` except ${ex.join(', ')}` : ''}`;
+  }
+  const pods =
+    p.podSelector && selectorText(p.podSelector) !== ''
+      ? `pods matching ${selectorText(p.podSelector)}`
+      : 'every pod';
+  if (!p.namespaceSelector) return `${pods} in namespace ${policyNamespace}`;
+  const ns = selectorText(p.namespaceSelector);
+  return ns === '' ? `${pods} in every namespace` : `${pods} in namespaces matching ${ns}`;
+}
+
+export function portText(p: NetworkPolicyPort): string {
+  const proto = p.protocol ?? 'TCP';
+  if (p.port === undefined) return `any ${proto} port`;
+  if (typeof p.port === 'string') return `named port ${p.port}/${proto}`;
+  return p.endPort !== undefined ? `${p.port}-${p.endPort}/${proto}` : `${p.port}/${proto}`;
+}
+
+/** "from pods matching app=web in namespace y, on 80/TCP". */
+export function ruleText(policy: PolicyInfo, direction: 'ingress' | 'egress', index: number): string {
+  const rule = direction === 'ingress' ? policy.spec.ingress?.[index] : policy.spec.egress?.[index];
+  if (!rule) return '(rule not found)';
+  const peers =
+    direction === 'ingress'
+      ? (rule as { from?: readonly NetworkPolicyPeer[] }).from
+      : (rule as { to?: readonly NetworkPolicyPeer[] }).to;
+  const word = direction === 'ingress' ? 'from' : 'to';
+  const who =
+    !peers || peers.length === 0
+      ? `${word} anywhere`
+      : `${word} ${peers.map((p) => peerText(p, policy.namespace)).join(' or ')}`;
+  const ports =
+    !rule.ports || rule.ports.length === 0 ? 'on any port' : `on ${rule.ports.map(portText).join(', ')}`;
+  return `${who}, ${ports}`;
+}
+
+interface Resolved {
+  readonly name: string;
+  readonly pod?: PodInfo;
+  readonly ips: readonly string[];
+}
+
+function resolve(e: Endpoint, lookup: ExplainLookup): Resolved {
+  if (e.kind === 'pod') {
+    const pod = lookup.pod(e.key);
+    return { name: e.key, pod, ips: pod?.ips ?? [] };
+  }
+  return { name: e.ip, pod: lookup.podByIP?.(e.ip), ips: [e.ip] };
+}
+
+function inCidr(ip: string, cidr: string): boolean {
+  const c = parseCIDR(cidr);
+  const a = parseIP(ip);
+  return !!c && !!a && cidrContainsIP(c, a);
+}
+
+function peerSetAdmits(state: CompiledState, key: string, ips: readonly string[]): boolean {
+  const set = state.peerSets.get(key);
+  if (!set) return false;
+  if (set.def.kind === 'cidr') {
+    const { cidr, except } = set.def;
+    return ips.some((ip) => inCidr(ip, cidr) && !except.some((e) => inCidr(ip, e)));
+  }
+  return ips.some((ip) => set.members.has(ip));
+}
+
+function portMatchAdmits(
+  state: CompiledState,
+  pm: PortMatch,
+  probe: Probe,
+  dstIPs: readonly string[],
+): boolean {
+  if (pm.protocol !== probe.protocol) return false;
+  if (pm.kind === 'port') {
+    if (pm.port === undefined) return true;
+    return pm.endPort !== undefined
+      ? probe.port >= pm.port && probe.port <= pm.endPort
+      : probe.port === pm.port;
+  }
+  const set = state.peerSets.get(pm.set);
+  return !!set && dstIPs.some((ip) => set.members.has(`${ip},${probe.protocol.toLowerCase()}:${probe.port}`));
+}
+
+/** Why one peer of a rule does not take in the remote end. */
+function peerMismatch(
+  p: NetworkPolicyPeer,
+  policyNamespace: string,
+  remote: Resolved,
+  lookup: ExplainLookup,
+): string {
+  if (p.ipBlock) {
+    const { cidr } = p.ipBlock;
+    const addrs = remote.pod?.ips.length ? remote.pod.ips : remote.ips;
+    if (addrs.length === 0) return `${remote.name} has no address`;
+    const inside = addrs.filter((ip) => inCidr(ip, cidr));
+    if (inside.length === 0) return `${addrs.join(', ')} ${addrs.length === 1 ? 'is' : 'are'} not in ${cidr}`;
+    const excepted = (p.ipBlock.except ?? []).find((e) => inside.every((ip) => inCidr(ip, e)));
+    return excepted
+      ? `${inside.join(', ')} ${inside.length === 1 ? 'is' : 'are'} in the except ${excepted}`
+      : `${remote.name} matches`;
+  }
+  const pod = remote.pod;
+  if (!pod) return `${remote.name} is not a pod of the cluster`;
+  const key = `${pod.namespace}/${pod.name}`;
+  if (pod.hostNetwork) return `${key} uses the host network, which pod and namespace selectors never match`;
+  if (p.namespaceSelector) {
+    const ns = lookup.namespace(pod.namespace);
+    if (!ns || !selectorMatches(p.namespaceSelector, ns.labels)) {
+      return `namespace ${pod.namespace} (${labelsText(ns?.labels ?? {})}) does not match ${selectorText(p.namespaceSelector)}`;
+    }
+  } else if (pod.namespace !== policyNamespace) {
+    return `${key} is in namespace ${pod.namespace}, not ${policyNamespace}`;
+  }
+  if (p.podSelector && !selectorMatches(p.podSelector, pod.labels)) {
+    return `${key} (${labelsText(pod.labels)}) does not match ${selectorText(p.podSelector)}`;
+  }
+  return `${key} matches`;
+}
+
+function namedPortNote(p: NetworkPolicyPort, dst: Resolved): string | undefined {
+  if (typeof p.port !== 'string') return undefined;
+  const proto = p.protocol ?? 'TCP';
+  const np = dst.pod?.namedPorts.find((n) => n.name === p.port && n.protocol === proto);
+  return np
+    ? `named port ${p.port} is ${np.port}/${proto} on ${dst.name}`
+    : `${dst.name} declares no ${proto} port named ${p.port}`;
+}
+
+function ruleFailure(
+  policy: PolicyInfo,
+  compiled: CompiledPolicy | undefined,
+  rule: CompiledRule,
+  direction: 'ingress' | 'egress',
+  remote: Resolved,
+  dst: Resolved,
+  probe: Probe,
+  lookup: ExplainLookup,
+): string {
+  const state = lookup.state();
+  const spec = direction === 'ingress' ? policy.spec.ingress?.[rule.index] : policy.spec.egress?.[rule.index];
+  const peers =
+    (direction === 'ingress'
+      ? (spec as { from?: readonly NetworkPolicyPeer[] })?.from
+      : (spec as { to?: readonly NetworkPolicyPeer[] })?.to) ?? [];
+  const peersOk = rule.peers === 'any' || rule.peers.some((k) => peerSetAdmits(state, k, remote.ips));
+  const portsOk = rule.ports === 'any' || rule.ports.some((pm) => portMatchAdmits(state, pm, probe, dst.ips));
+  const why: string[] = [];
+  if (!peersOk) {
+    const reasons = peers.map((p) => peerMismatch(p, policy.namespace, remote, lookup));
+    why.push(
+      `peer does not match: ${reasons.length > 0 ? reasons.join('; ') : `${remote.name} is not admitted`}`,
+    );
+  }
+  if (!portsOk) {
+    const ports = spec?.ports ?? [];
+    const notes = ports.map((p) => namedPortNote(p, dst)).filter((n): n is string => n !== undefined);
+    why.push(
+      `port does not match: ${probe.port}/${probe.protocol} is not ${ports.map(portText).join(' or ')}${notes.length ? ` (${notes.join('; ')})` : ''}`,
+    );
+  }
+  if (why.length === 0) why.push(compiled ? 'matches peer and port' : 'no compiled rules');
+  return `${policy.namespace}/${policy.name} ${direction}[${rule.index}] (${ruleText(policy, direction, rule.index)}): ${why.join('; ')}`;
+}
+
+function directionText(
+  d: DirectionVerdict,
+  subject: Resolved,
+  remote: Resolved,
+  dst: Resolved,
+  probe: Probe,
+  lookup: ExplainLookup,
+): string {
+  const head = d.direction === 'egress' ? `Egress from ${subject.name}` : `Ingress to ${subject.name}`;
+  const verb = d.direction === 'egress' ? 'egress' : 'ingress';
+  if (d.subject === null) {
+    if (subject.pod?.hostNetwork)
+      return `${head}: ${subject.name} uses the host network, which policies never select → allowed.`;
+    return `${head}: not a pod of the cluster, no policy applies → allowed.`;
+  }
+  if (subject.pod?.hostNetwork)
+    return `${head}: ${subject.name} uses the host network, which policies never select → allowed.`;
+  if (!d.evaluated)
+    return `${head}: decided on the node that runs ${subject.name} (not evaluated here) → counts as allowed.`;
+  if (d.isolatingPolicies.length === 0)
+    return `${head}: not isolated (no policy selects it for ${verb}) → allowed.`;
+  const isolated = `isolated by ${d.isolatingPolicies.join(', ')}`;
+  if (d.allowed) {
+    const by = d.allowedBy.map((r) => {
+      const p = lookup.policy(r.policy);
+      return p
+        ? `${r.policy} ${r.direction}[${r.rule}] (${ruleText(p, r.direction, r.rule)})`
+        : `${r.policy} ${r.direction}[${r.rule}]`;
+    });
+    return `${head}: ${isolated}; allowed by ${by.join(' and by ')}.`;
+  }
+  const lines = [
+    `${head}: ${isolated}; no rule allows ${remote.name} on ${probe.port}/${probe.protocol} → denied:`,
+  ];
+  const state = lookup.state();
+  for (const key of d.isolatingPolicies) {
+    const policy = lookup.policy(key);
+    const compiled = state.policies.get(key);
+    const rules = compiled ? (d.direction === 'ingress' ? compiled.ingress : compiled.egress) : null;
+    if (!policy) {
+      lines.push(`  ${key}: (policy not found)`);
+    } else if (!rules || rules.length === 0) {
+      lines.push(`  ${key}: no ${verb} rules (it only isolates)`);
+    } else {
+      for (const r of rules)
+        lines.push(`  ${ruleFailure(policy, compiled, r, d.direction, remote, dst, probe, lookup)}`);
+    }
+  }
+  return lines.join('\n');
+}
+
+export function explainVerdict(
+  v: Verdict,
+  from: Endpoint,
+  to: Endpoint,
+  probe: Probe,
+  lookup: ExplainLookup,
+): Explanation {
+  const src = resolve(from, lookup);
+  const dst = resolve(to, lookup);
+  const on = `${probe.port}/${probe.protocol}`;
+  const headline = `${v.allowed ? 'ALLOWED' : 'DENIED'}: ${src.name} -> ${dst.name} on ${on}`;
+  if (v.self) return { headline, details: [`Traffic from a pod to itself is always allowed.`] };
+  if (v.node) {
+    const host = src.pod?.hostNetwork ? src : dst;
+    const other = host === src ? dst : src;
+    return {
+      headline,
+      details: [
+        `Traffic between a pod and the node it runs on is always allowed (${host.name} uses the host network of ${host.pod?.nodeName}, where ${other.name} runs).`,
+      ],
+    };
+  }
+  return {
+    headline,
+    details: [
+      directionText(v.egress, src, dst, dst, probe, lookup),
+      directionText(v.ingress, dst, src, dst, probe, lookup),
+    ],
+  };
+}
+
+export function renderExplanation(e: Explanation): string {
+  return `${e.headline}\n${e.details.map((d) => `${d}\n`).join('')}`;
+}

@@ -1,0 +1,311 @@
+/**
+ * Agent: wires the pipeline of `palisade agent` (see README.md for the picture).
+ *
+ *   API server ─list+watch─▶ Reflector ×3 ─slim projections─▶ Compilation (model + IR)
+ *        (namespaces, pods, networkpolicies)        │ notify(receivedAt)
+ *                                                   ▼
+ *   resync timer ─requestRepair─▶ SyncRunner ─compile()+sync(state, delta)─▶ Dataplane ─▶ kernel
+ *                                                   │
+ *   HealthServer (/healthz /readyz /metrics)  ◀─────┴─────▶  DebugServer (unix socket, JSON)
+ *
+ * Lifecycle: start() brings up the servers, resolves the iptables backend and starts the
+ * reflectors; the runner programs nothing until all three have listed once. stop() closes the
+ * watches, lets an in-flight apply finish (bounded), closes the servers and removes the socket;
+ * the kernel state stays as it is, so a restarted agent adopts it without a gap (the
+ * dataplane's first sync diffs against the kernel; nothing is ever flushed on start).
+ */
+import type { NamespaceInfo, PodInfo, PolicyInfo } from '../../compiler';
+import { createDataplane, ProcessKernel, type Dataplane, type Kernel } from '../../dataplane/api';
+import type { ResourceClient, ResourceName } from '../kube/client';
+import { createResourceClients, loadKubeConfig } from '../kube/client';
+import { Reflector, type ReflectorHandler, type ReflectorObserver } from '../kube/reflector';
+import { NAMESPACES, NETWORK_POLICIES, PODS, type ResourceSpec } from '../kube/resources';
+import type { BackoffOptions } from './backoff';
+import { binariesFor } from './backend';
+import { systemClock, type Clock, type Timer } from './clock';
+import { createCompilation, type Compilation } from './compilation';
+import { describeConfig, type Config } from './config';
+import { DebugServer } from './debug-server';
+import { HealthServer } from './health-server';
+import { resolveIptablesBackend, type IptablesBackend } from './iptables-mode';
+import { createLogger, errorFields, type Logger } from './logger';
+import { AgentMetrics } from './metrics';
+import { SyncRunner } from './runner';
+
+/** What tests may replace; production uses the defaults. */
+export interface AgentDeps {
+  readonly clock?: Clock;
+  readonly log?: Logger;
+  readonly metrics?: AgentMetrics;
+  /** Runs kernel tools (backend detection and the dataplane); default ProcessKernel. */
+  readonly kernel?: Kernel;
+  /** A ready dataplane (skips backend resolution). */
+  readonly dataplane?: Dataplane;
+  /** API access; default built from config.kubeconfig (or in-cluster). */
+  readonly resourceClients?: Record<ResourceName, ResourceClient>;
+  readonly reflectorBackoff?: BackoffOptions;
+  readonly retryBackoff?: BackoffOptions;
+}
+
+export class Agent {
+  readonly log: Logger;
+  readonly metrics: AgentMetrics;
+  private readonly clock: Clock;
+  private readonly compilation: Compilation;
+  private runner: SyncRunner | undefined;
+  private dataplane: Dataplane | undefined;
+  private backend: IptablesBackend | 'injected' = 'injected';
+  private reflectors: Array<Reflector<unknown>> = [];
+  private health: HealthServer | undefined;
+  private debug: DebugServer | undefined;
+  private resyncTimer: Timer | undefined;
+  private readonly startedAt = Date.now();
+  private stopping: Promise<void> | undefined;
+  /** Port the health server bound (differs from the config with port 0). */
+  metricsPort: number | undefined;
+
+  constructor(
+    readonly config: Config,
+    private readonly deps: AgentDeps = {},
+  ) {
+    this.clock = deps.clock ?? systemClock;
+    this.log = deps.log ?? createLogger(config.logLevel);
+    this.metrics = deps.metrics ?? new AgentMetrics();
+    this.compilation = createCompilation(config.syncMode, config.nodeName);
+  }
+
+  async start(): Promise<void> {
+    const { config, log } = this;
+    log.info('starting palisade agent', { config: describeConfig(config) });
+    // API access first: a wrong kubeconfig fails the start before anything listens.
+    const clients =
+      this.deps.resourceClients ?? (await createResourceClients(await loadKubeConfig(config.kubeconfig)));
+
+    if (config.metricsAddress !== '') {
+      this.health = new HealthServer(
+        {
+          healthProblems: () => this.healthProblems(),
+          ready: () => ({ ready: this.runner?.status().ready ?? false, synced: this.allSynced() }),
+        },
+        this.metrics.registry,
+        log.child({ component: 'health' }),
+      );
+      this.metricsPort = await this.health.start(config.metricsAddress);
+    }
+
+    this.dataplane = this.deps.dataplane ?? (await this.buildDataplane());
+    const runner = new SyncRunner({
+      compiler: this.compilation,
+      dataplane: this.dataplane,
+      clock: this.clock,
+      log: log.child({ component: 'runner' }),
+      metrics: this.metrics,
+      minIntervalMs: config.minSyncIntervalMs,
+      retry: this.deps.retryBackoff,
+    });
+    this.runner = runner;
+
+    if (config.debugSocket !== '') {
+      this.debug = new DebugServer(
+        {
+          status: () => this.status(),
+          view: () => this.compilation.view(),
+          desired: () => this.dataplane!.desiredView(),
+          actual: () => runner.exclusive(() => this.dataplane!.kernelView()),
+          drift: () => runner.exclusive(() => this.dataplane!.checkDrift()),
+        },
+        log.child({ component: 'debug' }),
+      );
+      await this.debug.start(config.debugSocket);
+    }
+
+    const c = this.compilation;
+    this.reflectors = [
+      this.reflector(clients.namespaces, NAMESPACES, {
+        upsert: (ns: NamespaceInfo) => c.upsertNamespace(ns),
+        delete: (name: string) => c.deleteNamespace(name),
+      }),
+      this.reflector(clients.pods, PODS, {
+        upsert: (p: PodInfo) => c.upsertPod(p),
+        delete: (key: string) => c.deletePod(key),
+      }),
+      this.reflector(clients.networkpolicies, NETWORK_POLICIES, {
+        upsert: (p: PolicyInfo) => c.upsertPolicy(p),
+        delete: (key: string) => c.deletePolicy(key),
+      }),
+    ];
+    for (const r of this.reflectors) r.start();
+    this.armResync();
+    log.info('agent started; waiting for caches to sync before programming', { backend: this.backend });
+  }
+
+  /** Resolves after the first successful apply. */
+  whenReady(): Promise<void> {
+    if (!this.runner) throw new Error('agent not started');
+    return this.runner.whenReady();
+  }
+
+  /** Stops everything; leaves the kernel as it is. Safe to call more than once. */
+  stop(reason = 'stop requested'): Promise<void> {
+    this.stopping ??= this.doStop(reason);
+    return this.stopping;
+  }
+
+  private async doStop(reason: string): Promise<void> {
+    const log = this.log;
+    log.info('stopping agent; kernel rules stay in place', { reason });
+    this.resyncTimer?.cancel();
+    await Promise.all(this.reflectors.map((r) => r.stop()));
+    const finished = (await this.runner?.stop()) ?? true;
+    if (!finished) log.warn('abandoned an apply still running at shutdown; the next agent resyncs fully');
+    await Promise.all([this.health?.stop(), this.debug?.stop()]);
+    log.info('agent stopped');
+  }
+
+  private async buildDataplane(): Promise<Dataplane> {
+    const kernel = this.deps.kernel ?? new ProcessKernel();
+    const { backend, detection } = await resolveIptablesBackend(this.config.iptablesMode, kernel);
+    this.backend = backend;
+    const binaries = await binariesFor(backend, kernel);
+    this.log.info('iptables backend', {
+      mode: this.config.iptablesMode,
+      backend,
+      ...(detection ? { reason: detection.reason, ruleCounts: detection.ruleCounts } : {}),
+      restore: binaries.iptablesRestore[4],
+    });
+    return createDataplane({
+      kernel,
+      mode: this.config.syncMode,
+      binaries,
+      logger: this.log.child({ component: 'dataplane' }),
+    });
+  }
+
+  private reflector<T>(
+    client: ResourceClient,
+    spec: ResourceSpec<T>,
+    sink: { upsert(obj: T): void; delete(key: string): void },
+  ): Reflector<unknown> {
+    const runner = this.runner!;
+    const handler: ReflectorHandler<T> = {
+      upsert: (obj, receivedAt) => {
+        sink.upsert(obj);
+        runner.notify(receivedAt);
+      },
+      delete: (key, _last, receivedAt) => {
+        sink.delete(key);
+        runner.notify(receivedAt);
+      },
+      synced: () => {
+        if (this.allSynced()) {
+          this.log.info('all caches synced; programming starts');
+          runner.markSynced();
+        }
+      },
+    };
+    const observer: ReflectorObserver = {
+      event: (resource, type) => this.metrics.eventsReceived.inc({ resource, type }),
+      restart: (resource, reason) => this.metrics.watchRestarts.inc({ resource, reason }),
+      size: (resource, n) => this.metrics.cachedObjects.set({ resource }, n),
+    };
+    return new Reflector<T>({
+      client,
+      project: spec.project,
+      keyOf: spec.keyOf,
+      handler,
+      clock: this.clock,
+      log: this.log.child({ component: 'reflector' }),
+      observer,
+      backoff: this.deps.reflectorBackoff,
+    }) as Reflector<unknown>;
+  }
+
+  private allSynced(): boolean {
+    return this.reflectors.length > 0 && this.reflectors.every((r) => r.hasSynced());
+  }
+
+  private armResync(): void {
+    this.resyncTimer = this.clock.setTimer(this.config.resyncIntervalMs, () => {
+      this.runner?.requestRepair();
+      this.armResync();
+    });
+  }
+
+  private healthProblems(): string[] {
+    const problems: string[] = [];
+    if (this.runner && !this.runner.healthy())
+      problems.push('sync runner wedged: an apply is stuck or overdue');
+    for (const r of this.reflectors) {
+      if (r.state() === 'failed') problems.push(`watch of ${r.resource} stopped on an internal error`);
+    }
+    return problems;
+  }
+
+  /** The /v1/status document of the debug endpoint. */
+  status(): Record<string, unknown> {
+    const state = this.compilation.view().state();
+    const runner = this.runner?.status();
+    return {
+      nodeName: this.config.nodeName,
+      syncMode: this.config.syncMode,
+      iptablesBackend: this.backend,
+      startedAt: new Date(this.startedAt).toISOString(),
+      uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
+      synced: this.allSynced(),
+      ready: runner?.ready ?? false,
+      healthy: this.healthProblems().length === 0,
+      watches: this.reflectors.map((r) => r.status()),
+      compiled: {
+        subjectPods: state.pods.size,
+        policies: state.policies.size,
+        peerSets: state.peerSets.size,
+      },
+      kernel: this.dataplane?.counts() ?? null,
+      runner: runner ?? null,
+    };
+  }
+}
+
+/**
+ * Runs the agent until SIGTERM or SIGINT; resolves with the exit code. A second signal while
+ * stopping exits at once. An uncaught error is logged and ends the process with status 1; the
+ * rules stay in place and the restarted agent adopts them.
+ */
+export async function runAgent(config: Config): Promise<number> {
+  const agent = new Agent(config);
+  let signalled: (signal: NodeJS.Signals) => void = () => undefined;
+  const stopSignal = new Promise<NodeJS.Signals>((resolve) => (signalled = resolve));
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (++signals > 1) {
+      agent.log.warn('second signal while stopping; exiting now', { signal });
+      process.exit(1);
+    }
+    signalled(signal);
+  };
+  const onFatal = (err: unknown) => {
+    agent.log.error('fatal: uncaught error; exiting (rules stay in place)', errorFields(err));
+    process.exit(1);
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  process.on('uncaughtException', onFatal);
+  process.on('unhandledRejection', onFatal);
+  try {
+    try {
+      await agent.start();
+    } catch (err) {
+      agent.log.error('agent failed to start', errorFields(err));
+      await agent.stop('start failed');
+      return 1;
+    }
+    const signal = await stopSignal;
+    await agent.stop(`received ${signal}`);
+    return 0;
+  } finally {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+    process.off('uncaughtException', onFatal);
+    process.off('unhandledRejection', onFatal);
+  }
+}

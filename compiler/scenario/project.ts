@@ -1,0 +1,232 @@
+/**
+ * Projection of Kubernetes objects into the slim model (compiler/model.ts).
+ *
+ * Shared by the scenario loader and the agent's informers: both hand over plain Kubernetes
+ * objects (decoded JSON, or @kubernetes/client-node's V1Pod / V1Namespace / V1NetworkPolicy,
+ * which have the same shape) and get back model objects holding only what decides verdicts.
+ * Nothing of the input is kept by reference (labels are copied), so the caller's object can
+ * be dropped at once and memory stays flat per pod.
+ *
+ * The functions trust their input to be valid (the API server validated it; the scenario
+ * loader validates first) but never throw on a missing or malformed optional field.
+ */
+import type {
+  IPBlock,
+  LabelSelector,
+  LabelSelectorRequirement,
+  NamedPort,
+  NamespaceInfo,
+  NetworkPolicyEgressRule,
+  NetworkPolicyIngressRule,
+  NetworkPolicyPeer,
+  NetworkPolicyPort,
+  PodInfo,
+  PolicyInfo,
+  PolicyType,
+  Protocol,
+} from '../model';
+import { canonicalIP, formatCIDR, parseCIDR, parseIP } from '../validate/ip';
+
+/** The label the API server puts on every namespace (immutable, equal to the name). */
+export const NAMESPACE_NAME_LABEL = 'kubernetes.io/metadata.name';
+
+type Maybe<T> = T | null | undefined;
+
+export interface K8sObjectMeta {
+  name?: Maybe<string>;
+  namespace?: Maybe<string>;
+  labels?: Maybe<Record<string, string>>;
+}
+
+export interface K8sNamespace {
+  metadata?: Maybe<K8sObjectMeta>;
+}
+
+export interface K8sContainerPort {
+  name?: Maybe<string>;
+  containerPort?: Maybe<number>;
+  protocol?: Maybe<string>;
+}
+
+export interface K8sPod {
+  metadata?: Maybe<K8sObjectMeta>;
+  spec?: Maybe<{
+    nodeName?: Maybe<string>;
+    hostNetwork?: Maybe<boolean>;
+    containers?: Maybe<readonly { ports?: Maybe<readonly K8sContainerPort[]> }[]>;
+  }>;
+  status?: Maybe<{
+    phase?: Maybe<string>;
+    podIP?: Maybe<string>;
+    podIPs?: Maybe<readonly { ip?: Maybe<string> }[]>;
+  }>;
+}
+
+export interface K8sLabelSelector {
+  matchLabels?: Maybe<Record<string, string>>;
+  matchExpressions?: Maybe<
+    readonly { key?: Maybe<string>; operator?: Maybe<string>; values?: Maybe<readonly string[]> }[]
+  >;
+}
+
+export interface K8sNetworkPolicyPeer {
+  podSelector?: Maybe<K8sLabelSelector>;
+  namespaceSelector?: Maybe<K8sLabelSelector>;
+  ipBlock?: Maybe<{ cidr?: Maybe<string>; except?: Maybe<readonly string[]> }>;
+}
+
+export interface K8sNetworkPolicyPort {
+  protocol?: Maybe<string>;
+  port?: Maybe<number | string>;
+  endPort?: Maybe<number>;
+}
+
+export interface K8sNetworkPolicy {
+  metadata?: Maybe<K8sObjectMeta>;
+  spec?: Maybe<{
+    podSelector?: Maybe<K8sLabelSelector>;
+    policyTypes?: Maybe<readonly string[]>;
+    ingress?: Maybe<
+      readonly Maybe<{
+        from?: Maybe<readonly K8sNetworkPolicyPeer[]>;
+        ports?: Maybe<readonly K8sNetworkPolicyPort[]>;
+      }>[]
+    >;
+    egress?: Maybe<
+      readonly Maybe<{
+        to?: Maybe<readonly K8sNetworkPolicyPeer[]>;
+        ports?: Maybe<readonly K8sNetworkPolicyPort[]>;
+      }>[]
+    >;
+  }>;
+}
+
+function copyLabels(l: Maybe<Record<string, string>>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(l ?? {})) if (typeof v === 'string') out[k] = v;
+  return out;
+}
+
+function protocolOf(p: Maybe<string>): Protocol {
+  return p === 'UDP' || p === 'SCTP' ? p : 'TCP';
+}
+
+export function projectNamespace(obj: K8sNamespace): NamespaceInfo {
+  const name = obj.metadata?.name ?? '';
+  return { name, labels: { ...copyLabels(obj.metadata?.labels), [NAMESPACE_NAME_LABEL]: name } };
+}
+
+/** Canonical addresses from status.podIPs, else status.podIP; invalid entries are dropped. */
+function podAddresses(status: NonNullable<K8sPod['status']> | null | undefined): string[] {
+  const listed = (status?.podIPs ?? [])
+    .map((e) => e?.ip)
+    .filter((ip): ip is string => typeof ip === 'string' && ip !== '');
+  const raw = listed.length > 0 ? listed : status?.podIP ? [status.podIP] : [];
+  const out: string[] = [];
+  for (const ip of raw) {
+    const c = canonicalIP(ip);
+    if (c !== undefined && !out.includes(c)) out.push(c);
+  }
+  return out;
+}
+
+export function projectPod(obj: K8sPod): PodInfo {
+  const namedPorts: NamedPort[] = [];
+  for (const c of obj.spec?.containers ?? []) {
+    for (const p of c?.ports ?? []) {
+      if (p?.name && typeof p.containerPort === 'number') {
+        namedPorts.push({ name: p.name, port: p.containerPort, protocol: protocolOf(p.protocol) });
+      }
+    }
+  }
+  return {
+    namespace: obj.metadata?.namespace || 'default',
+    name: obj.metadata?.name ?? '',
+    labels: copyLabels(obj.metadata?.labels),
+    nodeName: obj.spec?.nodeName ?? '',
+    ips: podAddresses(obj.status),
+    hostNetwork: obj.spec?.hostNetwork === true,
+    phase: obj.status?.phase || 'Running',
+    namedPorts,
+  };
+}
+
+function projectSelector(s: Maybe<K8sLabelSelector>): LabelSelector {
+  const out: { matchLabels?: Record<string, string>; matchExpressions?: LabelSelectorRequirement[] } = {};
+  if (s?.matchLabels && Object.keys(s.matchLabels).length > 0) out.matchLabels = copyLabels(s.matchLabels);
+  const exprs = (s?.matchExpressions ?? []).map((e) => {
+    const r: { key: string; operator: LabelSelectorRequirement['operator']; values?: string[] } = {
+      key: e.key ?? '',
+      operator: (e.operator ?? 'Exists') as LabelSelectorRequirement['operator'],
+    };
+    if (e.values && e.values.length > 0) r.values = [...e.values];
+    return r;
+  });
+  if (exprs.length > 0) out.matchExpressions = exprs;
+  return out;
+}
+
+function canonicalCIDR(s: string): string {
+  const c = parseCIDR(s);
+  return c ? formatCIDR(c) : s;
+}
+
+function projectPeer(p: K8sNetworkPolicyPeer): NetworkPolicyPeer {
+  const out: { podSelector?: LabelSelector; namespaceSelector?: LabelSelector; ipBlock?: IPBlock } = {};
+  if (p.podSelector) out.podSelector = projectSelector(p.podSelector);
+  if (p.namespaceSelector) out.namespaceSelector = projectSelector(p.namespaceSelector);
+  if (p.ipBlock) {
+    const b: { cidr: string; except?: string[] } = { cidr: canonicalCIDR(p.ipBlock.cidr ?? '') };
+    if (p.ipBlock.except && p.ipBlock.except.length > 0) b.except = p.ipBlock.except.map(canonicalCIDR);
+    out.ipBlock = b;
+  }
+  return out;
+}
+
+function projectPort(p: K8sNetworkPolicyPort): NetworkPolicyPort {
+  const out: { protocol?: Protocol; port?: number | string; endPort?: number } = {};
+  if (p.protocol) out.protocol = protocolOf(p.protocol);
+  if (p.port !== undefined && p.port !== null) out.port = p.port;
+  if (typeof p.endPort === 'number') out.endPort = p.endPort;
+  return out;
+}
+
+function projectRuleParts(
+  peers: Maybe<readonly K8sNetworkPolicyPeer[]>,
+  ports: Maybe<readonly K8sNetworkPolicyPort[]>,
+): { peers?: NetworkPolicyPeer[]; ports?: NetworkPolicyPort[] } {
+  const out: { peers?: NetworkPolicyPeer[]; ports?: NetworkPolicyPort[] } = {};
+  if (peers) out.peers = peers.map(projectPeer);
+  if (ports) out.ports = ports.map(projectPort);
+  return out;
+}
+
+export function projectPolicy(obj: K8sNetworkPolicy): PolicyInfo {
+  const s = obj.spec;
+  const spec: {
+    podSelector: LabelSelector;
+    policyTypes?: PolicyType[];
+    ingress?: NetworkPolicyIngressRule[];
+    egress?: NetworkPolicyEgressRule[];
+  } = { podSelector: projectSelector(s?.podSelector) };
+  if (s?.policyTypes)
+    spec.policyTypes = s.policyTypes.filter((t): t is PolicyType => t === 'Ingress' || t === 'Egress');
+  if (s?.ingress) {
+    spec.ingress = s.ingress.map((r) => {
+      const { peers, ports } = projectRuleParts(r?.from, r?.ports);
+      return { ...(peers ? { from: peers } : {}), ...(ports ? { ports } : {}) };
+    });
+  }
+  if (s?.egress) {
+    spec.egress = s.egress.map((r) => {
+      const { peers, ports } = projectRuleParts(r?.to, r?.ports);
+      return { ...(peers ? { to: peers } : {}), ...(ports ? { ports } : {}) };
+    });
+  }
+  return { namespace: obj.metadata?.namespace || 'default', name: obj.metadata?.name ?? '', spec };
+}
+
+/** True when `ip` is a valid address (used by callers that accept user-typed endpoints). */
+export function isIP(ip: string): boolean {
+  return parseIP(ip) !== undefined;
+}

@@ -1,0 +1,232 @@
+/**
+ * A deliberately literal NetworkPolicy evaluator: the reference the compiler is tested
+ * against. It reads the policies straight from the model (PolicyInfo, PodInfo, NamespaceInfo)
+ * and decides one connection by following the sentences of the Kubernetes documentation
+ * ("Network Policies", concepts/services-networking/network-policies), one after the other.
+ * It shares no code with the compiler beyond the model types: its own selector matching, its
+ * own policyTypes defaulting, its own CIDR containment (node:net BlockList; this is test
+ * code). It is written to be obviously right, not fast: every call rescans everything.
+ *
+ * The rules it encodes, in the docs' words where they exist:
+ *  - "By default, a pod is non-isolated for egress/ingress; all connections are allowed."
+ *  - "A pod is isolated for egress if there is any NetworkPolicy that both selects the pod and
+ *    has 'Egress' in its policyTypes" (likewise ingress). A policy selects the pods of its own
+ *    namespace that its podSelector matches ({} matches all).
+ *  - policyTypes absent: "Ingress will always be set and Egress will be set if the
+ *    NetworkPolicy has any egress rules".
+ *  - When isolated, "the only allowed connections are those allowed by the egress list of
+ *    some NetworkPolicy that applies to the pod" -- a union, order irrelevant.
+ *  - "For a connection from a source pod to a destination pod to be allowed, both the egress
+ *    policy on the source pod and the ingress policy on the destination pod need to allow".
+ *  - A rule matches when its peers (from/to; empty or absent = everyone) match the remote end
+ *    AND its ports (empty or absent = every port) match the destination port and protocol.
+ *  - Peer: podSelector alone = pods of the policy's namespace; namespaceSelector alone = all
+ *    pods of matching namespaces; both = matching pods in matching namespaces; ipBlock = the
+ *    remote address is in cidr and in none of except.
+ *  - Port: protocol defaults to TCP; no port = every port of that protocol; endPort = the
+ *    inclusive range port..endPort; a named port is the destination pod's container port of
+ *    that name and protocol.
+ *  - hostNetwork pods: policies neither select them nor match them by pod/namespace selector
+ *    ("behavior ... is undefined" upstream; Palisade treats them as their node's address, so
+ *    only ipBlock can match them). The docs' reading for plugins that cannot tell a
+ *    hostNetwork pod from its node is "treated like other node traffic", so a named port
+ *    never resolves on a hostNetwork destination either (a node has no named ports).
+ *  - "traffic to and from the node where a Pod is running is always allowed": a pod and a
+ *    hostNetwork pod of the same node may always connect. A pod may always reach itself.
+ *  - Pods without an address, or Succeeded/Failed, take no part (no selector matches them).
+ *
+ * Addresses: a connection uses IPv4 when both ends have an IPv4 address, otherwise IPv6 when
+ * both have one; with no common family there is no connection (denied unless self or node).
+ * An address endpoint that is the address of a live, non-hostNetwork pod is that pod (using
+ * that one address); any other address is a host outside the cluster, never subject to policy.
+ */
+// Test code (excluded from the build): node:net's BlockList is the independent CIDR check.
+// eslint-disable-next-line no-restricted-imports
+import { BlockList, isIP } from 'node:net';
+import type {
+  ClusterSnapshot,
+  LabelSelector,
+  NamespaceInfo,
+  NetworkPolicyPeer,
+  NetworkPolicyPort,
+  PodInfo,
+  PolicyInfo,
+  Protocol,
+} from '../model';
+
+export type LiteralEndpoint = { kind: 'pod'; key: string } | { kind: 'ip'; ip: string };
+
+interface End {
+  readonly pod?: PodInfo;
+  readonly ips: readonly string[];
+}
+
+function hasLabel(labels: Readonly<Record<string, string>>, key: string): boolean {
+  return Object.prototype.hasOwnProperty.call(labels, key);
+}
+
+/** metav1.LabelSelector semantics: every matchLabels pair and every expression must hold. */
+export function literalSelectorMatches(
+  sel: LabelSelector,
+  labels: Readonly<Record<string, string>>,
+): boolean {
+  for (const key of Object.keys(sel.matchLabels ?? {})) {
+    if (!hasLabel(labels, key) || labels[key] !== sel.matchLabels![key]) return false;
+  }
+  for (const req of sel.matchExpressions ?? []) {
+    const present = hasLabel(labels, req.key);
+    const values = req.values ?? [];
+    if (req.operator === 'In' && !(present && values.includes(labels[req.key]))) return false;
+    if (req.operator === 'NotIn' && present && values.includes(labels[req.key])) return false;
+    if (req.operator === 'Exists' && !present) return false;
+    if (req.operator === 'DoesNotExist' && present) return false;
+  }
+  return true;
+}
+
+function family(ip: string): 'ipv4' | 'ipv6' {
+  return isIP(ip) === 6 ? 'ipv6' : 'ipv4';
+}
+
+function inCidr(ip: string, cidr: string): boolean {
+  const [net, bits] = cidr.split('/');
+  if (family(net) !== family(ip)) return false;
+  const list = new BlockList();
+  list.addSubnet(net, Number(bits), family(net));
+  return list.check(ip, family(ip));
+}
+
+function participates(p: PodInfo): boolean {
+  return p.ips.length > 0 && p.phase !== 'Succeeded' && p.phase !== 'Failed';
+}
+
+function isPolicyTarget(p: PodInfo): boolean {
+  return participates(p) && !p.hostNetwork;
+}
+
+function policyHasType(p: PolicyInfo, t: 'Ingress' | 'Egress'): boolean {
+  if (p.spec.policyTypes !== undefined) return p.spec.policyTypes.includes(t);
+  if (t === 'Ingress') return true;
+  return (p.spec.egress ?? []).length > 0;
+}
+
+export class LiteralEvaluator {
+  constructor(private readonly cluster: ClusterSnapshot) {}
+
+  private namespace(name: string): NamespaceInfo | undefined {
+    return this.cluster.namespaces.find((n) => n.name === name);
+  }
+
+  private resolve(e: LiteralEndpoint): End {
+    if (e.kind === 'pod') {
+      const pod = this.cluster.pods.find((p) => `${p.namespace}/${p.name}` === e.key);
+      return { pod, ips: pod && participates(pod) ? pod.ips : [] };
+    }
+    const pod = this.cluster.pods.find((p) => isPolicyTarget(p) && p.ips.includes(e.ip));
+    return { pod, ips: [e.ip] };
+  }
+
+  /** Policies that select `pod` for direction `t`. */
+  isolatingPolicies(pod: PodInfo, t: 'Ingress' | 'Egress'): PolicyInfo[] {
+    if (!isPolicyTarget(pod)) return [];
+    return this.cluster.policies.filter(
+      (p) =>
+        p.namespace === pod.namespace &&
+        literalSelectorMatches(p.spec.podSelector, pod.labels) &&
+        policyHasType(p, t),
+    );
+  }
+
+  private peerMatches(
+    peer: NetworkPolicyPeer,
+    policyNamespace: string,
+    remote: End,
+    remoteIP: string,
+  ): boolean {
+    if (peer.ipBlock) {
+      return (
+        inCidr(remoteIP, peer.ipBlock.cidr) && !(peer.ipBlock.except ?? []).some((e) => inCidr(remoteIP, e))
+      );
+    }
+    const pod = remote.pod;
+    if (!pod || !isPolicyTarget(pod)) return false;
+    if (peer.namespaceSelector) {
+      const ns = this.namespace(pod.namespace);
+      if (!ns || !literalSelectorMatches(peer.namespaceSelector, ns.labels)) return false;
+    } else if (pod.namespace !== policyNamespace) {
+      return false;
+    }
+    return peer.podSelector ? literalSelectorMatches(peer.podSelector, pod.labels) : true;
+  }
+
+  private portMatches(p: NetworkPolicyPort, port: number, protocol: Protocol, dst: End): boolean {
+    if ((p.protocol ?? 'TCP') !== protocol) return false;
+    if (p.port === undefined) return true;
+    if (typeof p.port === 'string') {
+      // A hostNetwork pod is node traffic (see above): a node has no named ports to resolve.
+      const target = dst.pod && isPolicyTarget(dst.pod) ? dst.pod : undefined;
+      return (target?.namedPorts ?? []).some(
+        (n) => n.name === p.port && n.protocol === protocol && n.port === port,
+      );
+    }
+    if (p.endPort !== undefined) return port >= p.port && port <= p.endPort;
+    return port === p.port;
+  }
+
+  private directionAllows(
+    subject: PodInfo | undefined,
+    t: 'Ingress' | 'Egress',
+    remote: End,
+    remoteIP: string,
+    dst: End,
+    port: number,
+    protocol: Protocol,
+  ): boolean {
+    if (!subject) return true;
+    const policies = this.isolatingPolicies(subject, t);
+    if (policies.length === 0) return true;
+    for (const pol of policies) {
+      const rules = t === 'Ingress' ? (pol.spec.ingress ?? []) : (pol.spec.egress ?? []);
+      for (const rule of rules) {
+        const peers =
+          t === 'Ingress'
+            ? (rule as { from?: readonly NetworkPolicyPeer[] }).from
+            : (rule as { to?: readonly NetworkPolicyPeer[] }).to;
+        const peerOk =
+          !peers ||
+          peers.length === 0 ||
+          peers.some((pe) => this.peerMatches(pe, pol.namespace, remote, remoteIP));
+        const portOk =
+          !rule.ports ||
+          rule.ports.length === 0 ||
+          rule.ports.some((pp) => this.portMatches(pp, port, protocol, dst));
+        if (peerOk && portOk) return true;
+      }
+    }
+    return false;
+  }
+
+  allowed(from: LiteralEndpoint, to: LiteralEndpoint, port: number, protocol: Protocol): boolean {
+    const src = this.resolve(from);
+    const dst = this.resolve(to);
+    if (src.pod && src.pod === dst.pod) return true;
+    if (
+      src.pod &&
+      dst.pod &&
+      src.pod.nodeName !== '' &&
+      src.pod.nodeName === dst.pod.nodeName &&
+      (src.pod.hostNetwork || dst.pod.hostNetwork)
+    ) {
+      return true;
+    }
+    const srcIP =
+      src.ips.find((s) => family(s) === 'ipv4' && dst.ips.some((d) => family(d) === 'ipv4')) ??
+      src.ips.find((s) => family(s) === 'ipv6' && dst.ips.some((d) => family(d) === 'ipv6'));
+    if (srcIP === undefined) return false;
+    const dstIP = dst.ips.find((d) => family(d) === family(srcIP))!;
+    return (
+      this.directionAllows(src.pod, 'Egress', dst, dstIP, dst, port, protocol) &&
+      this.directionAllows(dst.pod, 'Ingress', src, srcIP, dst, port, protocol)
+    );
+  }
+}

@@ -1,0 +1,441 @@
+/**
+ * Rendering: IR objects to chains, rules and ipsets of one IP family. Pure functions; each
+ * output depends only on its one input object (and, for references, on other objects' keys and
+ * names), so DesiredState can cache it per object and redo only what a delta names.
+ *
+ * Packet path (see README.md for the drawing):
+ *   FORWARD/INPUT ─1st rule─▶ PALISADE-FORWARD / PALISADE-INPUT
+ *     ESTABLISHED,RELATED → RETURN; IPv6 neighbour discovery → RETURN
+ *     src ∈ PALISADE-ISO-EG-f → PALISADE-EGRESS ─(-g by source)─▶ pod egress chain
+ *     dst ∈ PALISADE-ISO-IN-f → PALISADE-INGRESS ─(-g by dest)─▶ pod ingress chain   (FORWARD only)
+ *   pod chain: own address → RETURN; clear mark bit; for each policy: -j policy chain, then
+ *     mark set → -g PALISADE-ACCEPTED (clears the bit, returns to PALISADE-FORWARD); finally DROP.
+ *   policy chain: one rule per (peer set, port match); a match does -g PALISADE-ALLOW (sets the bit).
+ * Our chains only ever DROP or RETURN: other tools' rules still see every packet we allow.
+ */
+import type { CompiledPolicy, CompiledRule, PeerSet, PeerSetKey, PodRules, PortMatch } from '../compiler/ir';
+import type { IPFamily } from './api';
+import { canonicalIP, canonicalIPPort, familyOf, netEntries, parseCIDR } from './ip';
+import type { Chain, HookRule, IpSet, Rule, SetType } from './model';
+import {
+  CHAIN_ACCEPTED,
+  CHAIN_ALLOW,
+  CHAIN_EGRESS,
+  CHAIN_FORWARD,
+  CHAIN_INGRESS,
+  CHAIN_INPUT,
+  type Direction,
+  HOOKS,
+  isolationSetName,
+  peerSetName,
+  podChainName,
+  policyChainName,
+  shortHash,
+} from './names';
+
+/** Length of the per-rule content hash carried in comments (50 bits). */
+export const RULE_HASH_CHARS = 10;
+/** Comment marker before the rule hash. */
+export const RULE_HASH_TAG = 'pl:';
+/** xt_comment allows 256 bytes; keep the human part well inside. */
+const MAX_COMMENT_TEXT = 200;
+
+/** Default bit of the packet mark that carries "some policy allowed this" inside our chains. */
+export const DEFAULT_MARK_BIT = 0x100000;
+
+export interface RenderOptions {
+  /** A single bit of the packet mark, owned by Palisade while a packet is in its chains. */
+  readonly markBit: number;
+}
+
+const hex = (n: number): string => `0x${n.toString(16)}`;
+
+/**
+ * One rule. `head` holds the address and protocol matches (-s, -d, -p), which iptables-save
+ * always prints first; `matches` the -m matches, printed in the order given, after the comment.
+ */
+export function makeRule(
+  parts: { head?: readonly string[]; matches?: readonly string[]; target: string },
+  human: string,
+  origin: { policy?: string; pod?: string } = {},
+): Rule {
+  const head = parts.head ?? [];
+  const matches = parts.matches ?? [];
+  const content = [...head, ...matches, parts.target].join(' ');
+  const hash = shortHash(content, RULE_HASH_CHARS);
+  const text = human.replace(/["\\]/g, '').slice(0, MAX_COMMENT_TEXT);
+  const comment = `-m comment --comment "${RULE_HASH_TAG}${hash} ${text}"`;
+  const body = [...head, comment, ...matches, parts.target].join(' ');
+  return {
+    body,
+    hash,
+    ...(origin.policy ? { policy: origin.policy } : {}),
+    ...(origin.pod ? { pod: origin.pod } : {}),
+  };
+}
+
+function hostPrefix(address: string): string {
+  return `${address}/${familyOf(address) === 4 ? 32 : 128}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fixed chains and hooks
+
+export function renderHooks(): HookRule[] {
+  return HOOKS.map((h) => {
+    const r = makeRule({ target: `-j ${h.target}` }, `palisade: network policy (${h.builtin})`);
+    return { builtin: h.builtin, target: h.target, body: r.body, hash: r.hash, position: 1 };
+  });
+}
+
+function entryRules(family: IPFamily, hook: string): Rule[] {
+  const rules = [
+    makeRule(
+      { matches: ['-m conntrack --ctstate RELATED,ESTABLISHED'], target: '-j RETURN' },
+      `palisade: ${hook} replies of established connections`,
+    ),
+  ];
+  if (family === 6) {
+    // Neighbour discovery is not tracked; an isolated pod on a bridge must still resolve neighbours.
+    for (const type of [133, 134, 135, 136]) {
+      rules.push(
+        makeRule(
+          { head: ['-p ipv6-icmp'], matches: [`-m icmp6 --icmpv6-type ${type}`], target: '-j RETURN' },
+          `palisade: ${hook} neighbour discovery`,
+        ),
+      );
+    }
+  }
+  rules.push(
+    makeRule(
+      {
+        matches: [`-m set --match-set ${isolationSetName('egress', family)} src`],
+        target: `-j ${CHAIN_EGRESS}`,
+      },
+      `palisade: ${hook} egress of isolated local pods`,
+    ),
+  );
+  return rules;
+}
+
+/** The constant chains of one family; the dispatch chains are built by `renderDispatchChain`. */
+export function renderFixedChains(family: IPFamily, opts: RenderOptions): Chain[] {
+  const bit = hex(opts.markBit);
+  const forward = [
+    ...entryRules(family, 'forward'),
+    makeRule(
+      {
+        matches: [`-m set --match-set ${isolationSetName('ingress', family)} dst`],
+        target: `-j ${CHAIN_INGRESS}`,
+      },
+      'palisade: forward ingress of isolated local pods',
+    ),
+  ];
+  return [
+    { name: CHAIN_FORWARD, family, kind: 'fixed', rules: forward },
+    { name: CHAIN_INPUT, family, kind: 'fixed', rules: entryRules(family, 'input') },
+    {
+      name: CHAIN_ALLOW,
+      family,
+      kind: 'fixed',
+      rules: [makeRule({ target: `-j MARK --set-xmark ${bit}/${bit}` }, 'palisade: a policy rule allows')],
+    },
+    {
+      name: CHAIN_ACCEPTED,
+      family,
+      kind: 'fixed',
+      rules: [makeRule({ target: `-j MARK --set-xmark 0x0/${bit}` }, 'palisade: allowed, clear the mark')],
+    },
+  ];
+}
+
+/** Last rule of a dispatch chain: an isolated address whose pod chain is not there yet is dropped. */
+export function dispatchDefaultRule(direction: Direction): Rule {
+  return makeRule({ target: '-j DROP' }, `palisade: isolated for ${direction}, no pod chain`);
+}
+
+/**
+ * A dispatch chain: one rule per isolated local address, ordered by rule hash (an order both a
+ * full render and incremental inserts can keep without knowing each other), then the default.
+ */
+export function renderDispatchChain(family: IPFamily, direction: Direction, podRules: Iterable<Rule>): Chain {
+  const rules = [...podRules].sort(compareRuleHash);
+  rules.push(dispatchDefaultRule(direction));
+  return {
+    name: direction === 'ingress' ? CHAIN_INGRESS : CHAIN_EGRESS,
+    family,
+    kind: 'dispatch',
+    direction,
+    rules,
+  };
+}
+
+export function compareRuleHash(a: { hash: string }, b: { hash: string }): number {
+  return a.hash < b.hash ? -1 : a.hash > b.hash ? 1 : 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pods
+
+export interface PodRender {
+  readonly chains: Chain[];
+  /** Rules for the dispatch chains, one per address of this family. */
+  readonly dispatch: { readonly ingress: Rule[]; readonly egress: Rule[] };
+  /** Entries of the isolation sets. */
+  readonly isolated: { readonly ingress: string[]; readonly egress: string[] };
+}
+
+/** Does a policy contribute a chain for this direction? */
+export function policyHasDirection(p: CompiledPolicy | undefined, direction: Direction): p is CompiledPolicy {
+  return !!p && (direction === 'ingress' ? p.ingress : p.egress) !== null;
+}
+
+export function renderPod(
+  pod: PodRules,
+  family: IPFamily,
+  policies: ReadonlyMap<string, CompiledPolicy>,
+  opts: RenderOptions,
+): PodRender {
+  const out: PodRender = {
+    chains: [],
+    dispatch: { ingress: [], egress: [] },
+    isolated: { ingress: [], egress: [] },
+  };
+  const ips = pod.ips.filter((ip) => familyOf(ip) === family).map(canonicalIP);
+  if (ips.length === 0) return out;
+  const bit = hex(opts.markBit);
+  const who = `pod ${pod.key}`;
+  for (const direction of ['ingress', 'egress'] as const) {
+    const policyKeys = direction === 'ingress' ? pod.ingress : pod.egress;
+    if (policyKeys.length === 0) continue;
+    const chainName = podChainName(pod.key, pod.name, direction);
+    const rules: Rule[] = [];
+    for (const ip of ips) {
+      rules.push(
+        makeRule(
+          { head: [`${direction === 'ingress' ? '-s' : '-d'} ${hostPrefix(ip)}`], target: '-j RETURN' },
+          `${who}: traffic to itself`,
+          { pod: pod.key },
+        ),
+      );
+    }
+    rules.push(
+      makeRule({ target: `-j MARK --set-xmark 0x0/${bit}` }, `${who}: clear the allow mark`, {
+        pod: pod.key,
+      }),
+    );
+    for (const key of policyKeys) {
+      const policy = policies.get(key);
+      if (!policyHasDirection(policy, direction)) continue;
+      const target = policyChainName(policy.key, policy.name, direction);
+      rules.push(
+        makeRule({ target: `-j ${target}` }, `${who}: policy ${key}`, { pod: pod.key, policy: key }),
+      );
+      rules.push(
+        makeRule(
+          { matches: [`-m mark --mark ${bit}/${bit}`], target: `-g ${CHAIN_ACCEPTED}` },
+          `${who}: allowed by ${key}`,
+          { pod: pod.key, policy: key },
+        ),
+      );
+    }
+    rules.push(makeRule({ target: '-j DROP' }, `${who}: no policy allows ${direction}`, { pod: pod.key }));
+    out.chains.push({ name: chainName, family, kind: 'pod', direction, owner: pod.key, rules });
+    for (const ip of ips) {
+      out.dispatch[direction].push(
+        makeRule(
+          { head: [`${direction === 'ingress' ? '-d' : '-s'} ${hostPrefix(ip)}`], target: `-g ${chainName}` },
+          who,
+          { pod: pod.key },
+        ),
+      );
+      out.isolated[direction].push(ip);
+    }
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Peer sets
+
+export function setTypeOf(kind: 'pods' | 'cidr' | 'namedPort'): SetType {
+  return kind === 'pods' ? 'hash:ip' : kind === 'cidr' ? 'hash:net' : 'hash:ip,port';
+}
+
+function peerSetTail(ps: PeerSet): string {
+  const d = ps.def;
+  switch (d.kind) {
+    case 'cidr':
+      return d.cidr;
+    case 'namedPort':
+      return d.name;
+    case 'pods': {
+      const firstLabel = Object.values(d.podSelector.matchLabels ?? {})[0];
+      return firstLabel ?? d.namespace ?? 'pods';
+    }
+  }
+}
+
+/** Families an ipset of this peer set exists in: a cidr set in its own; the others in every family. */
+export function peerSetFamilies(ps: PeerSet, families: readonly IPFamily[]): IPFamily[] {
+  if (ps.def.kind === 'cidr') {
+    const f = familyOf(ps.def.cidr);
+    return families.includes(f) ? [f] : [];
+  }
+  return [...families];
+}
+
+/** The ipset name of a peer set in a family, or undefined when it has no set there. */
+export function peerSetNameIn(ps: PeerSet, family: IPFamily): string | undefined {
+  if (ps.def.kind === 'cidr' && familyOf(ps.def.cidr) !== family) return undefined;
+  return peerSetName(ps.def.kind, family, peerSetTail(ps), ps.key);
+}
+
+/**
+ * ipset elements of one raw IR member, keyed by family; a cidr member may expand to two (a /0).
+ * Returns [] for a member of another family than asked.
+ */
+export function memberEntries(ps: PeerSet, member: string, family: IPFamily): string[] {
+  switch (ps.def.kind) {
+    case 'pods':
+      return familyOf(member) === family ? [canonicalIP(member)] : [];
+    case 'namedPort': {
+      const e = canonicalIPPort(member);
+      return e.family === family ? [e.entry] : [];
+    }
+    case 'cidr': {
+      const except = member.startsWith('!');
+      const net = parseCIDR(except ? member.slice(1) : member);
+      if (net.family !== family) return [];
+      return netEntries(net).map((e) => (except ? `${e} nomatch` : e));
+    }
+  }
+}
+
+export function renderPeerSet(ps: PeerSet, family: IPFamily): IpSet | undefined {
+  const name = peerSetNameIn(ps, family);
+  if (!name) return undefined;
+  const members = new Set<string>();
+  if (ps.def.kind === 'cidr') {
+    // An except equal to the cidr excludes it: the nomatch form of an element wins.
+    const byElement = new Map<string, string>();
+    for (const m of ps.members) {
+      for (const e of memberEntries(ps, m, family)) {
+        const element = e.endsWith(' nomatch') ? e.slice(0, -8) : e;
+        if (!byElement.get(element)?.endsWith(' nomatch')) byElement.set(element, e);
+      }
+    }
+    for (const e of byElement.values()) members.add(e);
+  } else {
+    for (const m of ps.members) for (const e of memberEntries(ps, m, family)) members.add(e);
+  }
+  return {
+    name,
+    family,
+    type: setTypeOf(ps.def.kind),
+    role: 'peer',
+    peerSet: { key: ps.key, def: ps.def },
+    members,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Policies
+
+function portMatchParts(
+  m: PortMatch,
+  peerSets: ReadonlyMap<PeerSetKey, PeerSet>,
+  family: IPFamily,
+): { head: string[]; matches: string[] } | undefined {
+  const proto = m.protocol.toLowerCase();
+  if (m.kind === 'named') {
+    const ps = peerSets.get(m.set);
+    const setName = ps && peerSetNameIn(ps, family);
+    if (!setName) return undefined;
+    return { head: [`-p ${proto}`], matches: [`-m set --match-set ${setName} dst,dst`] };
+  }
+  if (m.port === undefined) return { head: [`-p ${proto}`], matches: [] };
+  const ports = m.endPort !== undefined && m.endPort !== m.port ? `${m.port}:${m.endPort}` : String(m.port);
+  return { head: [`-p ${proto}`], matches: [`-m ${proto} --dport ${ports}`] };
+}
+
+function ruleLines(
+  policy: CompiledPolicy,
+  direction: Direction,
+  rule: CompiledRule,
+  peerSets: ReadonlyMap<PeerSetKey, PeerSet>,
+  family: IPFamily,
+): Rule[] {
+  const human = `${policy.key} ${direction} rule ${rule.index}`;
+  const peerMatches: string[][] = [];
+  if (rule.peers === 'any') {
+    peerMatches.push([]);
+  } else {
+    for (const key of rule.peers) {
+      const ps = peerSets.get(key);
+      const setName = ps && peerSetNameIn(ps, family);
+      if (setName)
+        peerMatches.push([`-m set --match-set ${setName} ${direction === 'ingress' ? 'src' : 'dst'}`]);
+    }
+  }
+  const portParts: { head: string[]; matches: string[] }[] = [];
+  if (rule.ports === 'any') {
+    portParts.push({ head: [], matches: [] });
+  } else {
+    for (const m of rule.ports) {
+      const p = portMatchParts(m, peerSets, family);
+      if (p) portParts.push(p);
+    }
+  }
+  const out: Rule[] = [];
+  for (const peer of peerMatches) {
+    for (const port of portParts) {
+      out.push(
+        makeRule(
+          { head: port.head, matches: [...peer, ...port.matches], target: `-g ${CHAIN_ALLOW}` },
+          human,
+          {
+            policy: policy.key,
+          },
+        ),
+      );
+    }
+  }
+  return out;
+}
+
+/** The chains of one policy in one family: one per direction the policy has. */
+export function renderPolicy(
+  policy: CompiledPolicy,
+  peerSets: ReadonlyMap<PeerSetKey, PeerSet>,
+  family: IPFamily,
+): Chain[] {
+  const chains: Chain[] = [];
+  for (const direction of ['ingress', 'egress'] as const) {
+    const rules = direction === 'ingress' ? policy.ingress : policy.egress;
+    if (rules === null) continue;
+    const out: Rule[] = [];
+    for (const r of rules) out.push(...ruleLines(policy, direction, r, peerSets, family));
+    chains.push({
+      name: policyChainName(policy.key, policy.name, direction),
+      family,
+      kind: 'policy',
+      direction,
+      owner: policy.key,
+      rules: out,
+    });
+  }
+  return chains;
+}
+
+/** The (empty) isolation sets of a family; DesiredState fills them from the pods. */
+export function renderIsolationSets(family: IPFamily): IpSet[] {
+  return (['ingress', 'egress'] as const).map((direction) => ({
+    name: isolationSetName(direction, family),
+    family,
+    type: 'hash:ip' as const,
+    role: 'isolation' as const,
+    direction,
+    members: new Set<string>(),
+  }));
+}

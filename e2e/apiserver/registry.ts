@@ -1,0 +1,497 @@
+/**
+ * Registry: the REST semantics of kube-apiserver's generic registry over the VersionedStore, shared by
+ * HTTP handlers and the in-process test API so both produce identical writes and watch events.
+ *
+ * - create: namespace must exist and not be terminating; name or generateName; uid, creationTimestamp,
+ *   generation=1 set; status reset (kinds with a status subresource); defaults applied; 409 on duplicate.
+ * - update/patch: metadata.resourceVersion, when given, is a precondition (409 Conflict when stale);
+ *   the main resource cannot change status and /status can change nothing but status; generation bumps
+ *   when anything outside metadata/status changes; a no-op write stores nothing and emits no event.
+ * - delete: immediate unless metadata.finalizers is non-empty (then deletionTimestamp is set and the
+ *   object goes when its last finalizer is removed). Deleting a namespace marks it Terminating, deletes
+ *   its contents, and removes it once empty (the namespace controller's work, done synchronously).
+ * `privileged` writes (in-process test API, state files) may set status together with the object and
+ * skip the kind's spec validation.
+ */
+import { randomUUID } from 'node:crypto';
+import { ApiError, errors } from './errors';
+import { applyJsonPatch, JsonPatchError } from './patch/json-patch';
+import { applyMergePatch } from './patch/merge-patch';
+import { PATCH_META_BY_KIND } from './patch/patch-meta';
+import { applyPatchFor } from './patch/server-side-apply';
+import { applyStrategicMergePatch, SmpError } from './patch/strategic-merge-patch';
+import { namespaces, RESOURCE_TYPES, validateObject, type ResourceType } from './resources';
+import { fieldsMatch, labelsMatch, parseFieldSelector, parseLabelSelector } from './selectors';
+import { objectKey, VersionedStore } from './store';
+import { clone, isPlainObject, jsonEqual, type KubeObject } from './types';
+
+export type PatchType = 'json' | 'merge' | 'strategic' | 'apply';
+
+export interface WriteOptions {
+  dryRun?: boolean;
+  /** In-process and state-file writes: status may be set directly, kind spec validation is skipped. */
+  privileged?: boolean;
+  fieldManager?: string;
+}
+
+export interface UpdateOptions extends WriteOptions {
+  subresource?: 'status';
+}
+
+export interface PatchOptions extends UpdateOptions {
+  force?: boolean;
+}
+
+export interface DeleteOptions {
+  dryRun?: boolean;
+  preconditions?: { uid?: string; resourceVersion?: string };
+}
+
+export interface ListOptions {
+  namespace?: string;
+  labelSelector?: string;
+  fieldSelector?: string;
+  limit?: number;
+  continue?: string;
+  resourceVersion?: string;
+  resourceVersionMatch?: string;
+}
+
+export interface ListResult {
+  items: KubeObject[];
+  resourceVersion: string;
+  continue?: string;
+  remainingItemCount?: number;
+}
+
+export interface DeleteResult {
+  /** The object's last state (removed) or its state with deletionTimestamp set (pending finalizers). */
+  object: KubeObject;
+  removed: boolean;
+}
+
+interface ContinueToken {
+  rv: number;
+  start: string;
+}
+
+const EXPIRED_CONTINUE =
+  'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.';
+
+function timestamp(date: Date): string {
+  return date.toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+function randomSuffix(): string {
+  const alphabet = 'bcdfghjklmnpqrstvwxz2456789';
+  return Array.from({ length: 5 }, () => alphabet[Math.floor(Math.random() * alphabet.length)]).join('');
+}
+
+/** Everything but metadata and status: what metadata.generation tracks. */
+function specPart(obj: KubeObject): Record<string, unknown> {
+  const { metadata: _m, status: _s, kind: _k, apiVersion: _a, ...rest } = obj;
+  return rest;
+}
+
+function withoutResourceVersion(obj: KubeObject): KubeObject {
+  const copy = clone(obj);
+  delete copy.metadata.resourceVersion;
+  return copy;
+}
+
+export class Registry {
+  /** Last configuration applied per object (by uid) and field manager, for server-side apply. */
+  private readonly appliedConfigs = new Map<string, Record<string, unknown>>();
+
+  constructor(
+    readonly store: VersionedStore,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  get(rt: ResourceType, namespace: string | undefined, name: string): KubeObject {
+    const obj = this.store.get(rt.plural, this.key(rt, namespace, name));
+    if (!obj) throw errors.notFound(rt, name);
+    return obj;
+  }
+
+  list(rt: ResourceType, options: ListOptions = {}): ListResult {
+    const labelSelector = parseLabelSelector(options.labelSelector ?? '');
+    const fieldSelector = parseFieldSelector(options.fieldSelector ?? '', rt.selectableFields);
+    let revision = this.store.currentRevision;
+    let start: string | undefined;
+    let objects: KubeObject[];
+    if (options.continue) {
+      const token = this.decodeContinue(options.continue);
+      revision = token.rv;
+      start = token.start;
+      const snapshot = this.store.listAt(rt.plural, revision);
+      if (snapshot === 'expired') throw errors.expired(EXPIRED_CONTINUE);
+      objects = snapshot;
+    } else if (options.resourceVersionMatch === 'Exact') {
+      revision = Number(options.resourceVersion);
+      if (!Number.isInteger(revision) || revision <= 0) {
+        throw errors.badRequest(`invalid resource version "${options.resourceVersion}" for an Exact match`);
+      }
+      const snapshot = this.store.listAt(rt.plural, revision);
+      if (snapshot === 'expired') {
+        throw errors.expired(`too old resource version: ${revision} (${this.store.oldestWatchableRevision})`);
+      }
+      objects = snapshot;
+    } else {
+      objects = this.store.list(rt.plural);
+    }
+    const matching = objects.filter((obj) => {
+      if (options.namespace && obj.metadata.namespace !== options.namespace) return false;
+      if (start !== undefined && this.key(rt, obj.metadata.namespace, obj.metadata.name ?? '') <= start)
+        return false;
+      return labelsMatch(labelSelector, obj.metadata.labels) && fieldsMatch(fieldSelector, rt.fieldsOf(obj));
+    });
+    const limit = options.limit && options.limit > 0 ? options.limit : undefined;
+    if (limit === undefined || matching.length <= limit) {
+      return { items: matching, resourceVersion: String(revision) };
+    }
+    const page = matching.slice(0, limit);
+    const last = page[page.length - 1];
+    const token: ContinueToken = {
+      rv: revision,
+      start: this.key(rt, last.metadata.namespace, last.metadata.name ?? ''),
+    };
+    return {
+      items: page,
+      resourceVersion: String(revision),
+      continue: Buffer.from(JSON.stringify(token)).toString('base64url'),
+      remainingItemCount: matching.length - limit,
+    };
+  }
+
+  create(
+    rt: ResourceType,
+    namespace: string | undefined,
+    body: unknown,
+    options: WriteOptions = {},
+  ): KubeObject {
+    const obj = this.decodeBody(rt, namespace, body);
+    if (!obj.metadata.name && obj.metadata.generateName)
+      obj.metadata.name = obj.metadata.generateName + randomSuffix();
+    const name = obj.metadata.name ?? '';
+    if (rt.namespaced) this.checkNamespaceAcceptsContent(rt, obj.metadata.namespace ?? '', name);
+    if (obj.metadata.resourceVersion && !options.privileged) {
+      throw errors.invalid(rt, name, [
+        {
+          reason: 'FieldValueInvalid',
+          field: 'metadata.resourceVersion',
+          message: 'Invalid value: must be empty on create',
+        },
+      ]);
+    }
+    // Privileged creates (state files, fixtures) keep their age; uids are always fresh, as a copied
+    // fixture must not share one, and revisions are always renumbered.
+    const { creationTimestamp } = obj.metadata;
+    for (const serverSet of [
+      'uid',
+      'resourceVersion',
+      'deletionTimestamp',
+      'deletionGracePeriodSeconds',
+      'selfLink',
+    ]) {
+      delete obj.metadata[serverSet];
+    }
+    obj.metadata.uid = randomUUID();
+    obj.metadata.creationTimestamp =
+      options.privileged && creationTimestamp ? creationTimestamp : timestamp(this.now());
+    obj.metadata.generation = 1;
+    rt.prepareForCreate(obj, options.privileged === true);
+    rt.applyDefaults(obj);
+    this.validate(rt, obj, options);
+    const key = this.key(rt, obj.metadata.namespace, name);
+    if (this.store.get(rt.plural, key)) throw errors.alreadyExists(rt, name);
+    return options.dryRun ? obj : this.store.put(rt.plural, key, obj);
+  }
+
+  update(
+    rt: ResourceType,
+    namespace: string | undefined,
+    name: string,
+    body: unknown,
+    options: UpdateOptions = {},
+  ): KubeObject {
+    const obj = this.decodeBody(rt, namespace, body);
+    if (obj.metadata.name !== name) {
+      throw errors.badRequest(
+        `the name of the object (${obj.metadata.name ?? ''}) does not match the name on the URL (${name})`,
+      );
+    }
+    const old = this.get(rt, namespace, name);
+    return this.commitUpdate(rt, old, obj, options);
+  }
+
+  patch(
+    rt: ResourceType,
+    namespace: string | undefined,
+    name: string,
+    type: PatchType,
+    patch: unknown,
+    options: PatchOptions = {},
+  ): { object: KubeObject; created: boolean } {
+    const meta = PATCH_META_BY_KIND[rt.kind];
+    const key = this.key(rt, namespace, name);
+    const live = this.store.get(rt.plural, key);
+    if (type === 'apply') return this.serverSideApply(rt, namespace, name, live, patch, options);
+    if (!live) throw errors.notFound(rt, name);
+    let patched: unknown;
+    try {
+      if (type === 'json') patched = applyJsonPatch(live, patch);
+      else if (type === 'merge') patched = applyMergePatch(live, patch);
+      else patched = applyStrategicMergePatch(live, patch, meta);
+    } catch (err) {
+      if (err instanceof JsonPatchError) {
+        throw new ApiError(
+          422,
+          'Invalid',
+          `the server rejected our request due to an error in our request: ${err.message}`,
+        );
+      }
+      if (err instanceof SmpError) throw errors.badRequest(err.message);
+      throw err;
+    }
+    const obj = this.decodeBody(rt, namespace, patched);
+    if (obj.metadata.name !== name) throw errors.badRequest('metadata.name cannot be changed by a patch');
+    return { object: this.commitUpdate(rt, live, obj, options), created: false };
+  }
+
+  delete(
+    rt: ResourceType,
+    namespace: string | undefined,
+    name: string,
+    options: DeleteOptions = {},
+  ): DeleteResult {
+    const obj = this.get(rt, namespace, name);
+    const pre = options.preconditions;
+    if (pre?.uid && pre.uid !== obj.metadata.uid) {
+      throw errors.conflict(
+        rt,
+        name,
+        `Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${obj.metadata.uid}`,
+      );
+    }
+    if (pre?.resourceVersion && pre.resourceVersion !== obj.metadata.resourceVersion) {
+      throw errors.conflict(
+        rt,
+        name,
+        `Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in object meta: ${obj.metadata.resourceVersion}`,
+      );
+    }
+    if (options.dryRun) return { object: obj, removed: true };
+    if (rt === namespaces) return this.deleteNamespace(obj);
+    return this.deleteOrMark(rt, obj);
+  }
+
+  deleteCollection(rt: ResourceType, options: ListOptions & DeleteOptions): KubeObject[] {
+    const { items } = this.list(rt, { ...options, limit: undefined, continue: undefined });
+    return items.map(
+      (obj) => this.delete(rt, obj.metadata.namespace, obj.metadata.name ?? '', options).object,
+    );
+  }
+
+  private serverSideApply(
+    rt: ResourceType,
+    namespace: string | undefined,
+    name: string,
+    live: KubeObject | undefined,
+    config: unknown,
+    options: PatchOptions,
+  ): { object: KubeObject; created: boolean } {
+    if (!options.fieldManager)
+      throw errors.badRequest('PATCH with application/apply-patch+yaml requires a fieldManager');
+    const applied = this.decodeBody(rt, namespace, config);
+    if (applied.metadata.name !== name) {
+      throw errors.badRequest(
+        `the name of the object (${applied.metadata.name ?? ''}) does not match the name on the URL (${name})`,
+      );
+    }
+    if (!live) {
+      const created = this.create(rt, namespace, applied, options);
+      if (!options.dryRun)
+        this.appliedConfigs.set(`${created.metadata.uid}/${options.fieldManager}`, clone(applied));
+      return { object: created, created: true };
+    }
+    const configKey = `${live.metadata.uid}/${options.fieldManager}`;
+    const patch = applyPatchFor(this.appliedConfigs.get(configKey), applied, PATCH_META_BY_KIND[rt.kind]);
+    delete (patch.metadata as Record<string, unknown> | undefined)?.resourceVersion;
+    const merged = applyStrategicMergePatch(live, patch, PATCH_META_BY_KIND[rt.kind]);
+    const object = this.commitUpdate(rt, live, this.decodeBody(rt, namespace, merged), options);
+    if (!options.dryRun) this.appliedConfigs.set(configKey, clone(applied));
+    return { object, created: false };
+  }
+
+  private commitUpdate(
+    rt: ResourceType,
+    old: KubeObject,
+    incoming: KubeObject,
+    options: UpdateOptions,
+  ): KubeObject {
+    const name = old.metadata.name ?? '';
+    const precondition = incoming.metadata.resourceVersion;
+    if (precondition && precondition !== old.metadata.resourceVersion)
+      throw errors.staleResourceVersion(rt, name);
+    let obj: KubeObject;
+    if (options.subresource === 'status') {
+      // Upstream's status strategies: only status changes through /status (ResetObjectMetaForStatus).
+      obj = clone(old);
+      if (incoming.status === undefined) delete obj.status;
+      else obj.status = incoming.status;
+    } else {
+      obj = incoming;
+      const hasStatusSubresource = rt.subresources.includes('status');
+      if (hasStatusSubresource && !options.privileged) {
+        if (old.status === undefined) delete obj.status;
+        else obj.status = clone(old.status);
+      }
+      for (const immutable of [
+        'uid',
+        'creationTimestamp',
+        'deletionTimestamp',
+        'deletionGracePeriodSeconds',
+      ]) {
+        if (old.metadata[immutable] === undefined) delete obj.metadata[immutable];
+        else obj.metadata[immutable] = old.metadata[immutable];
+      }
+      if (rt === namespaces) {
+        // spec.finalizers belongs to the namespace controller (the /finalize subresource upstream).
+        const spec = isPlainObject(obj.spec) ? obj.spec : (obj.spec = {});
+        spec.finalizers = clone((old.spec as Record<string, unknown> | undefined)?.finalizers);
+      }
+      rt.applyDefaults(obj);
+      this.validate(rt, obj, options);
+      const changed = !jsonEqual(specPart(obj), specPart(old));
+      obj.metadata.generation = (old.metadata.generation ?? 1) + (changed ? 1 : 0);
+    }
+    obj.metadata.resourceVersion = old.metadata.resourceVersion;
+    if (jsonEqual(withoutResourceVersion(obj), withoutResourceVersion(old))) return old;
+    if (options.dryRun) return obj;
+    const key = this.key(rt, old.metadata.namespace, name);
+    if (
+      obj.metadata.deletionTimestamp &&
+      !(obj.metadata.finalizers ?? []).length &&
+      this.mayRemove(rt, obj)
+    ) {
+      // Upstream aborts the update and deletes the object: watchers see only DELETED.
+      return this.remove(rt, key, old.metadata.namespace);
+    }
+    return this.store.put(rt.plural, key, obj);
+  }
+
+  private deleteOrMark(rt: ResourceType, obj: KubeObject): DeleteResult {
+    const key = this.key(rt, obj.metadata.namespace, obj.metadata.name ?? '');
+    if ((obj.metadata.finalizers ?? []).length > 0 || !this.mayRemove(rt, obj)) {
+      if (obj.metadata.deletionTimestamp) return { object: obj, removed: false };
+      obj.metadata.deletionTimestamp = timestamp(this.now());
+      obj.metadata.deletionGracePeriodSeconds = 0;
+      return { object: this.store.put(rt.plural, key, obj), removed: false };
+    }
+    return { object: this.remove(rt, key, obj.metadata.namespace), removed: true };
+  }
+
+  private deleteNamespace(ns: KubeObject): DeleteResult {
+    const name = ns.metadata.name ?? '';
+    if (!ns.metadata.deletionTimestamp) {
+      ns.metadata.deletionTimestamp = timestamp(this.now());
+      ns.metadata.deletionGracePeriodSeconds = 0;
+      ns.status = { ...(isPlainObject(ns.status) ? ns.status : {}), phase: 'Terminating' };
+      ns = this.store.put(namespaces.plural, name, ns);
+    }
+    for (const rt of RESOURCE_TYPES.filter((r) => r.namespaced)) {
+      for (const obj of this.store.list(rt.plural).filter((o) => o.metadata.namespace === name)) {
+        if (!obj.metadata.deletionTimestamp) this.deleteOrMark(rt, obj);
+      }
+    }
+    const current = this.store.get(namespaces.plural, name);
+    if (!current) return { object: ns, removed: true };
+    return this.deleteOrMark(namespaces, current);
+  }
+
+  /** A namespace goes only once it holds nothing; anything else whenever its finalizers allow. */
+  private mayRemove(rt: ResourceType, obj: KubeObject): boolean {
+    if (rt !== namespaces) return true;
+    const name = obj.metadata.name;
+    return RESOURCE_TYPES.every(
+      (r) => !r.namespaced || !this.store.list(r.plural).some((o) => o.metadata.namespace === name),
+    );
+  }
+
+  private remove(rt: ResourceType, key: string, namespace: string | undefined): KubeObject {
+    const removed = this.store.remove(rt.plural, key) as KubeObject;
+    if (namespace) {
+      const ns = this.store.get(namespaces.plural, namespace);
+      if (
+        ns?.metadata.deletionTimestamp &&
+        !(ns.metadata.finalizers ?? []).length &&
+        this.mayRemove(namespaces, ns)
+      ) {
+        this.store.remove(namespaces.plural, namespace);
+      }
+    }
+    return removed;
+  }
+
+  private checkNamespaceAcceptsContent(rt: ResourceType, namespace: string, name: string): void {
+    const ns = this.store.get(namespaces.plural, namespace);
+    if (!ns) throw errors.namespaceNotFound(namespace);
+    if (ns.metadata.deletionTimestamp) {
+      throw errors.forbidden(
+        rt,
+        name,
+        `unable to create new content in namespace ${namespace} because it is being terminated`,
+      );
+    }
+  }
+
+  private validate(rt: ResourceType, obj: KubeObject, options: WriteOptions): void {
+    const causes = validateObject(rt, obj, !options.privileged);
+    if (causes.length > 0) throw errors.invalid(rt, obj.metadata.name ?? '', causes);
+  }
+
+  /** Checks kind/apiVersion and namespace of a request body, returning a canonical copy. */
+  private decodeBody(rt: ResourceType, namespace: string | undefined, body: unknown): KubeObject {
+    if (!isPlainObject(body)) throw errors.badRequest('the request body must be a JSON object');
+    const obj = clone(body) as KubeObject;
+    if (
+      (obj.kind !== undefined && obj.kind !== rt.kind) ||
+      (obj.apiVersion !== undefined && obj.apiVersion !== rt.apiVersion)
+    ) {
+      throw errors.badRequest(
+        `the API version in the data (${String(obj.apiVersion)}) and kind (${String(obj.kind)}) do not match ${rt.apiVersion} ${rt.kind}`,
+      );
+    }
+    if (!isPlainObject(obj.metadata)) obj.metadata = {};
+    obj.apiVersion = rt.apiVersion;
+    obj.kind = rt.kind;
+    if (rt.namespaced) {
+      const given = obj.metadata.namespace;
+      if (given && namespace && given !== namespace) {
+        throw errors.badRequest(
+          'the namespace of the provided object does not match the namespace sent on the request',
+        );
+      }
+      obj.metadata.namespace = given || namespace;
+      if (!obj.metadata.namespace) throw errors.badRequest('a namespace is required for a namespaced object');
+    } else {
+      delete obj.metadata.namespace;
+    }
+    return obj;
+  }
+
+  private decodeContinue(token: string): ContinueToken {
+    try {
+      const parsed = JSON.parse(Buffer.from(token, 'base64url').toString()) as ContinueToken;
+      if (Number.isInteger(parsed.rv) && typeof parsed.start === 'string') return parsed;
+    } catch {
+      // fall through
+    }
+    throw errors.badRequest('invalid continue token');
+  }
+
+  private key(rt: ResourceType, namespace: string | undefined, name: string): string {
+    return objectKey(rt.namespaced ? namespace : undefined, name);
+  }
+}

@@ -1,0 +1,270 @@
+/**
+ * The three kinds this server serves, described as plain data plus the per-kind "strategy" of the real
+ * apiserver's registry: defaulting, what a create/update may set (status only through /status), and
+ * the fields a field selector can use. Everything kind-specific outside table printing and patch
+ * metadata lives here.
+ */
+import type { StatusCause } from './errors';
+import { labelKeyProblem, labelValueProblem } from './selectors';
+import { isPlainObject, type KubeObject } from './types';
+
+export type Verb = 'create' | 'delete' | 'deletecollection' | 'get' | 'list' | 'patch' | 'update' | 'watch';
+
+export interface ResourceType {
+  group: string;
+  version: string;
+  apiVersion: string;
+  kind: string;
+  listKind: string;
+  plural: string;
+  singular: string;
+  namespaced: boolean;
+  shortNames: string[];
+  categories: string[];
+  verbs: Verb[];
+  /** Subresources served, today only "status" (GET/PUT/PATCH). */
+  subresources: string[];
+  /** Field selector fields this kind supports (upstream's GetAttrs/field label conversion). */
+  selectableFields: readonly string[];
+  fieldsOf(obj: KubeObject): Record<string, string>;
+  /** API defaulting, applied on every write like upstream's decode-time defaulting. Mutates. */
+  applyDefaults(obj: KubeObject): void;
+  /** Kind-specific validation beyond metadata; returns every problem found. */
+  validate(obj: KubeObject): StatusCause[];
+  /** Server-set state of a new object (status reset etc.); `privileged` writes keep the given status. */
+  prepareForCreate(obj: KubeObject, privileged: boolean): void;
+}
+
+const ALL_VERBS: Verb[] = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'];
+
+function str(value: unknown): string {
+  return value === undefined || value === null ? '' : String(value);
+}
+
+function section(obj: KubeObject, key: 'spec' | 'status'): Record<string, unknown> {
+  const value = obj[key];
+  if (isPlainObject(value)) return value;
+  const fresh: Record<string, unknown> = {};
+  obj[key] = fresh;
+  return fresh;
+}
+
+function listOf(value: unknown): Record<string, unknown>[] {
+  return Array.isArray(value) ? value.filter(isPlainObject) : [];
+}
+
+export const namespaces: ResourceType = {
+  group: '',
+  version: 'v1',
+  apiVersion: 'v1',
+  kind: 'Namespace',
+  listKind: 'NamespaceList',
+  plural: 'namespaces',
+  singular: 'namespace',
+  namespaced: false,
+  shortNames: ['ns'],
+  categories: [],
+  verbs: ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'],
+  subresources: ['status'],
+  selectableFields: ['metadata.name', 'status.phase'],
+  fieldsOf: (obj) => ({
+    'metadata.name': str(obj.metadata.name),
+    'status.phase': str((obj.status as { phase?: string } | undefined)?.phase),
+  }),
+  applyDefaults(obj) {
+    // Since 1.21 the apiserver sets this immutable label so namespaces can be selected by name.
+    const name = obj.metadata.name;
+    if (name) obj.metadata.labels = { ...obj.metadata.labels, 'kubernetes.io/metadata.name': name };
+  },
+  validate: () => [],
+  prepareForCreate(obj, privileged) {
+    const spec = section(obj, 'spec');
+    if (!Array.isArray(spec.finalizers)) spec.finalizers = ['kubernetes'];
+    if (!privileged || !isPlainObject(obj.status)) obj.status = {};
+    const status = section(obj, 'status');
+    if (!status.phase) status.phase = 'Active';
+  },
+};
+
+export const pods: ResourceType = {
+  group: '',
+  version: 'v1',
+  apiVersion: 'v1',
+  kind: 'Pod',
+  listKind: 'PodList',
+  plural: 'pods',
+  singular: 'pod',
+  namespaced: true,
+  shortNames: ['po'],
+  categories: ['all'],
+  verbs: ALL_VERBS,
+  subresources: ['status'],
+  selectableFields: [
+    'metadata.name',
+    'metadata.namespace',
+    'spec.nodeName',
+    'spec.restartPolicy',
+    'spec.schedulerName',
+    'spec.serviceAccountName',
+    'spec.hostNetwork',
+    'status.phase',
+    'status.podIP',
+    'status.nominatedNodeName',
+  ],
+  fieldsOf(obj) {
+    const spec = (obj.spec ?? {}) as Record<string, unknown>;
+    const status = (obj.status ?? {}) as Record<string, unknown>;
+    return {
+      'metadata.name': str(obj.metadata.name),
+      'metadata.namespace': str(obj.metadata.namespace),
+      'spec.nodeName': str(spec.nodeName),
+      'spec.restartPolicy': str(spec.restartPolicy),
+      'spec.schedulerName': str(spec.schedulerName),
+      'spec.serviceAccountName': str(spec.serviceAccountName),
+      'spec.hostNetwork': spec.hostNetwork === true ? 'true' : 'false',
+      'status.phase': str(status.phase),
+      'status.podIP': str(status.podIP),
+      'status.nominatedNodeName': str(status.nominatedNodeName),
+    };
+  },
+  applyDefaults(obj) {
+    const spec = section(obj, 'spec');
+    spec.restartPolicy ??= 'Always';
+    spec.dnsPolicy ??= 'ClusterFirst';
+    spec.schedulerName ??= 'default-scheduler';
+    spec.terminationGracePeriodSeconds ??= 30;
+    for (const list of ['initContainers', 'containers']) {
+      for (const container of listOf(spec[list])) {
+        for (const port of listOf(container.ports)) port.protocol ??= 'TCP';
+      }
+    }
+  },
+  validate(obj) {
+    const containers = (obj.spec as Record<string, unknown> | undefined)?.containers;
+    if (!Array.isArray(containers) || containers.length === 0) {
+      return [{ reason: 'FieldValueRequired', field: 'spec.containers', message: 'Required value' }];
+    }
+    const causes: StatusCause[] = [];
+    containers.forEach((c, i) => {
+      if (!isPlainObject(c) || !c.name) {
+        causes.push({
+          reason: 'FieldValueRequired',
+          field: `spec.containers[${i}].name`,
+          message: 'Required value',
+        });
+      }
+      if (!isPlainObject(c) || !c.image) {
+        causes.push({
+          reason: 'FieldValueRequired',
+          field: `spec.containers[${i}].image`,
+          message: 'Required value',
+        });
+      }
+    });
+    return causes;
+  },
+  prepareForCreate(obj, privileged) {
+    // Upstream drops any status sent with a create; controllers set it later through /status.
+    if (!privileged || !isPlainObject(obj.status)) obj.status = {};
+    const status = section(obj, 'status');
+    if (!status.phase) status.phase = 'Pending';
+  },
+};
+
+export const networkPolicies: ResourceType = {
+  group: 'networking.k8s.io',
+  version: 'v1',
+  apiVersion: 'networking.k8s.io/v1',
+  kind: 'NetworkPolicy',
+  listKind: 'NetworkPolicyList',
+  plural: 'networkpolicies',
+  singular: 'networkpolicy',
+  namespaced: true,
+  shortNames: ['netpol'],
+  categories: [],
+  verbs: ALL_VERBS,
+  subresources: [],
+  selectableFields: ['metadata.name', 'metadata.namespace'],
+  fieldsOf: (obj) => ({
+    'metadata.name': str(obj.metadata.name),
+    'metadata.namespace': str(obj.metadata.namespace),
+  }),
+  applyDefaults(obj) {
+    // networking/v1 SetDefaults_NetworkPolicy: ports default to TCP; policyTypes default to Ingress,
+    // plus Egress when egress rules are present.
+    const spec = section(obj, 'spec');
+    if (!isPlainObject(spec.podSelector)) spec.podSelector = {};
+    for (const direction of ['ingress', 'egress']) {
+      for (const rule of listOf(spec[direction])) {
+        for (const port of listOf(rule.ports)) port.protocol ??= 'TCP';
+      }
+    }
+    if (!Array.isArray(spec.policyTypes) || spec.policyTypes.length === 0) {
+      const egress = spec.egress;
+      spec.policyTypes = Array.isArray(egress) && egress.length > 0 ? ['Ingress', 'Egress'] : ['Ingress'];
+    }
+  },
+  validate(obj) {
+    const types = (obj.spec as Record<string, unknown>).policyTypes as unknown[];
+    return types
+      .map((t, i) => ({ t, i }))
+      .filter(({ t }) => t !== 'Ingress' && t !== 'Egress')
+      .map(({ t, i }) => ({
+        reason: 'FieldValueNotSupported',
+        field: `spec.policyTypes[${i}]`,
+        message: `Unsupported value: "${String(t)}": supported values: "Ingress", "Egress"`,
+      }));
+  },
+  prepareForCreate() {},
+};
+
+export const RESOURCE_TYPES: readonly ResourceType[] = [namespaces, pods, networkPolicies];
+
+export function resourceByPath(group: string, version: string, plural: string): ResourceType | undefined {
+  return RESOURCE_TYPES.find((rt) => rt.group === group && rt.version === version && rt.plural === plural);
+}
+
+export function resourceByKind(
+  apiVersion: string | undefined,
+  kind: string | undefined,
+): ResourceType | undefined {
+  return RESOURCE_TYPES.find((rt) => rt.apiVersion === apiVersion && rt.kind === kind);
+}
+
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+/** Metadata validation common to all kinds (name format, labels), then the kind's own. */
+export function validateObject(rt: ResourceType, obj: KubeObject, checkSpec: boolean): StatusCause[] {
+  const causes: StatusCause[] = [];
+  const name = obj.metadata.name ?? '';
+  const nameOk =
+    rt === namespaces
+      ? DNS_LABEL.test(name) && name.length <= 63
+      : DNS_SUBDOMAIN.test(name) && name.length <= 253;
+  if (!name) {
+    causes.push({
+      reason: 'FieldValueRequired',
+      field: 'metadata.name',
+      message: 'Required value: name or generateName is required',
+    });
+  } else if (!nameOk) {
+    causes.push({
+      reason: 'FieldValueInvalid',
+      field: 'metadata.name',
+      message: `Invalid value: "${name}": a lowercase RFC 1123 ${rt === namespaces ? 'label' : 'subdomain'} must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character`,
+    });
+  }
+  for (const [key, value] of Object.entries(obj.metadata.labels ?? {})) {
+    const problem =
+      labelKeyProblem(key) ?? (typeof value === 'string' ? labelValueProblem(value) : 'must be a string');
+    if (problem)
+      causes.push({
+        reason: 'FieldValueInvalid',
+        field: 'metadata.labels',
+        message: `Invalid value: "${key}": ${problem}`,
+      });
+  }
+  if (checkSpec) causes.push(...rt.validate(obj));
+  return causes;
+}

@@ -1,0 +1,93 @@
+/**
+ * Names of everything a sandbox creates. Every namespace starts with `ps<id>-` and every link
+ * the sandbox names starts with `ps<id>` (the pod- and node-side `eth0` exist only inside their
+ * own namespaces), so one predicate tells what belongs to a sandbox and two sandboxes never
+ * collide. Interface names stay within the kernel's 15 characters.
+ */
+import type { SandboxPlan } from './plan';
+
+/** Sandbox ids: 4 characters of [a-z0-9]. */
+export const SANDBOX_ID_PATTERN = /^[a-z0-9]{4}$/;
+const IFNAMSIZ = 15;
+
+export function newSandboxId(random: () => number = Math.random): string {
+  const alphabet = 'abcdefghijklmnopqrstuvwxyz0123456789';
+  let id = '';
+  for (let i = 0; i < 4; i++) id += alphabet[Math.floor(random() * alphabet.length)];
+  return id;
+}
+
+export function namespacePrefix(id: string): string {
+  return `ps${id}-`;
+}
+
+/** True when `netns` is a namespace of sandbox `id`. */
+export function isSandboxNamespace(id: string, netns: string): boolean {
+  return netns.startsWith(namespacePrefix(id));
+}
+
+/** Sandbox id of any sandbox namespace name, or undefined. */
+export function sandboxIdOfNamespace(netns: string): string | undefined {
+  const m = /^ps([a-z0-9]{4})-/.exec(netns);
+  return m ? m[1] : undefined;
+}
+
+/** The environment marker every process the sandbox starts carries (found again by /proc scan). */
+export const SANDBOX_ENV_MARKER = 'PALISADE_SANDBOX_ID';
+
+export interface SandboxNames {
+  readonly id: string;
+  readonly fabricNs: string;
+  /** Bridge in the fabric namespace joining nodes and external hosts. */
+  readonly fabricBridge: string;
+  nodeNs(node: string): string;
+  /** Fabric-side end of a node's uplink (the node-side end is `eth0`). */
+  nodeUplink(node: string): string;
+  podNs(podKey: string): string;
+  /** Node-side end of a pod's veth (the pod-side end is `eth0`). */
+  podHostIf(podKey: string): string;
+  externalNs(ip: string): string;
+  externalUplink(ip: string): string;
+}
+
+function safe(text: string): string {
+  return text.replace(/[^A-Za-z0-9_.-]/g, '_');
+}
+
+function checkIfName(name: string): string {
+  if (name.length > IFNAMSIZ) throw new Error(`interface name ${name} is longer than ${IFNAMSIZ} characters`);
+  return name;
+}
+
+/**
+ * Namespace names are readable: `ps<id>-fabric`, `ps<id>-node-<node>`, `ps<id>-pod-<ns>.<pod>`
+ * (namespace names have no dots, so the first dot splits them), `ps<id>-ext-<ip>`; link names
+ * are indexed (`ps<id>p12`).
+ */
+export function sandboxNames(id: string, plan: SandboxPlan): SandboxNames {
+  const prefix = namespacePrefix(id);
+  const nodeIndex = new Map(plan.nodes.map((n, i) => [n.name, i + 1]));
+  const podIndex = new Map(plan.pods.map((p, i) => [p.key, i + 1]));
+  const extIndex = new Map(plan.externals.map((ip, i) => [ip, i + 1]));
+  const index = (m: Map<string, number>, k: string, what: string): number => {
+    const i = m.get(k);
+    if (i === undefined) throw new Error(`${what} ${k} is not in the sandbox plan`);
+    return i;
+  };
+  const cap = (name: string, i: number, tag: string): string =>
+    name.length <= 80 ? name : `${name.slice(0, 70)}~${tag}${i}`;
+  return {
+    id,
+    fabricNs: `${prefix}fabric`,
+    fabricBridge: checkIfName(`ps${id}fab`),
+    nodeNs: (node) => cap(`${prefix}node-${safe(node)}`, index(nodeIndex, node, 'node'), 'n'),
+    nodeUplink: (node) => checkIfName(`ps${id}n${index(nodeIndex, node, 'node')}`),
+    podNs: (key) => {
+      const i = index(podIndex, key, 'pod');
+      return cap(`${prefix}pod-${safe(key.replace('/', '.'))}`, i, 'p');
+    },
+    podHostIf: (key) => checkIfName(`ps${id}p${index(podIndex, key, 'pod')}`),
+    externalNs: (ip) => `${prefix}ext-${safe(ip.replace(/:/g, '-'))}`,
+    externalUplink: (ip) => checkIfName(`ps${id}x${index(extIndex, ip, 'external')}`),
+  };
+}

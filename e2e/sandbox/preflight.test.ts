@@ -1,0 +1,27 @@
+import { preflight } from './preflight';
+
+const NEEDS = { topology: 'routed' as const, commandLine: 'palisade sandbox s.yaml' };
+
+describe('preflight', () => {
+  afterEach(() => jest.restoreAllMocks());
+
+  test('not root: one line saying to run it with sudo', async () => {
+    jest.spyOn(process, 'getuid').mockReturnValue(1000);
+    expect(await preflight(NEEDS, () => '/usr/sbin/x')).toBe(
+      'palisade sandbox needs root (network namespaces, iptables): run `sudo palisade sandbox s.yaml`',
+    );
+  });
+
+  test('missing tools: one line naming them and the packages to install', async () => {
+    jest.spyOn(process, 'getuid').mockReturnValue(0);
+    const present = new Set(['ip', 'iptables', 'sysctl']);
+    expect(await preflight(NEEDS, (c) => (present.has(c) ? `/usr/sbin/${c}` : undefined))).toBe(
+      'palisade sandbox needs ip6tables, ipset, python3: run `sudo apt-get install -y iptables ipset python3`',
+    );
+  });
+
+  test('everything there: nothing to say', async () => {
+    jest.spyOn(process, 'getuid').mockReturnValue(0);
+    expect(await preflight(NEEDS, (c) => `/usr/bin/${c}`)).toBeUndefined();
+  });
+});
