@@ -121,13 +121,19 @@ export class ProcessKernel implements Kernel {
   run(argv: readonly string[], stdin?: string): Promise<ProcessResult> {
     const full = [...this.prefix, ...argv];
     return new Promise((resolve) => {
-      const child = spawn(full[0], full.slice(1), {
-        stdio: ['pipe', 'pipe', 'pipe'],
-        timeout: this.timeoutMs || undefined,
-      });
+      const child = spawn(full[0], full.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
       const out: Buffer[] = [];
       const err: Buffer[] = [];
       let spawnError: Error | undefined;
+      let timedOut = false;
+      // Our own timer: spawn's `timeout` is left armed when the binary is missing.
+      const timer = this.timeoutMs
+        ? setTimeout(() => {
+            timedOut = true;
+            child.kill('SIGKILL');
+          }, this.timeoutMs)
+        : undefined;
+      timer?.unref();
       child.stdout.on('data', (b: Buffer) => out.push(b));
       child.stderr.on('data', (b: Buffer) => err.push(b));
       child.on('error', (e) => {
@@ -136,15 +142,19 @@ export class ProcessKernel implements Kernel {
       // A tool that exits before reading all of stdin makes the pipe fail; its exit code says why.
       child.stdin.on('error', () => undefined);
       child.on('close', (code, signal) => {
+        if (timer) clearTimeout(timer);
         const stderr = Buffer.concat(err).toString('utf8');
+        const why = spawnError
+          ? spawnError.message
+          : timedOut
+            ? `killed after ${this.timeoutMs} ms`
+            : signal
+              ? `killed by ${signal}`
+              : '';
         resolve({
           code: spawnError ? 127 : (code ?? 128),
           stdout: Buffer.concat(out).toString('utf8'),
-          stderr: spawnError
-            ? `${stderr}${spawnError.message}`
-            : signal
-              ? `${stderr}killed by ${signal}`
-              : stderr,
+          stderr: why ? `${stderr}${why}` : stderr,
         });
       });
       child.stdin.end(stdin ?? '');

@@ -6,8 +6,8 @@
  * (desired.ts) builds it from the IR; read-back (readback.ts) builds the kernel's version from
  * iptables-save and ipset save.
  *
- * How rules compare: every rule carries a short hash of its own text (without the comment) in
- * its comment, as Felix does. Two chains are equal when their lists of hashes are, so read-back
+ * How rules compare: every rule carries a short hash of its own text in its comment, as Felix
+ * does. Two chains are equal when their lists of hashes are, so read-back
  * never needs to re-normalise what iptables-save prints.
  *
  * Promise: plain data. Chain and rule objects are immutable once built and may be shared between
@@ -29,7 +29,7 @@ export type ChainKind = 'fixed' | 'dispatch' | 'pod' | 'policy';
 export interface Rule {
   /** The rule as written after `-A CHAIN ` (comment included). */
   readonly body: string;
-  /** Short hash of the rule text without its comment; also carried in the comment. */
+  /** Short hash of the rule text (matches, target, human comment); also carried in the comment. */
   readonly hash: string;
   /** The policy whose rule this is (policy chains) or that the rule jumps to (pod chains). */
   readonly policy?: ObjectKey;

@@ -20,7 +20,6 @@ export const MAX_IPSET_NAME = 31;
 
 /** Built-in chains of the filter table that we hook, with the chain each one jumps to. */
 export const CHAIN_FORWARD = 'PALISADE-FORWARD';
-export const CHAIN_INPUT = 'PALISADE-INPUT';
 /** Dispatch of isolated local pod addresses to their pod chains. */
 export const CHAIN_INGRESS = 'PALISADE-INGRESS';
 export const CHAIN_EGRESS = 'PALISADE-EGRESS';
@@ -31,7 +30,6 @@ export const CHAIN_ACCEPTED = 'PALISADE-ACCEPTED';
 
 export const FIXED_CHAINS: readonly string[] = [
   CHAIN_FORWARD,
-  CHAIN_INPUT,
   CHAIN_INGRESS,
   CHAIN_EGRESS,
   CHAIN_ALLOW,
@@ -45,14 +43,12 @@ export interface Hook {
 }
 
 /**
- * FORWARD carries pod-to-pod and pod-to-outside traffic (routed and, with br_netfilter, bridged);
- * INPUT carries a local pod's traffic to the node itself, subject to the pod's egress policy.
- * OUTPUT is not hooked: traffic from the node to its pods is always allowed (see README.md).
+ * FORWARD carries pod-to-pod and pod-to-outside traffic (routed and, with br_netfilter, bridged).
+ * INPUT and OUTPUT are not hooked: traffic between a pod and the node it runs on is always
+ * allowed, in both directions, as the Kubernetes NetworkPolicy documentation specifies
+ * (kubelet probes, node-local agents, hostNetwork pods of the same node). See README.md.
  */
-export const HOOKS: readonly Hook[] = [
-  { builtin: 'FORWARD', target: CHAIN_FORWARD },
-  { builtin: 'INPUT', target: CHAIN_INPUT },
-];
+export const HOOKS: readonly Hook[] = [{ builtin: 'FORWARD', target: CHAIN_FORWARD }];
 
 export type Direction = 'ingress' | 'egress';
 

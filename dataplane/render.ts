@@ -4,7 +4,7 @@
  * names), so DesiredState can cache it per object and redo only what a delta names.
  *
  * Packet path (see README.md for the drawing):
- *   FORWARD/INPUT ─1st rule─▶ PALISADE-FORWARD / PALISADE-INPUT
+ *   FORWARD ─1st rule─▶ PALISADE-FORWARD   (INPUT/OUTPUT: pod ↔ own node, always allowed)
  *     ESTABLISHED,RELATED → RETURN; IPv6 neighbour discovery → RETURN
  *     src ∈ PALISADE-ISO-EG-f → PALISADE-EGRESS ─(-g by source)─▶ pod egress chain
  *     dst ∈ PALISADE-ISO-IN-f → PALISADE-INGRESS ─(-g by dest)─▶ pod ingress chain   (FORWARD only)
@@ -23,7 +23,6 @@ import {
   CHAIN_EGRESS,
   CHAIN_FORWARD,
   CHAIN_INGRESS,
-  CHAIN_INPUT,
   type Direction,
   HOOKS,
   isolationSetName,
@@ -61,9 +60,10 @@ export function makeRule(
 ): Rule {
   const head = parts.head ?? [];
   const matches = parts.matches ?? [];
-  const content = [...head, ...matches, parts.target].join(' ');
-  const hash = shortHash(content, RULE_HASH_CHARS);
   const text = human.replace(/["\\]/g, '').slice(0, MAX_COMMENT_TEXT);
+  // The human part is hashed too: a rule whose origin changed is rewritten, so the kernel's
+  // comments always say where each rule comes from now.
+  const hash = shortHash(`${[...head, ...matches, parts.target].join(' ')}\0${text}`, RULE_HASH_CHARS);
   const comment = `-m comment --comment "${RULE_HASH_TAG}${hash} ${text}"`;
   const body = [...head, comment, ...matches, parts.target].join(' ');
   return {
@@ -133,7 +133,6 @@ export function renderFixedChains(family: IPFamily, opts: RenderOptions): Chain[
   ];
   return [
     { name: CHAIN_FORWARD, family, kind: 'fixed', rules: forward },
-    { name: CHAIN_INPUT, family, kind: 'fixed', rules: entryRules(family, 'input') },
     {
       name: CHAIN_ALLOW,
       family,

@@ -129,10 +129,9 @@ describe('egress', () => {
     expect(fwd(p)).toBe(verdict);
   });
 
-  test('to the node itself goes through INPUT and obeys egress policy', () => {
-    expect(trace(k, 4, 'INPUT', tcpTo(CLIENT, NODE, 22)).verdict).toBe('DROP');
+  test('to the node itself is never filtered (INPUT is not hooked): pod-to-own-node is always allowed', () => {
+    expect(trace(k, 4, 'INPUT', tcpTo(CLIENT, NODE, 22)).verdict).toBe('ACCEPT');
     expect(trace(k, 4, 'INPUT', tcpTo(FREE, NODE, 22)).verdict).toBe('ACCEPT');
-    expect(trace(k, 4, 'INPUT', tcpTo(CLIENT, NODE, 22, { ctstate: 'ESTABLISHED' })).verdict).toBe('ACCEPT');
   });
 
   test('from the node to a pod is never filtered (OUTPUT is not hooked)', () => {

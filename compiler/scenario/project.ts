@@ -2,8 +2,10 @@
  * Projection of Kubernetes objects into the slim model (compiler/model.ts).
  *
  * Shared by the scenario loader and the agent's informers: both hand over plain Kubernetes
- * objects (decoded JSON, or @kubernetes/client-node's V1Pod / V1Namespace / V1NetworkPolicy,
- * which have the same shape) and get back model objects holding only what decides verdicts.
+ * objects in their wire (JSON) shape and get back model objects holding only what decides
+ * verdicts. Beware @kubernetes/client-node's typed V1NetworkPolicy: it renames the ingress
+ * rule's `from` to `_from`. Projection accepts that spelling too, so a typed object can never
+ * silently lose its peers (which would turn an ingress rule into allow-everyone).
  * Nothing of the input is kept by reference (labels are copied), so the caller's object can
  * be dropped at once and memory stays flat per pod.
  *
@@ -89,6 +91,7 @@ export interface K8sNetworkPolicy {
     ingress?: Maybe<
       readonly Maybe<{
         from?: Maybe<readonly K8sNetworkPolicyPeer[]>;
+        _from?: Maybe<readonly K8sNetworkPolicyPeer[]>;
         ports?: Maybe<readonly K8sNetworkPolicyPort[]>;
       }>[]
     >;
@@ -213,7 +216,7 @@ export function projectPolicy(obj: K8sNetworkPolicy): PolicyInfo {
     spec.policyTypes = s.policyTypes.filter((t): t is PolicyType => t === 'Ingress' || t === 'Egress');
   if (s?.ingress) {
     spec.ingress = s.ingress.map((r) => {
-      const { peers, ports } = projectRuleParts(r?.from, r?.ports);
+      const { peers, ports } = projectRuleParts(r?.from ?? r?._from, r?.ports);
       return { ...(peers ? { from: peers } : {}), ...(ports ? { ports } : {}) };
     });
   }

@@ -82,6 +82,14 @@ describe('projection keeps only what decides verdicts', () => {
     });
   });
 
+  test("policy: client-node's typed `_from` spelling keeps its peers", () => {
+    const p = projectPolicy({
+      metadata: { name: 'p', namespace: 'x' },
+      spec: { podSelector: {}, ingress: [{ _from: [{ podSelector: { matchLabels: { app: 'db' } } }] }] },
+    });
+    expect(p.spec.ingress).toEqual([{ from: [{ podSelector: { matchLabels: { app: 'db' } } }] }]);
+  });
+
   test('policy: spec only, CIDRs canonical, nulls dropped, empty and absent lists kept apart', () => {
     const p = projectPolicy({
       metadata: { name: 'p', namespace: 'x' },

@@ -58,8 +58,18 @@ export async function deleteNetns(name: string): Promise<void> {
   await run(['ip', 'netns', 'del', name]);
 }
 
+/** Set a sysctl inside a namespace (written under /proc/sys there: no procps needed). */
 export async function sysctl(ns: string, key: string, value: string): Promise<void> {
-  await must(inNs(ns, ['sysctl', '-q', '-w', `${key}=${value}`]));
+  const file = `/proc/sys/${key.replace(/\./g, '/')}`;
+  await must(
+    inNs(ns, [
+      process.execPath,
+      '-e',
+      'require("node:fs").writeFileSync(process.argv[1], process.argv[2])',
+      file,
+      value,
+    ]),
+  );
 }
 
 // --- topologies -------------------------------------------------------------------------------
