@@ -5,7 +5,7 @@
  * compare the IR with a literal reading of the policies.
  */
 import type { CompiledRule, CompiledState, PeerSet, PortMatch } from './ir';
-import { cidrContains, ipFamily, parseCIDR, parseIP } from './ipaddr';
+import { cidrContainsIP, parseCIDR, parseIP } from './validate/ip';
 import type { PodInfo } from './model';
 import { objectKey, podIsLive, podIsPolicyTarget } from './model';
 import type { CompiledView } from './incremental';
@@ -28,8 +28,8 @@ function resolve(view: CompiledView, e: Endpoint): ResolvedEndpoint {
 /** The address pair a connection uses: IPv4 when both ends have one, else IPv6. */
 function addressPair(src: ResolvedEndpoint, dst: ResolvedEndpoint): [string, string] | null {
   for (const family of [4, 6] as const) {
-    const s = src.ips.find((ip) => ipFamily(ip) === family);
-    const d = dst.ips.find((ip) => ipFamily(ip) === family);
+    const s = src.ips.find((ip) => parseIP(ip)?.family === family);
+    const d = dst.ips.find((ip) => parseIP(ip)?.family === family);
     if (s !== undefined && d !== undefined) return [s, d];
   }
   return null;
@@ -40,10 +40,10 @@ export function peerSetAdmits(set: PeerSet, ip: string): boolean {
   if (set.def.kind !== 'cidr') return set.members.has(ip);
   const addr = parseIP(ip);
   const block = parseCIDR(set.def.cidr);
-  if (!addr || !block || !cidrContains(block, addr)) return false;
+  if (!addr || !block || !cidrContainsIP(block, addr)) return false;
   return !set.def.except.some((e) => {
     const ex = parseCIDR(e);
-    return ex !== null && cidrContains(ex, addr);
+    return ex !== undefined && cidrContainsIP(ex, addr);
   });
 }
 
