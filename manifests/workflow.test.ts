@@ -235,6 +235,22 @@ esac
     );
   });
 
+  test('COMMAND --node NODE: the flag may follow the command, and `--` ends flag parsing', () => {
+    const r = plugin('explain', '--from', 'x/a', '--to', 'x/b', '--port', '80/TCP', '--node', 'node-1');
+    expect(r.status).toBe(0);
+    expect(execOf(r.stdout)).toBe(
+      '-n palisade-system exec palisade-node-1 -c agent -- palisade explain --from x/a --to x/b --port 80/TCP',
+    );
+    const help = plugin('status', '--help', '--node=node-1');
+    expect(execOf(help.stdout)).toBe(
+      '-n palisade-system exec palisade-node-1 -c agent -- palisade status --help',
+    );
+    const literal = plugin('--node', 'node-1', 'rules', '--', '--node');
+    expect(execOf(literal.stdout)).toBe(
+      '-n palisade-system exec palisade-node-1 -c agent -- palisade rules --node',
+    );
+  });
+
   test('--pod finds the node that pod runs on', () => {
     const r = plugin('--pod=shop/cart', 'rules');
     expect(r.status).toBe(0);

@@ -8,6 +8,11 @@
  *                           ?namespace=NS filters pods and policies
  *   /v1/state               the compiled state (IR): subject pods, policies, peer sets
  *   /v1/verdict             ?from=EP&to=EP&port=N&protocol=TCP  (EP = namespace/pod or an IP)
+ *   /v1/explain             same query: the verdict plus exactly the model and IR needed to explain
+ *                           it (the ends, their namespaces, the isolating policies, their peer sets
+ *                           with the members that concern the ends), read in one go
+ *   /v1/rules               ?pod=NS/POD: the pod, the policies that select it (spec and compiled),
+ *                           their peer sets with every member, and the pod that owns each address
  *   /v1/dataplane/desired   chains and ipsets the agent wants in the kernel
  *   /v1/dataplane/actual    chains and ipsets read back from the kernel (own objects only)
  *   /v1/drift               differences between the two (reads the kernel; does not repair)
@@ -18,7 +23,20 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { connect } from 'node:net';
 import { chmodSync, mkdirSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { PROTOCOLS, verdict, type Endpoint, type Protocol } from '../../compiler';
+import {
+  PROTOCOLS,
+  verdict,
+  type CompiledPolicy,
+  type Endpoint,
+  type NamespaceInfo,
+  type ObjectKey,
+  type PeerSet,
+  type PeerSetKey,
+  type PodInfo,
+  type PolicyInfo,
+  type Probe,
+  type Protocol,
+} from '../../compiler';
 import { isIP } from '../../compiler/scenario/project';
 import type { DriftReport } from '../../dataplane/api';
 import type { ModelView } from './compilation';
@@ -47,6 +65,8 @@ export const DEBUG_ROUTES = [
   '/v1/model',
   '/v1/state',
   '/v1/verdict',
+  '/v1/explain',
+  '/v1/rules',
   '/v1/dataplane/desired',
   '/v1/dataplane/actual',
   '/v1/drift',
@@ -90,6 +110,114 @@ function model(view: ModelView, q: URLSearchParams): unknown {
   return out;
 }
 
+/** A peer set as plain data, without the compiler's bookkeeping (reference counts). */
+interface PeerSetDoc {
+  readonly key: PeerSetKey;
+  readonly def: PeerSet['def'];
+  readonly members: readonly string[];
+}
+
+/** Peer sets referenced by a policy's rules: peers, and the named-port sets of its ports. */
+function peerSetKeysOf(p: CompiledPolicy): Set<PeerSetKey> {
+  const keys = new Set<PeerSetKey>();
+  for (const rule of [...(p.ingress ?? []), ...(p.egress ?? [])]) {
+    if (rule.peers !== 'any') for (const k of rule.peers) keys.add(k);
+    if (rule.ports !== 'any') for (const m of rule.ports) if (m.kind === 'named') keys.add(m.set);
+  }
+  return keys;
+}
+
+/** The address part of a member: "10.0.0.1" and "10.0.0.1,tcp:80" both give "10.0.0.1". */
+function memberAddress(member: string): string {
+  const comma = member.indexOf(',');
+  return comma < 0 ? member : member.slice(0, comma);
+}
+
+function defined<T>(x: T | undefined): x is T {
+  return x !== undefined;
+}
+
+/**
+ * What `palisade explain` needs, taken from one view in one synchronous step so the verdict and
+ * the objects that explain it agree. Peer set members are cut down to those of the two ends
+ * (cidr sets keep their blocks): the explanation tests membership of those addresses only, and a
+ * set of every pod in a large cluster stays on the agent.
+ */
+function explainBundle(view: ModelView, from: Endpoint, to: Endpoint, probe: Probe): unknown {
+  const v = verdict(view, from, to, probe);
+  const state = view.state();
+  const endPod = (e: Endpoint): PodInfo | undefined =>
+    e.kind === 'pod' ? view.pod(e.key) : view.podByIP(e.ip);
+  const pods = [endPod(from), endPod(to)].filter(defined);
+  const addresses = new Set<string>([
+    ...pods.flatMap((p) => p.ips),
+    ...[from, to].flatMap((e) => (e.kind === 'ip' ? [e.ip] : [])),
+  ]);
+  const policyKeys = [...new Set([...v.egress.isolatingPolicies, ...v.ingress.isolatingPolicies])];
+  const compiled = policyKeys.map((k) => state.policies.get(k)).filter(defined);
+  const peerSets: Record<PeerSetKey, PeerSetDoc> = {};
+  for (const key of new Set(compiled.flatMap((p) => [...peerSetKeysOf(p)]))) {
+    const set = state.peerSets.get(key);
+    if (!set) continue;
+    const members = [...set.members].filter(
+      (m) => set.def.kind === 'cidr' || addresses.has(memberAddress(m)),
+    );
+    peerSets[key] = { key, def: set.def, members };
+  }
+  const subjects: Record<ObjectKey, unknown> = {};
+  for (const p of pods) {
+    const r = state.pods.get(`${p.namespace}/${p.name}`);
+    if (r) subjects[r.key] = r;
+  }
+  const namespaces = [...new Set(pods.map((p) => p.namespace))].map((n) => view.namespace(n)).filter(defined);
+  return {
+    from,
+    to,
+    probe,
+    verdict: v,
+    pods,
+    namespaces,
+    policies: policyKeys.map((k) => view.policy(k)).filter(defined),
+    state: {
+      pods: subjects,
+      policies: Object.fromEntries(compiled.map((p) => [p.key, p])),
+      peerSets,
+    },
+  };
+}
+
+/** What `palisade rules NS/POD` needs, from one view in one synchronous step. */
+function rulesBundle(view: ModelView, key: string | null): unknown {
+  if (!key) throw new BadRequest('missing ?pod= (namespace/pod)');
+  if (!/^[^/]+\/[^/]+$/.test(key)) throw new BadRequest(`pod: "${key}" is not namespace/pod`);
+  const pod = view.pod(key);
+  if (!pod) throw new BadRequest(`no pod ${key}`, 404);
+  const state = view.state();
+  const rules = state.pods.get(key) ?? null;
+  const policyKeys = rules ? [...new Set([...rules.ingress, ...rules.egress])] : [];
+  const policies: Array<{ info: PolicyInfo | null; compiled: CompiledPolicy | null }> = policyKeys.map(
+    (k) => ({ info: view.policy(k) ?? null, compiled: state.policies.get(k) ?? null }),
+  );
+  const peerSets: Record<PeerSetKey, PeerSetDoc> = {};
+  const owners: Record<string, { pod: ObjectKey; node: string }> = {};
+  for (const p of policies) {
+    if (!p.compiled) continue;
+    for (const setKey of peerSetKeysOf(p.compiled)) {
+      const set = state.peerSets.get(setKey);
+      if (!set || peerSets[setKey]) continue;
+      peerSets[setKey] = { key: setKey, def: set.def, members: [...set.members].sort() };
+      if (set.def.kind === 'cidr') continue;
+      for (const m of set.members) {
+        const ip = memberAddress(m);
+        const owner = owners[ip] ? undefined : view.podByIP(ip);
+        if (owner) owners[ip] = { pod: `${owner.namespace}/${owner.name}`, node: owner.nodeName };
+      }
+    }
+  }
+  const namespace: NamespaceInfo | null = view.namespace(pod.namespace) ?? null;
+  return { pod, namespace, rules, policies, peerSets, owners };
+}
+
 export class DebugServer {
   private readonly server: Server;
   private socketPath: string | undefined;
@@ -126,6 +254,14 @@ export class DebugServer {
         const probe = parseProbe(q);
         return sendJSON(res, 200, { from, to, probe, verdict: verdict(view, from, to, probe) });
       }
+      case '/v1/explain': {
+        const view = s.view();
+        const from = parseEndpoint(view, 'from', q.get('from'));
+        const to = parseEndpoint(view, 'to', q.get('to'));
+        return sendJSON(res, 200, explainBundle(view, from, to, parseProbe(q)));
+      }
+      case '/v1/rules':
+        return sendJSON(res, 200, rulesBundle(s.view(), q.get('pod')));
       case '/v1/dataplane/desired':
         return sendJSON(res, 200, s.desired());
       case '/v1/dataplane/actual':

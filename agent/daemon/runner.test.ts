@@ -211,6 +211,9 @@ describe('SyncRunner', () => {
     await clock.advance(0);
     expect(dataplane.repairs).toHaveLength(2);
     expect(runner.status().repairs).toBe(1);
+    // A clean check replaces the last check, but the last repair stays on record.
+    expect(runner.status().lastRepair?.differences).toEqual([]);
+    expect(runner.status().lastRepaired?.differences).toEqual(['chain PALISADE-P-x missing']);
   });
 
   test('no drift repair while the last apply failed: the retry goes first', async () => {

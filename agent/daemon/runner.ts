@@ -89,7 +89,10 @@ export interface RunnerStatus {
   readonly retryInMs: number | null;
   readonly lastApply: ApplyRecord | null;
   readonly lastError: FailureRecord | null;
+  /** The last drift check, clean or not. */
   readonly lastRepair: RepairRecord | null;
+  /** The last drift check that found and repaired differences. */
+  readonly lastRepaired: RepairRecord | null;
   readonly repairs: number;
 }
 
@@ -131,6 +134,7 @@ export class SyncRunner {
   private lastApply: ApplyRecord | null = null;
   private lastError: FailureRecord | null = null;
   private lastRepair: RepairRecord | null = null;
+  private lastRepaired: RepairRecord | null = null;
   private readonly readyWaiters: Array<() => void> = [];
 
   constructor(private readonly opts: RunnerOptions) {
@@ -218,6 +222,7 @@ export class SyncRunner {
       lastApply: this.lastApply,
       lastError: this.lastError,
       lastRepair: this.lastRepair,
+      lastRepaired: this.lastRepaired,
       repairs: this.repairs,
     };
   }
@@ -370,6 +375,7 @@ export class SyncRunner {
       return;
     }
     this.repairs++;
+    this.lastRepaired = this.lastRepair;
     metrics.driftChecks.inc({ result: 'repaired' });
     metrics.driftRepairs.inc();
     metrics.driftDifferences.inc(differences.length);

@@ -7,3 +7,8 @@ export { register as explain } from './explain';
 export { register as agent } from './agent';
 export { register as cleanup } from './cleanup';
 export { register as sandbox } from './sandbox';
+export { register as status } from './status';
+export { register as rules } from './rules';
+export { register as diff } from './diff';
+export { register as ipsets } from './ipsets';
+export { register as chains } from './chains';

@@ -22,6 +22,7 @@ import {
   type ProbeReport,
   type Topology,
 } from '../../../e2e/sandbox';
+import { agentDebugSocket } from '../../../e2e/sandbox/enforcement';
 import { analyzeScenario } from '../analysis';
 import { collectIP, collectProbe, formatProbe } from '../args';
 import { contextOf, useColour, type CliContext } from '../context';
@@ -51,8 +52,10 @@ Examples:
   $ sudo palisade sandbox examples/access-nginx.yaml
   # bridge topology (br_netfilter), chosen probes, a host outside the cluster, JSON output
   $ sudo palisade sandbox scenario.yaml --topology bridge --port 80/TCP --port 53/UDP --external 203.0.113.10 -o json
-  # keep it, probe again later, remove it
-  $ sudo palisade sandbox scenario.yaml --keep && sudo palisade sandbox probe --port 8080/TCP && sudo palisade sandbox down
+  # keep it, probe again later, ask an agent (--keep prints each node's debug socket), remove it
+  $ sudo palisade sandbox scenario.yaml --keep && sudo palisade sandbox probe --port 8080/TCP
+  $ sudo palisade status --agent /run/palisade-sandbox/ID/sock/agent-n1.sock
+  $ sudo palisade sandbox down
 
 A cell is allowed when a real packet got through: TCP connects and echoes a nonce, UDP
 echoes a nonce (2 attempts), SCTP: a crafted INIT chunk reaches the destination's network
@@ -101,6 +104,15 @@ function shared<T>(cmd: Command, name: string): T {
   return (
     mine === 'cli' || cmd.parent === null ? cmd.getOptionValue(name) : cmd.parent.getOptionValue(name)
   ) as T;
+}
+
+/** Where the operator commands reach each node's agent of a kept sandbox. */
+function sayAgentSockets(say: (line: string) => void, id: string): void {
+  const store = StateStore.open(id);
+  say(
+    `sandbox ${id}: its agents answer \`palisade status|rules|explain|diff|chains|ipsets --agent SOCKET\` (as root):`,
+  );
+  store.state.plan.nodes.forEach((n, i) => say(`  ${n.name}  ${agentDebugSocket(store, i)}`));
 }
 
 /** The one kept sandbox, or the one named by --id. */
@@ -189,6 +201,7 @@ export function register(program: Command): void {
         say(
           `sandbox ${result.id} kept: \`palisade sandbox probe --id ${result.id}\`, \`palisade sandbox down --id ${result.id}\``,
         );
+        if (opts.agents) sayAgentSockets(say, result.id);
       }
       if (opts.agents) {
         const mismatches = compareMatrices(

@@ -38,6 +38,16 @@ export interface ExplainLookup {
   policy(key: ObjectKey): PolicyInfo | undefined;
 }
 
+/** Options of the live `explain`: which node's agent evaluated the verdict. */
+export interface ExplainOptions {
+  /**
+   * The node of the agent that evaluated the verdict. An agent holds rules only for its own
+   * node's pods: a direction whose subject runs elsewhere is then said to be decided there, and
+   * an ALLOWED headline says it covers this node's part only.
+   */
+  readonly agentNode?: string;
+}
+
 export interface Explanation {
   /** "ALLOWED: x/b -> y/a on 80/TCP" or "DENIED: ...". */
   readonly headline: string;
@@ -253,6 +263,7 @@ function directionText(
   dst: Resolved,
   probe: Probe,
   lookup: ExplainLookup,
+  opts: ExplainOptions,
 ): string {
   const head = d.direction === 'egress' ? `Egress from ${subject.name}` : `Ingress to ${subject.name}`;
   const verb = d.direction === 'egress' ? 'egress' : 'ingress';
@@ -263,6 +274,10 @@ function directionText(
   }
   if (subject.pod?.hostNetwork)
     return `${head}: ${subject.name} uses the host network, which policies never select → allowed.`;
+  if (!d.evaluated && opts.agentNode !== undefined) {
+    const node = subject.pod?.nodeName || 'another node';
+    return `${head}: decided on ${node}, where ${subject.name} runs, not here: the agent on ${opts.agentNode} holds rules only for its own node's pods.`;
+  }
   if (!d.evaluated)
     return `${head}: decided on the node that runs ${subject.name} (not evaluated here) → counts as allowed.`;
   if (d.isolatingPolicies.length === 0)
@@ -297,17 +312,32 @@ function directionText(
   return lines.join('\n');
 }
 
+/** Directions of a verdict decided on another node than the one that evaluated it. */
+export function decidedElsewhere(v: Verdict): DirectionVerdict[] {
+  if (v.self || v.node) return [];
+  return [v.egress, v.ingress].filter((d) => !d.evaluated);
+}
+
 export function explainVerdict(
   v: Verdict,
   from: Endpoint,
   to: Endpoint,
   probe: Probe,
   lookup: ExplainLookup,
+  opts: ExplainOptions = {},
 ): Explanation {
   const src = resolve(from, lookup);
   const dst = resolve(to, lookup);
   const on = `${probe.port}/${probe.protocol}`;
-  const headline = `${v.allowed ? 'ALLOWED' : 'DENIED'}: ${src.name} -> ${dst.name} on ${on}`;
+  let headline = `${v.allowed ? 'ALLOWED' : 'DENIED'}: ${src.name} -> ${dst.name} on ${on}`;
+  const elsewhere = opts.agentNode !== undefined && v.allowed ? decidedElsewhere(v) : [];
+  if (elsewhere.length > 0) {
+    const parts = elsewhere.map((d) => {
+      const end = d.direction === 'egress' ? src : dst;
+      return `the ${d.direction} of ${end.name} is decided on ${end.pod?.nodeName || 'another node'}`;
+    });
+    headline += ` (by ${opts.agentNode}; ${parts.join(', ')})`;
+  }
   if (v.self) return { headline, details: [`Traffic from a pod to itself is always allowed.`] };
   if (v.node) {
     const host = src.pod?.hostNetwork ? src : dst;
@@ -322,8 +352,8 @@ export function explainVerdict(
   return {
     headline,
     details: [
-      directionText(v.egress, src, dst, dst, probe, lookup),
-      directionText(v.ingress, dst, src, dst, probe, lookup),
+      directionText(v.egress, src, dst, dst, probe, lookup, opts),
+      directionText(v.ingress, dst, src, dst, probe, lookup, opts),
     ],
   };
 }

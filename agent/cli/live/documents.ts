@@ -1,0 +1,149 @@
+/**
+ * The JSON documents the agent's debug endpoint serves (agent/daemon/README.md), as the CLI
+ * reads them, and their conversion back into the compiler's Map/Set shapes where the shared
+ * formatters (format/explain-text.ts) need them. The agent writes Maps as objects and Sets as
+ * arrays (agent/daemon/http-util.ts).
+ */
+import type {
+  CompiledPolicy,
+  CompiledState,
+  Endpoint,
+  NamespaceInfo,
+  ObjectKey,
+  PeerSet,
+  PeerSetDef,
+  PeerSetKey,
+  PodInfo,
+  PodRules,
+  PolicyInfo,
+  Probe,
+  Verdict,
+} from '../../../compiler';
+import type { ApplyStats, DataplaneView, KernelCounts } from '../../../dataplane/api';
+import type { ExplainLookup } from '../format/explain-text';
+
+export type { DataplaneView };
+
+export interface WatchDoc {
+  readonly resource: string;
+  readonly state: string;
+  readonly synced: boolean;
+  readonly objects: number;
+  readonly resourceVersion: string;
+  readonly restarts: number;
+  readonly lastError: string | null;
+}
+
+export interface RunnerDoc {
+  readonly synced: boolean;
+  readonly ready: boolean;
+  readonly healthy: boolean;
+  readonly running: 'apply' | 'repair' | null;
+  readonly pendingEvents: number;
+  readonly applies: number;
+  readonly applyErrors: number;
+  readonly consecutiveFailures: number;
+  readonly retryInMs: number | null;
+  readonly lastApply: {
+    readonly at: number;
+    readonly durationMs: number;
+    readonly events: number;
+    readonly full: boolean;
+    readonly stats: ApplyStats | null;
+  } | null;
+  readonly lastError: {
+    readonly at: number;
+    readonly error: string;
+    readonly details: Record<string, unknown>;
+  } | null;
+  readonly lastRepair: { readonly at: number; readonly differences: readonly string[] } | null;
+  /** Absent from agents older than this field. */
+  readonly lastRepaired?: { readonly at: number; readonly differences: readonly string[] } | null;
+  readonly repairs: number;
+}
+
+/** GET /v1/status */
+export interface StatusDoc {
+  readonly nodeName: string;
+  readonly syncMode: string;
+  readonly iptablesBackend: string;
+  readonly startedAt: string;
+  readonly uptimeSeconds: number;
+  readonly synced: boolean;
+  readonly ready: boolean;
+  readonly healthy: boolean;
+  readonly watches: readonly WatchDoc[];
+  readonly compiled: { readonly subjectPods: number; readonly policies: number; readonly peerSets: number };
+  readonly kernel: KernelCounts | null;
+  readonly runner: RunnerDoc | null;
+}
+
+export interface PeerSetDoc {
+  readonly key: PeerSetKey;
+  readonly def: PeerSetDef;
+  readonly members: readonly string[];
+}
+
+/** GET /v1/explain */
+export interface ExplainDoc {
+  readonly from: Endpoint;
+  readonly to: Endpoint;
+  readonly probe: Probe;
+  readonly verdict: Verdict;
+  readonly pods: readonly PodInfo[];
+  readonly namespaces: readonly NamespaceInfo[];
+  readonly policies: readonly PolicyInfo[];
+  readonly state: {
+    readonly pods: Readonly<Record<ObjectKey, PodRules>>;
+    readonly policies: Readonly<Record<ObjectKey, CompiledPolicy>>;
+    readonly peerSets: Readonly<Record<PeerSetKey, PeerSetDoc>>;
+  };
+}
+
+/** GET /v1/rules?pod=NS/POD */
+export interface RulesDoc {
+  readonly pod: PodInfo;
+  readonly namespace: NamespaceInfo | null;
+  /** null: not a subject of this agent (another node's pod, hostNetwork, not running). */
+  readonly rules: PodRules | null;
+  readonly policies: ReadonlyArray<{
+    readonly info: PolicyInfo | null;
+    readonly compiled: CompiledPolicy | null;
+  }>;
+  readonly peerSets: Readonly<Record<PeerSetKey, PeerSetDoc>>;
+  /** The pod that owns each address found in a pods or named-port set. */
+  readonly owners: Readonly<Record<string, { readonly pod: ObjectKey; readonly node: string }>>;
+}
+
+/** GET /v1/drift */
+export interface DriftDoc {
+  readonly differences: readonly string[];
+}
+
+export function peerSetFromDoc(d: PeerSetDoc): PeerSet {
+  return { key: d.key, def: d.def, members: new Set(d.members) };
+}
+
+/** A CompiledState from its JSON form. */
+export function compiledState(doc: ExplainDoc['state']): CompiledState {
+  return {
+    pods: new Map(Object.entries(doc.pods)),
+    policies: new Map(Object.entries(doc.policies)),
+    peerSets: new Map(Object.entries(doc.peerSets).map(([k, v]) => [k, peerSetFromDoc(v)])),
+  };
+}
+
+/** The lookup explain-text.ts reads, over what /v1/explain returned. */
+export function explainLookup(doc: ExplainDoc): ExplainLookup {
+  const state = compiledState(doc.state);
+  const pods = new Map(doc.pods.map((p) => [`${p.namespace}/${p.name}`, p]));
+  const namespaces = new Map(doc.namespaces.map((n) => [n.name, n]));
+  const policies = new Map(doc.policies.map((p) => [`${p.namespace}/${p.name}`, p]));
+  return {
+    state: () => state,
+    pod: (key) => pods.get(key),
+    podByIP: (ip) => doc.pods.find((p) => !p.hostNetwork && p.ips.includes(ip)),
+    namespace: (name) => namespaces.get(name),
+    policy: (key) => policies.get(key),
+  };
+}
