@@ -2,7 +2,8 @@
  * The whole chain with real packets: the test API server in the fabric namespace, one
  * `palisade agent` per node namespace (from dist/: `npm run build` first, as `make test` does),
  * and the probed matrix equal, cell for cell, to what `palisade analyze` computes. The agents
- * program only their node namespaces: the host's own ruleset gains nothing.
+ * program only their node namespaces: the host's own ruleset gains nothing. The API server
+ * also answers from the host namespace, at the address of the sandbox's kubeconfig.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -47,7 +48,11 @@ describeKernel('sandbox with agents: probes equal palisade analyze', () => {
   let script: string;
   let hostHadPalisade: boolean;
   beforeAll(async () => {
-    for (const built of ['dist/agent/cli/main.js', 'dist/e2e/apiserver/main.js']) {
+    for (const built of [
+      'dist/agent/cli/main.js',
+      'dist/e2e/apiserver/main.js',
+      'dist/e2e/sandbox/relay-main.js',
+    ]) {
       if (!existsSync(join(repoRoot(), built)))
         throw new Error(`${built} is missing: run \`npm run build\` first`);
     }
@@ -70,6 +75,12 @@ describeKernel('sandbox with agents: probes equal palisade analyze', () => {
     try {
       const report = await sandbox.probe(chosen);
       expect(compareMatrices(report.matrix, analyzeScenario(scenario, chosen, externals))).toEqual([]);
+      // The API server is reachable from the host namespace, at the kubeconfig's address.
+      expect(readFileSync(sandbox.kubeconfig!, 'utf8')).toContain(sandbox.localApiServerUrl!);
+      const pods = (await (await fetch(`${sandbox.localApiServerUrl}/api/v1/pods`)).json()) as {
+        items: unknown[];
+      };
+      expect(pods.items).toHaveLength(plan.pods.length);
       // Each agent programmed its own node namespace.
       for (const n of plan.nodes) {
         const rules = await runChecked(inNetns(sandbox.names.nodeNs(n.name), ['iptables-save']));

@@ -203,28 +203,29 @@ async function startRelays(
   const socket = ctx.store.socketPath('apiserver');
   const relays = [
     {
+      side: 'fabric',
       ns: ctx.names.fabricNs,
       listen: `unix:${socket}`,
       connect: `tcp:${CONTROL_ADDRESS}:${apiPort}`,
-      name: 'relay-fabric',
     },
-    { ns: undefined, listen: 'tcp:127.0.0.1:0', connect: `unix:${socket}`, name: 'relay-host' },
+    { side: 'host', ns: undefined, listen: 'tcp:127.0.0.1:0', connect: `unix:${socket}` },
   ];
-  let local = '';
+  const bound = new Map<string, string>();
   for (const r of relays) {
-    const addressFile = join(ctx.store.dir, `${r.name}.address`);
+    const logName = `relay-${r.side}`;
+    const addressFile = join(ctx.store.dir, `${logName}.address`);
     const argv = fillTemplate(launch.relayArgv, {
       ...common,
       listen: r.listen,
       connect: r.connect,
       addressFile,
     });
-    const started = ctx.startProcess(r.ns, argv, `API server ${r.name}`, r.name);
+    const started = ctx.startProcess(r.ns, argv, `API server relay (${r.side})`, logName);
     let exited = false;
     started.child.once('exit', () => (exited = true));
-    local = await relayAddress(ctx, addressFile, r.name, () => !exited, launch.readyTimeoutMs);
+    bound.set(r.side, await relayAddress(ctx, addressFile, logName, () => !exited, launch.readyTimeoutMs));
   }
-  const url = `http://${local}`;
+  const url = `http://${bound.get('host')!}`;
   await waitLocalHttpOk(`${url}/version`, 'the relayed API server', launch.readyTimeoutMs, ctx.signal);
   return url;
 }
@@ -270,7 +271,7 @@ export function enforcement(
     const kubeconfig = join(ctx.store.dir, 'kubeconfig');
     writeFileSync(kubeconfig, kubeconfigJson(localApiServerUrl), { mode: 0o600 });
     ctx.log(
-      `sandbox ${ctx.store.state.id}: kubectl works while it runs: KUBECONFIG=${kubeconfig} kubectl get pods -A`,
+      `sandbox ${ctx.store.state.id}: kubectl works while it runs (as root): kubectl --kubeconfig ${kubeconfig} get pods -A`,
     );
 
     await Promise.all(

@@ -26,7 +26,13 @@ export { compareMatrices } from './matrix';
 export type { ReachabilityMatrix, FamilyDisagreement } from './matrix';
 export { runSandboxSession, InterruptedError } from './session';
 export type { SessionOptions, SessionResult } from './session';
-export { enforcement, DEFAULT_ENFORCEMENT_LAUNCH, fillTemplate, repoRoot } from './enforcement';
+export {
+  enforcement,
+  agentDebugSocket,
+  DEFAULT_ENFORCEMENT_LAUNCH,
+  fillTemplate,
+  repoRoot,
+} from './enforcement';
 export type { EnforcementLaunch, EnforcementAccess } from './enforcement';
 export { clusterObjects } from './k8s-objects';
 export type { K8sObject, ClusterObjects } from './k8s-objects';
@@ -34,8 +40,6 @@ export { preflight, PREFLIGHT_EXIT_CODE } from './preflight';
 export { StateStore } from './state';
 export { teardownSandbox } from './teardown';
 export { inNetns } from './netns';
-export { run, runChecked, CommandError } from './run';
+export { run } from './run';
 export { findCommand } from './tools';
-export { isSandboxNamespace } from './names';
-export { findMarkedProcesses } from './processes';
 export { CONTROL_ADDRESS } from './topology';

@@ -1,0 +1,132 @@
+/**
+ * The conformance suite with real packets: every case of e2e/cases, in both topologies, on
+ * clusters of two nodes with one `palisade agent` each. Per topology, one sandbox per group
+ * of cases with the same wiring (the 9 upstream pods; the blog cases' 4 pods); per case, the
+ * API server is moved to the case's labels, named ports and policies, every agent is waited
+ * for until it enforces exactly that, and every ordered pair is probed on the case's probes.
+ * The probed matrix must equal the case's expected.yaml AND `palisade analyze` of the case,
+ * cell for cell; a failure prints the disagreeing cells and the truth tables.
+ *
+ *   npm run build && NODE_OPTIONS=--experimental-vm-modules npx jest e2e/conformance/conformance.kernel
+ */
+import { analyzeScenario } from '../../agent/cli/analysis';
+import { listCases, loadCase } from '../cases';
+import { TOPOLOGIES, type K8sObject, type Topology } from '../sandbox';
+import { describeKernel, endpointScript, leftovers } from '../sandbox/testutil/kernel';
+import { groupCases, pairPlacement, type CaseGroup, type PreparedCase } from './case-groups';
+import { describeDisagreements, disagreements, restrictMatrix } from './report';
+import { SharedCluster } from './shared-cluster';
+import { requireDist } from './testutil/dist';
+
+jest.setTimeout(120_000);
+
+const GROUPS = groupCases(listCases().map(loadCase));
+
+/** The group's namespaces and pods as its first case has them, and no policy. */
+function initialObjects(group: CaseGroup): K8sObject[] {
+  return group.cases[0].objects.filter((o) => o.kind !== 'NetworkPolicy');
+}
+
+interface CaseTiming {
+  readonly name: string;
+  readonly writes: number;
+  readonly enforceMs: number;
+  readonly probeMs: number;
+  readonly trials: number;
+  readonly failedTrials: number;
+  readonly serialWaitMs: number;
+}
+
+function summary(topology: Topology, group: string, buildMs: number, timings: readonly CaseTiming[]): string {
+  const total = (f: (t: CaseTiming) => number): number => timings.reduce((s, t) => s + f(t), 0);
+  const slowest = [...timings].sort((a, b) => b.probeMs - a.probeMs)[0];
+  const lines = [
+    `conformance ${topology}, cluster of ${group}: ${timings.length} cases, ${total((t) => t.trials)} trials, ` +
+      `build ${buildMs} ms, writes ${total((t) => t.writes)}, enforcement waits ${total((t) => t.enforceMs)} ms, ` +
+      `probing ${total((t) => t.probeMs)} ms`,
+    `  ${total((t) => t.failedTrials)} trials did not get through; their timeouts add up to ` +
+      `${total((t) => t.serialWaitMs)} ms, waited in parallel per case`,
+  ];
+  if (slowest)
+    lines.push(
+      `  slowest probe: ${slowest.name} ${slowest.probeMs} ms for ${slowest.trials} trials, ` +
+        `${slowest.failedTrials} of them waiting out timeouts that add up to ${slowest.serialWaitMs} ms`,
+    );
+  return `${lines.join('\n')}\n`;
+}
+
+describeKernel('conformance: every case of e2e/cases with real packets', () => {
+  let script: string;
+  beforeAll(() => {
+    requireDist();
+    script = endpointScript();
+  });
+
+  test('the cases form few clusters, each with same-node and cross-node pairs', () => {
+    expect(GROUPS.reduce((n, g) => n + g.cases.length, 0)).toBeGreaterThanOrEqual(50);
+    // Each group costs a sandbox per topology: a case with new wiring should reuse the 9 pods.
+    expect(GROUPS.length).toBeLessThanOrEqual(2);
+    for (const g of GROUPS) {
+      const placement = pairPlacement(g.plan);
+      expect(g.plan.nodes.length).toBe(2);
+      expect(placement.sameNode).toBeGreaterThan(0);
+      expect(placement.crossNode).toBeGreaterThan(0);
+    }
+  });
+
+  describe.each(TOPOLOGIES.map((t) => [t]))('%s topology', (topology) => {
+    describe.each(GROUPS.map((g) => [g.name, g]))('cluster of %s', (groupName, group) => {
+      let cluster: SharedCluster | undefined;
+      let buildMs = 0;
+      const timings: CaseTiming[] = [];
+
+      beforeAll(async () => {
+        const t0 = Date.now();
+        cluster = await SharedCluster.start(group.plan, initialObjects(group), {
+          topology,
+          endpointScript: script,
+        });
+        buildMs = Date.now() - t0;
+      });
+
+      afterAll(async () => {
+        if (!cluster) return;
+        const id = cluster.sandbox.id;
+        await cluster.stop();
+        process.stdout.write(summary(topology, groupName, buildMs, timings));
+        expect(await leftovers(id)).toEqual({ namespaces: [], links: [], processes: [] });
+      });
+
+      test.each(group.cases.map((pc) => [pc.case.name, pc]))('%s', async (name: string, pc: PreparedCase) => {
+        if (!cluster) throw new Error('the cluster did not start');
+        const move = await cluster.moveTo(pc.objects);
+        const { report, probeMs, failedTrials, serialWaitMs } = await cluster.probe(pc.case.probes);
+        timings.push({
+          name,
+          writes: move.writes.length,
+          enforceMs: move.enforcement.waitedMs,
+          probeMs,
+          trials: report.trials,
+          failedTrials,
+          serialWaitMs,
+        });
+
+        expect(report.unprobeable).toEqual([]);
+        expect(report.disagreements).toEqual([]);
+        const analyzed = analyzeScenario(pc.scenario, pc.case.probes, cluster.plan.externals);
+        expect(report.matrix.pods).toEqual(analyzed.pods);
+        const cells = disagreements(report.matrix, analyzed, pc.case.expected, report.failures);
+        if (cells.length > 0) {
+          throw new Error(
+            describeDisagreements(
+              `${name} (${topology}; ${pc.case.upstream.join('; ')})`,
+              cells,
+              pc.case.expected,
+              restrictMatrix(report.matrix, pc.case.expected.pods),
+            ),
+          );
+        }
+      });
+    });
+  });
+});

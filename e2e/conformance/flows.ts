@@ -1,0 +1,27 @@
+/**
+ * Forgetting UDP flows between steps, so that every probe is a new connection.
+ *
+ * Why: the agents' chains let ESTABLISHED traffic through before any policy check (as every
+ * NetworkPolicy implementation does: policy decides new connections). A UDP probe opens a
+ * new socket with a random source port, and conntrack keeps a UDP flow that saw a reply for
+ * 30 s or more. When a later probe of the same pair and port happens to draw the same source
+ * port, it rides on the old flow and passes although the policy now denies it: with a few
+ * thousand UDP trials over a run, that happens. TCP needs nothing (a SYN on a closed flow is
+ * a new connection), nor does SCTP (the probe's INIT never gets an answer, so its flow never
+ * becomes established). Conntrack tables are per network namespace; only node namespaces
+ * filter, so only their UDP flows are deleted.
+ */
+import { findCommand, inNetns, run, type Sandbox } from '../sandbox';
+
+export async function forgetUdpFlows(sandbox: Sandbox): Promise<void> {
+  const conntrack = findCommand('conntrack');
+  if (!conntrack) throw new Error('conntrack is required (apt-get install -y conntrack)');
+  await Promise.all(
+    sandbox.plan.nodes.map(async (n) => {
+      const r = await run(inNetns(sandbox.names.nodeNs(n.name), [conntrack, '-D', '-p', 'udp']));
+      // conntrack exits 1 when it deleted nothing; it still says how many it deleted.
+      if (!/flow entries have been deleted/.test(r.stderr))
+        throw new Error(`conntrack -D -p udp in ${n.name} failed (exit ${r.code}): ${r.stderr.trim()}`);
+    }),
+  );
+}
