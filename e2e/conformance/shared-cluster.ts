@@ -26,7 +26,7 @@ import {
 import { waitForEnforcement, expectedModel, type EnforcementWait } from './agent-sync';
 import { ApiWriter } from './api-writer';
 import { planWrites, type ClusterWrite, type PolicyChange } from './cluster-writes';
-import { forgetUdpFlows } from './flows';
+import { forgetUdpFlows } from '../sandbox/flows';
 
 export interface SharedClusterOptions {
   readonly topology: Topology;

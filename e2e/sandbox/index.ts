@@ -42,4 +42,5 @@ export { teardownSandbox } from './teardown';
 export { inNetns } from './netns';
 export { run } from './run';
 export { findCommand } from './tools';
+export { forgetUdpFlows } from './flows';
 export { CONTROL_ADDRESS } from './topology';

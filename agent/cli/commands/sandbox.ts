@@ -15,6 +15,8 @@ import {
   clusterObjects,
   compareMatrices,
   enforcement,
+  findCommand,
+  forgetUdpFlows,
   planFromScenario,
   preflight,
   runSandboxSession,
@@ -201,6 +203,8 @@ export function register(program: Command): void {
         say(
           `sandbox ${result.id} kept: \`palisade sandbox probe --id ${result.id}\`, \`palisade sandbox down --id ${result.id}\``,
         );
+        if (result.kubeconfig)
+          say(`sandbox ${result.id}: kubectl --kubeconfig ${result.kubeconfig} get pods -A`);
         if (opts.agents) sayAgentSockets(say, result.id);
       }
       if (opts.agents) {
@@ -234,6 +238,13 @@ export function register(program: Command): void {
       await requireMachine('routed');
       const box = await Sandbox.attach(chooseKept(opts.id));
       try {
+        // A re-probe must open new flows: a UDP probe that reuses an earlier allowed flow's
+        // source port would ride conntrack's ESTABLISHED state past a policy that now denies it.
+        if (findCommand('conntrack')) await forgetUdpFlows(box);
+        else
+          ctx.stderr(
+            'warning: conntrack not found: UDP cells may reflect flows opened before a policy change\n',
+          );
         const ports = shared<Probe[] | undefined>(cmd, 'port');
         printReport(
           ctx,

@@ -11,7 +11,10 @@
  * becomes established). Conntrack tables are per network namespace; only node namespaces
  * filter, so only their UDP flows are deleted.
  */
-import { findCommand, inNetns, run, type Sandbox } from '../sandbox';
+import { inNetns } from './netns';
+import { run } from './run';
+import type { Sandbox } from './sandbox';
+import { findCommand } from './tools';
 
 export async function forgetUdpFlows(sandbox: Sandbox): Promise<void> {
   const conntrack = findCommand('conntrack');
