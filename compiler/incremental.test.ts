@@ -362,3 +362,18 @@ describe('IncrementalCompiler', () => {
     expect(c.state().peerSets.size).toBe(1);
   });
 });
+
+describe('podByIP', () => {
+  test('two live pods sharing an address: either answers until one goes, then the other', () => {
+    const c = compileSnapshot({
+      namespaces: [ns('x')],
+      pods: [pod('x/old', { ip: '10.9.0.1' }), pod('x/new', { ip: '10.9.0.1' })],
+      policies: [],
+    });
+    expect(['x/old', 'x/new']).toContain(objectKey(c.podByIP('10.9.0.1')!));
+    c.deletePod('x/old');
+    expect(objectKey(c.podByIP('10.9.0.1')!)).toBe('x/new');
+    c.deletePod('x/new');
+    expect(c.podByIP('10.9.0.1')).toBeUndefined();
+  });
+});

@@ -272,7 +272,7 @@ export class DesiredState {
     const cache = this.cache.get(family)!;
     for (const d of ['ingress', 'egress'] as const) {
       const rules: Rule[] = [];
-      for (const rs of cache.dispatch[d].values()) rules.push(...rs);
+      for (const rs of cache.dispatch[d].values()) for (const r of rs) rules.push(r);
       const chain = renderDispatchChain(family, d, rules);
       const t = this.tables.families.get(family)!;
       const name = d === 'ingress' ? CHAIN_INGRESS : CHAIN_EGRESS;

@@ -168,7 +168,7 @@ function diffChain(
     if (desired.kind === 'dispatch') {
       const edits = dispatchEdits(name, applied, desired);
       if (edits) {
-        out.edits.push(...edits);
+        for (const e of edits) out.edits.push(e);
         plan.chainUpdates.push({ family, name, chain: desired });
         return;
       }
@@ -301,10 +301,10 @@ function diffSet(
 
 function assembleSets(plan: Plan, lines: SetLines, haveChainChanges: boolean): void {
   if (haveChainChanges) {
-    plan.ipsetPre.push(...lines.creates, ...lines.tighten);
-    plan.ipsetPost.push(...lines.loosen, ...lines.destroys);
+    appendAll(plan.ipsetPre, lines.creates, lines.tighten);
+    appendAll(plan.ipsetPost, lines.loosen, lines.destroys);
   } else {
-    plan.ipsetPre.push(...lines.creates, ...lines.tighten, ...lines.loosen, ...lines.destroys);
+    appendAll(plan.ipsetPre, lines.creates, lines.tighten, lines.loosen, lines.destroys);
   }
 }
 
@@ -439,3 +439,11 @@ export function copyInto(target: TablesState, source: TablesState): void {
 }
 
 export const HOOK_BUILTINS: readonly string[] = HOOKS.map((h) => h.builtin);
+
+/**
+ * Appends without spreading: `push(...xs)` passes every element as an argument and overflows
+ * the call stack past ~100k lines (a first sync of a large cluster fills sets that big).
+ */
+function appendAll<T>(target: T[], ...sources: readonly (readonly T[])[]): void {
+  for (const source of sources) for (const x of source) target.push(x);
+}

@@ -488,3 +488,20 @@ describe('options', () => {
     expect((failed?.meta?.lines as string[]).some((l) => l.startsWith('>'))).toBe(true);
   });
 });
+
+describe('scale', () => {
+  test('a first sync with a peer set of 200,000 members succeeds (no argument-spread overflow)', async () => {
+    const members: string[] = [];
+    for (let i = 0; i < 200_000; i++) members.push(`10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`);
+    const big = state({
+      pods: [pod('a/web', { ips: ['10.200.0.5'], ingress: ['a/allow'] })],
+      policies: [policy('a/allow', { ingress: [rule(0, ['pods:all'], 'any')] })],
+      peerSets: [podsSet('pods:all', members, { namespaceSelector: {}, podSelector: {} })],
+    });
+    const kernel = new FakeKernel();
+    const dp = createDataplane({ kernel, families: [4] });
+    const stats = await dp.sync(big, fullDelta(big));
+    expect(stats.ipsetLines).toBeGreaterThanOrEqual(200_000);
+    expect(dp.counts().members).toBeGreaterThanOrEqual(200_000);
+  });
+});

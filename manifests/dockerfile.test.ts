@@ -41,7 +41,13 @@ describe('Dockerfile', () => {
   });
 
   test('has an exec-form ENTRYPOINT running `palisade agent` under tini', () => {
-    expect(dockerfile.execEntrypoint).toEqual([...INIT, 'node', `${workdir}/${CLI}`, 'agent']);
+    expect(dockerfile.execEntrypoint).toEqual([
+      ...INIT,
+      'node',
+      '--max-semi-space-size=16',
+      `${workdir}/${CLI}`,
+      'agent',
+    ]);
   });
 
   test("the DaemonSet's command is the image's ENTRYPOINT", () => {

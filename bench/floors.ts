@@ -1,0 +1,75 @@
+/**
+ * Floors: what spawning one trivial `ipset restore` and one trivial `iptables-restore --noflush`
+ * costs in the bench's network namespace, through the same Kernel (and so the same
+ * `ip netns exec` prefix) the dataplane uses. No apply can be cheaper than the processes it
+ * starts, so per-event apply times are reported against these.
+ *
+ * The inputs touch only objects that are not Palisade's (`bench-floor`), so they never show up
+ * in a read-back of our state, and they are removed at the end.
+ */
+import type { Kernel } from '../dataplane/api';
+import { median, nowMs, round } from './stats';
+
+export interface Floors {
+  readonly ipsetRestoreMs: number;
+  readonly iptablesRestoreMs: number;
+  /**
+   * One iptables-restore that replaces the single rule of a chain (flush + append). With the
+   * nf_tables backend, removing a rule makes the kernel's commit wait for an RCU grace period,
+   * so this is the true floor of any apply that changes or deletes rules.
+   */
+  readonly iptablesReplaceRuleMs: number;
+}
+
+const FLOOR_SET = 'bench-floor';
+const FLOOR_CHAIN = 'bench-floor';
+
+async function timed(kernel: Kernel, argv: readonly string[], stdin: string): Promise<number> {
+  const t = nowMs();
+  const r = await kernel.run(argv, stdin);
+  const ms = nowMs() - t;
+  if (r.code !== 0) throw new Error(`${argv.join(' ')} exited with ${r.code}: ${r.stderr.trim()}`);
+  return ms;
+}
+
+export async function measureFloors(kernel: Kernel, repetitions = 20): Promise<Floors> {
+  const ipset: number[] = [];
+  const iptables: number[] = [];
+  const replace: number[] = [];
+  // One element toggled in a set of our own making: the smallest ipset restore that does work.
+  await timed(kernel, ['ipset', 'restore', '-exist'], `create ${FLOOR_SET} hash:ip\n`);
+  for (let i = 0; i < repetitions; i++) {
+    const op = i % 2 === 0 ? 'add' : 'del';
+    ipset.push(await timed(kernel, ['ipset', 'restore', '-exist'], `${op} ${FLOOR_SET} 192.0.2.1\n`));
+    // Declaring (and so flushing) one empty chain: the smallest iptables-restore transaction.
+    iptables.push(
+      await timed(
+        kernel,
+        ['iptables-restore', '--noflush', '--wait'],
+        `*filter\n:${FLOOR_CHAIN} - [0:0]\nCOMMIT\n`,
+      ),
+    );
+  }
+  for (let i = 0; i < repetitions; i++) {
+    const rule = `-A ${FLOOR_CHAIN} -s 192.0.2.${1 + (i % 2)}/32 -j RETURN`;
+    replace.push(
+      await timed(
+        kernel,
+        ['iptables-restore', '--noflush', '--wait'],
+        `*filter\n:${FLOOR_CHAIN} - [0:0]\n${rule}\nCOMMIT\n`,
+      ),
+    );
+  }
+  await timed(
+    kernel,
+    ['iptables-restore', '--noflush', '--wait'],
+    `*filter\n:${FLOOR_CHAIN} - [0:0]\nCOMMIT\n`,
+  );
+  await timed(kernel, ['iptables-restore', '--noflush', '--wait'], `*filter\n-X ${FLOOR_CHAIN}\nCOMMIT\n`);
+  await timed(kernel, ['ipset', 'restore', '-exist'], `destroy ${FLOOR_SET}\n`);
+  return {
+    ipsetRestoreMs: round(median(ipset), 2),
+    iptablesRestoreMs: round(median(iptables), 2),
+    iptablesReplaceRuleMs: round(median(replace), 2),
+  };
+}
