@@ -414,7 +414,8 @@ export function renderPolicy(
     const rules = direction === 'ingress' ? policy.ingress : policy.egress;
     if (rules === null) continue;
     const out: Rule[] = [];
-    for (const r of rules) for (const line of ruleLines(policy, direction, r, peerSets, family)) out.push(line);
+    for (const r of rules)
+      for (const line of ruleLines(policy, direction, r, peerSets, family)) out.push(line);
     chains.push({
       name: policyChainName(policy.key, policy.name, direction),
       family,
