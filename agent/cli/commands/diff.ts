@@ -12,7 +12,7 @@ import { outputOption, toJSON, type OutputFormat } from '../format/output';
 import { plural } from '../format/quantities';
 import { renderTable } from '../format/table';
 import { agentOption, AgentClient } from '../live/client';
-import type { DataplaneView, DriftDoc, StatusDoc } from '../live/documents';
+import type { DriftDoc, StatusDoc } from '../live/documents';
 import { driftReport, type DifferenceReport, type DriftReport } from '../live/drift-report';
 import { inventory } from '../live/inventory';
 import { familyText } from '../live/kernel-objects';
@@ -88,10 +88,7 @@ async function compare(client: AgentClient): Promise<DriftReport> {
     client.get<DriftDoc>('/v1/drift'),
   ]);
   if (drift.differences.length === 0) return driftReport(status.nodeName, [], undefined);
-  const [desired, actual] = await Promise.all([
-    client.get<DataplaneView>('/v1/dataplane/desired'),
-    client.get<DataplaneView>('/v1/dataplane/actual'),
-  ]);
+  const { desired, actual } = await client.dataplaneViews();
   return driftReport(status.nodeName, drift.differences, inventory(desired, actual));
 }
 

@@ -14,7 +14,7 @@ import { outputOption, toJSON, type OutputFormat } from '../format/output';
 import { plural } from '../format/quantities';
 import { renderTable } from '../format/table';
 import { agentOption, AgentClient } from '../live/client';
-import type { DataplaneView, StatusDoc } from '../live/documents';
+import type { StatusDoc } from '../live/documents';
 import { inventory, type SetRow } from '../live/inventory';
 import { familyText } from '../live/kernel-objects';
 import { familyOption, stateText } from './chains';
@@ -114,10 +114,9 @@ export function register(program: Command): void {
       const ctx = contextOf(cmd);
       const c = palette(useColour(ctx));
       const client = new AgentClient(opts.agent);
-      const [status, desired, actual] = await Promise.all([
+      const [status, { desired, actual }] = await Promise.all([
         client.get<StatusDoc>('/v1/status'),
-        client.get<DataplaneView>('/v1/dataplane/desired'),
-        client.get<DataplaneView>('/v1/dataplane/actual'),
+        client.dataplaneViews(),
       ]);
       const family = opts.family ? (Number(opts.family) as IPFamily) : undefined;
       let sets = inventory(desired, actual).ipsets.filter((s) => family === undefined || s.family === family);

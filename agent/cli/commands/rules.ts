@@ -10,7 +10,7 @@ import { InputError } from '../errors';
 import { outputOption, toJSON, type OutputFormat } from '../format/output';
 import { renderPodRules } from '../format/pod-rules-text';
 import { agentOption, AgentClient } from '../live/client';
-import type { DataplaneView, RulesDoc, StatusDoc } from '../live/documents';
+import type { RulesDoc, StatusDoc } from '../live/documents';
 import { podRulesReport } from '../live/pod-rules';
 
 interface RulesOptions {
@@ -56,11 +56,10 @@ export function register(program: Command): void {
     .action(async (pod: string, opts: RulesOptions, cmd: Command) => {
       const ctx = contextOf(cmd);
       const client = new AgentClient(opts.agent);
-      const [status, doc, desired, actual] = await Promise.all([
+      const [status, doc, { desired, actual }] = await Promise.all([
         client.get<StatusDoc>('/v1/status'),
         client.get<RulesDoc>('/v1/rules', { pod }),
-        client.get<DataplaneView>('/v1/dataplane/desired'),
-        client.get<DataplaneView>('/v1/dataplane/actual'),
+        client.dataplaneViews(),
       ]);
       const report = podRulesReport(status.nodeName, doc, desired, actual);
       if (report.enforcedOn !== undefined) {

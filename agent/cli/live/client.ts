@@ -9,6 +9,7 @@
 import { request } from 'node:http';
 import { Option } from 'commander';
 import { CliError, EXIT_FAILURE, InputError } from '../errors';
+import type { DataplaneView } from './documents';
 
 export const DEFAULT_AGENT_SOCKET = '/run/palisade/palisade.sock';
 export const AGENT_ENV = 'PALISADE_AGENT';
@@ -94,6 +95,15 @@ export class AgentClient {
   }
 
   /** GET `path` with `query`; resolves to the parsed JSON body of a 200 answer. */
+  /** The agent's desired dataplane and the kernel's own objects, read side by side. */
+  async dataplaneViews(): Promise<{ desired: DataplaneView; actual: DataplaneView }> {
+    const [desired, actual] = await Promise.all([
+      this.get<DataplaneView>('/v1/dataplane/desired'),
+      this.get<DataplaneView>('/v1/dataplane/actual'),
+    ]);
+    return { desired, actual };
+  }
+
   get<T>(path: string, query: Record<string, string | undefined> = {}): Promise<T> {
     const qs = new URLSearchParams();
     for (const [k, v] of Object.entries(query)) if (v !== undefined) qs.set(k, v);
