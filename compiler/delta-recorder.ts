@@ -3,13 +3,14 @@
  * the net difference (a pod relabelled out of a set and back in between two flushes is no
  * change at all).
  */
-import type { CompileDelta, MemberChange, PeerSetKey } from './ir';
+import type { ClusterPolicyKey, CompileDelta, MemberChange, PeerSetKey } from './ir';
 import type { ObjectKey } from './model';
 
 export class DeltaRecorder {
   private full = true;
   private pods = new Set<ObjectKey>();
   private policies = new Set<ObjectKey>();
+  private clusterPolicies = new Set<ClusterPolicyKey>();
   private peerSets = new Set<PeerSetKey>();
   private members = new Map<PeerSetKey, { added: Set<string>; removed: Set<string> }>();
 
@@ -19,6 +20,10 @@ export class DeltaRecorder {
 
   policy(key: ObjectKey): void {
     this.policies.add(key);
+  }
+
+  clusterPolicy(key: ClusterPolicyKey): void {
+    this.clusterPolicies.add(key);
   }
 
   /** A set appeared or disappeared: consumers redo it whole, so its member changes are moot. */
@@ -57,12 +62,14 @@ export class DeltaRecorder {
       full: this.full,
       pods: this.pods,
       policies: this.policies,
+      clusterPolicies: this.clusterPolicies,
       peerSets: this.peerSets,
       members,
     };
     this.full = false;
     this.pods = new Set();
     this.policies = new Set();
+    this.clusterPolicies = new Set();
     this.peerSets = new Set();
     this.members = new Map();
     return delta;

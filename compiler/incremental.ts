@@ -1,9 +1,9 @@
 /**
  * IncrementalCompiler: the cluster model and its compiled state, kept up to date event by event.
  *
- * What it models: every Namespace, Pod and NetworkPolicy of the cluster (slim, model.ts), and
- * the CompiledState (ir.ts) of the subject pods: every live pod for `analyze`, the node's own
- * pods for the agent.
+ * What it models: every Namespace, Pod, Node, NetworkPolicy and ClusterNetworkPolicy of the
+ * cluster (slim, model.ts), and the CompiledState (ir.ts) of the subject pods: every live pod
+ * for `analyze`, the node's own pods for the agent.
  *
  * How it works: each event updates the model and, right away, exactly what it affects, found
  * through indexes rather than scans of the cluster:
@@ -11,7 +11,11 @@
  *     its namespace, namespace-selector sets, named-port sets of the port names it declares),
  *     and, if it is a subject, its policy lists and the policies' activity;
  *   - a namespace relabel re-evaluates namespace-selector sets for the pods of that namespace;
- *   - a policy event recompiles that policy alone and re-selects subjects of its namespace.
+ *   - a policy event recompiles that policy alone and re-selects subjects of its namespace;
+ *   - a ClusterNetworkPolicy event recompiles it alone and re-selects every subject (the node's
+ *     pods for the agent); a subject's change or its namespace's relabel re-tests the cluster
+ *     policies (a few dozen) against it;
+ *   - a node event changes its addresses' contributions to `nodes` sets.
  * A policy is active while it selects a subject; a peer set exists while an active policy
  * references it (reference counted) and is filled when it appears.
  *
@@ -20,8 +24,15 @@
  * difference since the previous flush.
  */
 import { DeltaRecorder } from './delta-recorder';
+import {
+  type ClusterPolicyCompilation,
+  compileClusterPolicy,
+  subjectMatches,
+} from './cluster-policy-compile';
 import type {
+  ClusterPolicyKey,
   CompileDelta,
+  CompiledClusterPolicy,
   CompiledPolicy,
   CompiledState,
   PeerSet,
@@ -29,8 +40,18 @@ import type {
   PeerSetKey,
   PodRules,
 } from './ir';
-import { cidrMembers, podMembers } from './membership';
-import type { ClusterSnapshot, Labels, NamespaceInfo, ObjectKey, PodInfo, PolicyInfo } from './model';
+import { compareClusterPolicies } from './ir';
+import { cidrMembers, nodeMembers, podMembers } from './membership';
+import type {
+  ClusterPolicyInfo,
+  ClusterSnapshot,
+  Labels,
+  NamespaceInfo,
+  NodeInfo,
+  ObjectKey,
+  PodInfo,
+  PolicyInfo,
+} from './model';
 import { objectKey, podIsPolicyTarget } from './model';
 import { compilePolicy, type PolicyCompilation } from './policy-compile';
 import { selectorMatches } from './selector';
@@ -48,6 +69,8 @@ export interface CompiledView {
   podByIP(ip: string): PodInfo | undefined;
   namespace(name: string): NamespaceInfo | undefined;
   policy(key: ObjectKey): PolicyInfo | undefined;
+  clusterPolicy(name: ClusterPolicyKey): ClusterPolicyInfo | undefined;
+  node(name: string): NodeInfo | undefined;
 }
 
 const NAMESPACE_NAME_LABEL = 'kubernetes.io/metadata.name';
@@ -105,7 +128,19 @@ function podRulesEqual(a: PodRules, b: PodRules): boolean {
     a.nodeName === b.nodeName &&
     arraysEqual(a.ips, b.ips) &&
     arraysEqual(a.ingress, b.ingress) &&
-    arraysEqual(a.egress, b.egress)
+    arraysEqual(a.egress, b.egress) &&
+    arraysEqual(a.adminIngress, b.adminIngress) &&
+    arraysEqual(a.adminEgress, b.adminEgress) &&
+    arraysEqual(a.baselineIngress, b.baselineIngress) &&
+    arraysEqual(a.baselineEgress, b.baselineEgress)
+  );
+}
+
+function nodesEqual(a: NodeInfo, b: NodeInfo): boolean {
+  return (
+    labelsEqual(a.labels, b.labels) &&
+    arraysEqual(a.addresses, b.addresses) &&
+    arraysEqual(a.podCIDRs, b.podCIDRs)
   );
 }
 
@@ -128,25 +163,36 @@ export class IncrementalCompiler implements CompiledView {
   private readonly policyMap = new Map<ObjectKey, PolicyInfo>();
   private readonly compilations = new Map<ObjectKey, PolicyCompilation>();
   private readonly policiesByNs = new Map<string, Set<ObjectKey>>();
+  private readonly nodeMap = new Map<string, NodeInfo>();
+  private readonly clusterPolicyMap = new Map<ClusterPolicyKey, ClusterPolicyInfo>();
+  private readonly clusterCompilations = new Map<ClusterPolicyKey, ClusterPolicyCompilation>();
 
   // Subjects and their policies.
   private readonly subjectsByNs = new Map<string, Set<ObjectKey>>();
   private readonly podRules = new Map<ObjectKey, PodRules>();
   private readonly selections = new Map<ObjectKey, Set<ObjectKey>>();
   private readonly activePolicies = new Map<ObjectKey, CompiledPolicy>();
+  private readonly clusterSelections = new Map<ClusterPolicyKey, Set<ObjectKey>>();
+  private readonly activeClusterPolicies = new Map<ClusterPolicyKey, CompiledClusterPolicy>();
 
   // Peer sets referenced by active policies, and the indexes that find the ones a pod may join.
   private readonly peerSets = new Map<PeerSetKey, LivePeerSet>();
   private readonly podSetsByNs = new Map<string, Set<PeerSetKey>>();
   private readonly nsSelectorSets = new Set<PeerSetKey>();
   private readonly namedSetsByName = new Map<string, Set<PeerSetKey>>();
+  private readonly nodeSets = new Set<PeerSetKey>();
 
   private readonly delta = new DeltaRecorder();
   private readonly compiledState: CompiledState;
 
   constructor(opts: CompilerOptions = {}) {
     this.nodeName = opts.nodeName;
-    this.compiledState = { pods: this.podRules, policies: this.activePolicies, peerSets: this.peerSets };
+    this.compiledState = {
+      pods: this.podRules,
+      policies: this.activePolicies,
+      clusterPolicies: this.activeClusterPolicies,
+      peerSets: this.peerSets,
+    };
   }
 
   // ---- read access -------------------------------------------------------------------------
@@ -187,6 +233,22 @@ export class IncrementalCompiler implements CompiledView {
     return this.policyMap.values();
   }
 
+  clusterPolicy(name: ClusterPolicyKey): ClusterPolicyInfo | undefined {
+    return this.clusterPolicyMap.get(name);
+  }
+
+  clusterPolicies(): IterableIterator<ClusterPolicyInfo> {
+    return this.clusterPolicyMap.values();
+  }
+
+  node(name: string): NodeInfo | undefined {
+    return this.nodeMap.get(name);
+  }
+
+  nodes(): IterableIterator<NodeInfo> {
+    return this.nodeMap.values();
+  }
+
   /** Brings nothing up to date (every event already did); returns the net change since the last flush. */
   flush(): CompileDelta {
     return this.delta.take();
@@ -220,6 +282,10 @@ export class IncrementalCompiler implements CompiledView {
   ) {
     const pods = this.podsByNs.get(name);
     if (!pods) return;
+    // Subjects of this namespace may enter or leave ClusterNetworkPolicy subjects.
+    for (const podKey of [...(this.subjectsByNs.get(name) ?? EMPTY)]) {
+      if (this.reselectClusterPolicies(podKey)) this.refreshPodRules(podKey);
+    }
     for (const key of this.nsSelectorSets) {
       const set = this.peerSets.get(key)!;
       const def = set.def as PeerSetDef & { kind: 'pods' };
@@ -353,7 +419,54 @@ export class IncrementalCompiler implements CompiledView {
     // Select before unselecting, so a policy (and its sets) that still applies never flickers out.
     for (const pk of newPolicies) this.select(pk, key);
     for (const pk of oldPolicies) if (!newPolicies.has(pk)) this.unselect(pk, key);
+    this.reselectClusterPolicies(key);
     this.refreshPodRules(key);
+  }
+
+  /**
+   * Re-tests every ClusterNetworkPolicy's subject against the pod `key` (a subject or not) and
+   * updates the selections; returns whether any changed.
+   */
+  private reselectClusterPolicies(key: ObjectKey): boolean {
+    const pod = this.podMap.get(key);
+    const ns = pod ? this.nsMap.get(pod.namespace) : undefined;
+    const subject = pod !== undefined && this.isSubject(pod);
+    const wanted: ClusterPolicyKey[] = [];
+    const dropped: ClusterPolicyKey[] = [];
+    for (const [ck, c] of this.clusterPolicyMap) {
+      const is = subject && ns !== undefined && subjectMatches(c.subject, ns.labels, pod.labels);
+      const was = this.clusterSelections.get(ck)?.has(key) ?? false;
+      if (is && !was) wanted.push(ck);
+      else if (was && !is) dropped.push(ck);
+    }
+    for (const ck of wanted) this.clusterSelect(ck, key);
+    for (const ck of dropped) this.clusterUnselect(ck, key);
+    return wanted.length > 0 || dropped.length > 0;
+  }
+
+  private clusterSelect(ck: ClusterPolicyKey, podKey: ObjectKey): void {
+    let sel = this.clusterSelections.get(ck);
+    if (!sel) this.clusterSelections.set(ck, (sel = new Set()));
+    if (sel.has(podKey)) return;
+    sel.add(podKey);
+    if (sel.size === 1) {
+      const c = this.clusterCompilations.get(ck)!;
+      this.activeClusterPolicies.set(ck, c.compiled);
+      for (const [setKey, def] of c.peerSets) this.acquireSet(setKey, def);
+      this.delta.clusterPolicy(ck);
+    }
+  }
+
+  private clusterUnselect(ck: ClusterPolicyKey, podKey: ObjectKey): void {
+    const sel = this.clusterSelections.get(ck);
+    if (!sel || !sel.delete(podKey)) return;
+    if (sel.size === 0) {
+      this.clusterSelections.delete(ck);
+      const c = this.clusterCompilations.get(ck)!;
+      this.activeClusterPolicies.delete(ck);
+      for (const setKey of c.peerSets.keys()) this.releaseSet(setKey);
+      this.delta.clusterPolicy(ck);
+    }
   }
 
   private select(policyKey: ObjectKey, podKey: ObjectKey): void {
@@ -394,6 +507,17 @@ export class IncrementalCompiler implements CompiledView {
     }
     ingress.sort();
     egress.sort();
+    const tiers = { adminIngress: [], adminEgress: [], baselineIngress: [], baselineEgress: [] } as Record<
+      'adminIngress' | 'adminEgress' | 'baselineIngress' | 'baselineEgress',
+      CompiledClusterPolicy[]
+    >;
+    for (const [ck, c] of this.activeClusterPolicies) {
+      if (!this.clusterSelections.get(ck)?.has(key)) continue;
+      if (c.ingress !== null) tiers[c.tier === 'admin' ? 'adminIngress' : 'baselineIngress'].push(c);
+      if (c.egress !== null) tiers[c.tier === 'admin' ? 'adminEgress' : 'baselineEgress'].push(c);
+    }
+    const ordered = (cs: CompiledClusterPolicy[]): ClusterPolicyKey[] =>
+      cs.sort(compareClusterPolicies).map((c) => c.key);
     const rules: PodRules = {
       key,
       namespace: pod.namespace,
@@ -402,6 +526,10 @@ export class IncrementalCompiler implements CompiledView {
       ips: pod.ips,
       ingress,
       egress,
+      adminIngress: ordered(tiers.adminIngress),
+      adminEgress: ordered(tiers.adminEgress),
+      baselineIngress: ordered(tiers.baselineIngress),
+      baselineEgress: ordered(tiers.baselineEgress),
     };
     if (old && podRulesEqual(old, rules)) return;
     this.podRules.set(key, rules);
@@ -467,6 +595,79 @@ export class IncrementalCompiler implements CompiledView {
     this.delta.policy(policyKey);
   }
 
+  // ---- cluster network policies ------------------------------------------------------------
+
+  upsertClusterPolicy(c: ClusterPolicyInfo): void {
+    const key = c.name;
+    const old = this.clusterPolicyMap.get(key);
+    if (old && JSON.stringify(old) === JSON.stringify(c)) return;
+    const before = this.clusterSelections.get(key) ?? EMPTY;
+    const oldCompilation = this.clusterCompilations.get(key);
+    const compilation = compileClusterPolicy(c);
+    this.clusterPolicyMap.set(key, c);
+    this.clusterCompilations.set(key, compilation);
+    const after = new Set<ObjectKey>();
+    for (const [nsName, subjects] of this.subjectsByNs) {
+      const ns = this.nsMap.get(nsName);
+      if (!ns) continue;
+      for (const podKey of subjects) {
+        if (subjectMatches(c.subject, ns.labels, this.podMap.get(podKey)!.labels)) after.add(podKey);
+      }
+    }
+    // Acquire the new version's sets before releasing the old one's: sets both use stay untouched.
+    if (after.size > 0) {
+      this.clusterSelections.set(key, after);
+      this.activeClusterPolicies.set(key, compilation.compiled);
+      for (const [setKey, def] of compilation.peerSets) this.acquireSet(setKey, def);
+    } else {
+      this.clusterSelections.delete(key);
+      this.activeClusterPolicies.delete(key);
+    }
+    if (before.size > 0 && oldCompilation) {
+      for (const setKey of oldCompilation.peerSets.keys()) this.releaseSet(setKey);
+    }
+    if (before.size > 0 || after.size > 0) this.delta.clusterPolicy(key);
+    for (const podKey of before) this.refreshPodRules(podKey);
+    for (const podKey of after) if (!before.has(podKey)) this.refreshPodRules(podKey);
+  }
+
+  deleteClusterPolicy(key: ClusterPolicyKey): void {
+    if (!this.clusterPolicyMap.has(key)) return;
+    const before = this.clusterSelections.get(key) ?? EMPTY;
+    if (before.size > 0) {
+      const c = this.clusterCompilations.get(key)!;
+      this.activeClusterPolicies.delete(key);
+      for (const setKey of c.peerSets.keys()) this.releaseSet(setKey);
+      this.delta.clusterPolicy(key);
+    }
+    this.clusterSelections.delete(key);
+    this.clusterPolicyMap.delete(key);
+    this.clusterCompilations.delete(key);
+    for (const podKey of before) this.refreshPodRules(podKey);
+  }
+
+  // ---- nodes -------------------------------------------------------------------------------
+
+  upsertNode(node: NodeInfo): void {
+    const old = this.nodeMap.get(node.name);
+    if (old && nodesEqual(old, node)) return;
+    this.nodeMap.set(node.name, node);
+    for (const key of this.nodeSets) {
+      const set = this.peerSets.get(key)!;
+      // Add before withdrawing: an address the node keeps never leaves the set.
+      this.contribute(set, nodeMembers(set.def, node), +1);
+      if (old) this.contribute(set, nodeMembers(set.def, old), -1);
+    }
+  }
+
+  deleteNode(name: string): void {
+    const old = this.nodeMap.get(name);
+    if (!old) return;
+    this.nodeMap.delete(name);
+    for (const key of this.nodeSets)
+      this.contribute(this.peerSets.get(key)!, nodeMembers(this.peerSets.get(key)!.def, old), -1);
+  }
+
   // ---- peer sets ---------------------------------------------------------------------------
 
   private acquireSet(key: PeerSetKey, def: PeerSetDef): void {
@@ -501,6 +702,10 @@ export class IncrementalCompiler implements CompiledView {
         addToIndex(this.namedSetsByName, def.name, key);
         this.fillFrom(set, this.podsByPortName.get(def.name));
         break;
+      case 'nodes':
+        this.nodeSets.add(key);
+        for (const node of this.nodeMap.values()) this.contribute(set, nodeMembers(def, node), +1);
+        break;
     }
   }
 
@@ -522,6 +727,8 @@ export class IncrementalCompiler implements CompiledView {
       else removeFromIndex(this.podSetsByNs, def.namespace!, key);
     } else if (def.kind === 'namedPort') {
       removeFromIndex(this.namedSetsByName, def.name, key);
+    } else if (def.kind === 'nodes') {
+      this.nodeSets.delete(key);
     }
   }
 }
@@ -530,8 +737,10 @@ export class IncrementalCompiler implements CompiledView {
 export function compileSnapshot(s: ClusterSnapshot, opts: CompilerOptions = {}): IncrementalCompiler {
   const c = new IncrementalCompiler(opts);
   for (const ns of s.namespaces) c.upsertNamespace(ns);
+  for (const n of s.nodes ?? []) c.upsertNode(n);
   for (const p of s.pods) c.upsertPod(p);
   for (const p of s.policies) c.upsertPolicy(p);
+  for (const p of s.clusterPolicies ?? []) c.upsertClusterPolicy(p);
   c.flush();
   return c;
 }

@@ -12,3 +12,4 @@ export { IncrementalCompiler, compileSnapshot } from './incremental';
 export type { CompilerOptions } from './incremental';
 export { verdict } from './verdict';
 export { selectorMatches, selectorKey, isEmptySelector } from './selector';
+export { compileClusterPolicy, subjectMatches, unsupportedRuleWarnings } from './cluster-policy-compile';

@@ -12,7 +12,7 @@
  *
  * Promise: plain data; keys are stable across processes and runs (same definition, same key).
  */
-import type { LabelSelector, ObjectKey, Protocol } from './model';
+import type { ClusterPolicyAction, LabelSelector, ObjectKey, Protocol } from './model';
 
 /** Canonical key of a peer set (see `peerSetKey` in peersets.ts). Stable across runs. */
 export type PeerSetKey = string;
@@ -35,6 +35,8 @@ export type PeerSetDef =
       readonly podSelector: LabelSelector;
     }
   | { readonly kind: 'cidr'; readonly cidr: string; readonly except: readonly string[] }
+  /** The addresses (status.addresses) of the nodes matching `nodeSelector` (ClusterNetworkPolicy). */
+  | { readonly kind: 'nodes'; readonly nodeSelector: LabelSelector }
   | {
       readonly kind: 'namedPort';
       readonly name: string;
@@ -48,7 +50,7 @@ export type PeerSetDef =
 
 /**
  * A peer set with its members.
- * - pods: canonical IP strings ("10.0.0.1", "fd00::1").
+ * - pods, nodes: canonical IP strings ("10.0.0.1", "fd00::1").
  * - cidr: `cidr` followed by each except entry prefixed with "!" (e.g. "10.0.0.0/8", "!10.1.0.0/16").
  * - namedPort: ipset hash:ip,port entries, lower-case protocol ("10.0.0.1,tcp:8080", "fd00::1,udp:53").
  */
@@ -85,15 +87,76 @@ export interface CompiledPolicy {
   readonly egress: readonly CompiledRule[] | null;
 }
 
+// ---- ClusterNetworkPolicy tiers ---------------------------------------------------------------
+
+/** Key of a ClusterNetworkPolicy in the IR: its name (the object is cluster-scoped). */
+export type ClusterPolicyKey = string;
+
+export type TierName = 'admin' | 'baseline';
+
+/**
+ * One ClusterNetworkPolicy rule. Evaluation within a policy is in `index` order, first match
+ * wins. `peers: []` matches nothing (an Accept rule whose only peers Palisade cannot match);
+ * 'any' matches every remote address (a Deny or Pass rule whose peers Palisade cannot match,
+ * which the API says must fail closed), `ports` as in v1 rules.
+ */
+export interface CompiledTierRule {
+  /** Index in the policy's ingress or egress list. */
+  readonly index: number;
+  /** The rule's `name`; '' when it has none. */
+  readonly name: string;
+  readonly action: ClusterPolicyAction;
+  readonly peers: readonly PeerSetKey[] | 'any';
+  readonly ports: readonly PortMatch[] | 'any';
+  /**
+   * Peer kinds of this rule that Palisade does not enforce (only 'domainNames' today), and how
+   * the rule was narrowed or widened because of them: reported by analyze, the agent, explain.
+   */
+  readonly unsupported?: readonly string[];
+}
+
+export interface CompiledClusterPolicy {
+  readonly key: ClusterPolicyKey;
+  readonly name: string;
+  readonly tier: TierName;
+  readonly priority: number;
+  /** null when the policy has no rules for that direction (it does not affect it). */
+  readonly ingress: readonly CompiledTierRule[] | null;
+  readonly egress: readonly CompiledTierRule[] | null;
+}
+
+/** The order of evaluation within a tier: priority, then name (ties have no defined winner upstream). */
+export function compareClusterPolicies(
+  a: { readonly priority: number; readonly name: string },
+  b: { readonly priority: number; readonly name: string },
+): number {
+  return a.priority - b.priority || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+}
+
 export interface PodRules {
   readonly key: ObjectKey;
   readonly namespace: string;
   readonly name: string;
   readonly nodeName: string;
   readonly ips: readonly string[];
-  /** Keys of the policies that select the pod for ingress, sorted. Empty = not isolated. */
+  /** Keys of the NetworkPolicies that select the pod for ingress, sorted. Empty = not isolated. */
   readonly ingress: readonly ObjectKey[];
   readonly egress: readonly ObjectKey[];
+  /**
+   * ClusterNetworkPolicies whose subject holds the pod and which have rules for the direction,
+   * per tier, in evaluation order (compareClusterPolicies).
+   */
+  readonly adminIngress: readonly ClusterPolicyKey[];
+  readonly adminEgress: readonly ClusterPolicyKey[];
+  readonly baselineIngress: readonly ClusterPolicyKey[];
+  readonly baselineEgress: readonly ClusterPolicyKey[];
+}
+
+/** Does anything (a NetworkPolicy or a ClusterNetworkPolicy of either tier) decide this direction for the pod? */
+export function podHasRules(p: PodRules, direction: 'ingress' | 'egress'): boolean {
+  return direction === 'ingress'
+    ? p.ingress.length > 0 || p.adminIngress.length > 0 || p.baselineIngress.length > 0
+    : p.egress.length > 0 || p.adminEgress.length > 0 || p.baselineEgress.length > 0;
 }
 
 /** The compiled state: complete and self-contained (every referenced key is present). */
@@ -101,6 +164,8 @@ export interface CompiledState {
   readonly pods: ReadonlyMap<ObjectKey, PodRules>;
   /** Policies that select at least one subject pod. */
   readonly policies: ReadonlyMap<ObjectKey, CompiledPolicy>;
+  /** ClusterNetworkPolicies whose subject holds at least one subject pod. */
+  readonly clusterPolicies: ReadonlyMap<ClusterPolicyKey, CompiledClusterPolicy>;
   /** Peer sets referenced by the policies above. */
   readonly peerSets: ReadonlyMap<PeerSetKey, PeerSet>;
 }
@@ -120,6 +185,8 @@ export interface CompileDelta {
   readonly pods: ReadonlySet<ObjectKey>;
   /** Compiled policies added, removed or changed. */
   readonly policies: ReadonlySet<ObjectKey>;
+  /** Compiled ClusterNetworkPolicies added, removed or changed (rules or priority). */
+  readonly clusterPolicies: ReadonlySet<ClusterPolicyKey>;
   /** Peer sets that appeared or disappeared in CompiledState.peerSets. */
   readonly peerSets: ReadonlySet<PeerSetKey>;
   /** Membership changes of peer sets present before and after. */

@@ -3,7 +3,7 @@
  * set is first filled and when a single pod changes, so the two can never disagree.
  */
 import type { PeerSetDef } from './ir';
-import type { NamespaceInfo, PodInfo } from './model';
+import type { NamespaceInfo, NodeInfo, PodInfo } from './model';
 import { podIsPolicyTarget } from './model';
 import { selectorMatches } from './selector';
 
@@ -20,6 +20,7 @@ export function podMembers(
   if (!podIsPolicyTarget(pod)) return [];
   switch (def.kind) {
     case 'cidr':
+    case 'nodes':
       return [];
     case 'pods': {
       if (def.namespaceSelector !== undefined) {
@@ -46,4 +47,10 @@ export function podMembers(
 /** The static members of a cidr set: the block, then each exception prefixed with "!". */
 export function cidrMembers(def: PeerSetDef & { kind: 'cidr' }): readonly string[] {
   return [def.cidr, ...def.except.map((e) => `!${e}`)];
+}
+
+/** Members a node contributes to a `nodes` set: its addresses, when its labels match. */
+export function nodeMembers(def: PeerSetDef, node: NodeInfo): readonly string[] {
+  if (def.kind !== 'nodes') return [];
+  return selectorMatches(def.nodeSelector, node.labels) ? node.addresses : [];
 }

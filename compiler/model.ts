@@ -1,8 +1,9 @@
 /**
  * The cluster model: the slim projection of Kubernetes objects that the compiler needs.
  *
- * What it models: Namespaces, Pods and networking.k8s.io/v1 NetworkPolicies, reduced to the
- * fields that decide NetworkPolicy verdicts. Informers and the scenario loader project full
+ * What it models: Namespaces, Pods, Nodes, networking.k8s.io/v1 NetworkPolicies and
+ * policy.networking.k8s.io/v1alpha2 ClusterNetworkPolicies, reduced to the fields that decide
+ * verdicts. Informers and the scenario loader project full
  * objects into these shapes as soon as they arrive, so memory stays flat per pod whatever
  * the pod carries (annotations, managedFields, container specs are never kept).
  *
@@ -98,6 +99,85 @@ export interface PolicyInfo {
   readonly spec: NetworkPolicySpec;
 }
 
+// ---- ClusterNetworkPolicy (policy.networking.k8s.io/v1alpha2) --------------------------------
+
+/** The two tiers a ClusterNetworkPolicy can live in; v1 NetworkPolicy sits between them. */
+export type ClusterPolicyTier = 'Admin' | 'Baseline';
+export type ClusterPolicyAction = 'Accept' | 'Deny' | 'Pass';
+
+/** `pods` subjects and peers: pods matching podSelector in namespaces matching namespaceSelector. */
+export interface NamespacedPodSelector {
+  readonly namespaceSelector: LabelSelector;
+  readonly podSelector: LabelSelector;
+}
+
+/** Exactly one field is set (validation enforces it). */
+export interface ClusterPolicySubject {
+  readonly namespaces?: LabelSelector;
+  readonly pods?: NamespacedPodSelector;
+}
+
+/**
+ * A peer: exactly one field is set. Ingress peers are `namespaces` or `pods`; egress peers may
+ * also be `networks` (CIDRs), `nodes` (node label selector, matching the nodes' addresses) or
+ * `domainNames` (not enforced by Palisade: see compiler/cluster-policy-compile.ts).
+ */
+export interface ClusterPolicyPeer {
+  readonly namespaces?: LabelSelector;
+  readonly pods?: NamespacedPodSelector;
+  readonly networks?: readonly string[];
+  readonly nodes?: LabelSelector;
+  readonly domainNames?: readonly string[];
+}
+
+/** A destination port: a number, or an inclusive range with start < end. */
+export interface ClusterPolicyPort {
+  readonly number?: number;
+  readonly range?: { readonly start: number; readonly end: number };
+}
+
+/** Exactly one field is set. tcp/udp/sctp without destinationPort match every port. */
+export interface ClusterPolicyProtocol {
+  readonly tcp?: { readonly destinationPort?: ClusterPolicyPort };
+  readonly udp?: { readonly destinationPort?: ClusterPolicyPort };
+  readonly sctp?: { readonly destinationPort?: ClusterPolicyPort };
+  /** A container port name, resolved on each destination pod, any protocol. */
+  readonly destinationNamedPort?: string;
+}
+
+export interface ClusterPolicyRule {
+  /** spec.ingress[].name / spec.egress[].name; '' when absent. */
+  readonly name: string;
+  readonly action: ClusterPolicyAction;
+  /** `from` of an ingress rule, `to` of an egress rule (never empty once validated). */
+  readonly peers: readonly ClusterPolicyPeer[];
+  /** Absent or empty: every protocol and port. */
+  readonly protocols?: readonly ClusterPolicyProtocol[];
+}
+
+export interface ClusterPolicyInfo {
+  /** Cluster-scoped: the name is the key. */
+  readonly name: string;
+  readonly tier: ClusterPolicyTier;
+  /** 0–1000; lower is evaluated first within the tier. */
+  readonly priority: number;
+  readonly subject: ClusterPolicySubject;
+  /** Empty: the policy does not affect that direction. */
+  readonly ingress: readonly ClusterPolicyRule[];
+  readonly egress: readonly ClusterPolicyRule[];
+}
+
+// ---- Nodes (for `nodes` peers) -----------------------------------------------------------------
+
+export interface NodeInfo {
+  readonly name: string;
+  readonly labels: Labels;
+  /** The IPs in status.addresses (InternalIP and ExternalIP), canonical text, deduplicated. */
+  readonly addresses: readonly string[];
+  /** spec.podCIDRs, canonical CIDR text (empty when the node has none). */
+  readonly podCIDRs: readonly string[];
+}
+
 /** "namespace/name": the key of pods and policies everywhere in Palisade. */
 export type ObjectKey = string;
 
@@ -110,6 +190,10 @@ export interface ClusterSnapshot {
   readonly namespaces: readonly NamespaceInfo[];
   readonly pods: readonly PodInfo[];
   readonly policies: readonly PolicyInfo[];
+  /** ClusterNetworkPolicies; absent = none (a cluster without the CRD). */
+  readonly clusterPolicies?: readonly ClusterPolicyInfo[];
+  /** Nodes; absent = none known (only `nodes` peers need them). */
+  readonly nodes?: readonly NodeInfo[];
 }
 
 /**

@@ -20,6 +20,8 @@ export function peerSetKey(def: PeerSetDef): PeerSetKey {
       return `cidr|${def.cidr}${def.except.map((e) => `|!${e}`).join('')}`;
     case 'namedPort':
       return `named|${def.protocol}|${def.name}${def.subjectsOnly ? '|subjects' : ''}`;
+    case 'nodes':
+      return `nodes|${selectorKey(def.nodeSelector)}`;
   }
 }
 

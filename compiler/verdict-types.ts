@@ -2,7 +2,8 @@
  * The answer to "is this connection allowed, and why?" — produced by `verdict()` over a
  * CompiledState and by the literal reference evaluator, printed by `palisade explain`.
  */
-import type { ObjectKey, Protocol } from './model';
+import type { ClusterPolicyKey, TierName } from './ir';
+import type { ClusterPolicyAction, ObjectKey, Protocol } from './model';
 
 /** One end of a connection: a pod by key, or a bare address (a host outside the cluster). */
 export type Endpoint =
@@ -14,6 +15,27 @@ export interface RuleRef {
   /** Index in the policy's ingress or egress list. */
   readonly rule: number;
 }
+
+/** A ClusterNetworkPolicy rule that matched a connection. */
+export interface TierRuleRef {
+  readonly tier: TierName;
+  readonly policy: ClusterPolicyKey;
+  readonly priority: number;
+  readonly direction: 'ingress' | 'egress';
+  /** Index in the policy's ingress or egress list, and the rule's name ('' when unnamed). */
+  readonly rule: number;
+  readonly ruleName: string;
+  readonly action: ClusterPolicyAction;
+}
+
+/**
+ * Which stage of the evaluation decided a direction:
+ * - admin / baseline: an Accept or Deny rule of a ClusterNetworkPolicy of that tier
+ *   (`clusterRule`); a Pass rule decides nothing (it skips the rest of its tier, `passedBy`);
+ * - networkpolicy: v1 NetworkPolicies isolate the pod for the direction and decided (union);
+ * - default: nothing decided, so the connection is allowed (Kubernetes' default).
+ */
+export type DecidingTier = 'admin' | 'networkpolicy' | 'baseline' | 'default';
 
 export interface DirectionVerdict {
   readonly direction: 'ingress' | 'egress';
@@ -29,6 +51,17 @@ export interface DirectionVerdict {
   /** Every rule that admits the connection (union semantics: one is enough). */
   readonly allowedBy: readonly RuleRef[];
   readonly allowed: boolean;
+  /** The stage that decided; 'default' also when the direction was not evaluated here. */
+  readonly decidedBy: DecidingTier;
+  /** The ClusterNetworkPolicy rule that decided (decidedBy admin or baseline). */
+  readonly clusterRule?: TierRuleRef;
+  /** Pass rules met on the way (at most one per tier): each skipped the rest of its tier. */
+  readonly passedBy: readonly TierRuleRef[];
+  /**
+   * First matching rules of other policies of the same tier and priority as the deciding one:
+   * the API leaves their order undefined; Palisade orders by name, and explain says so.
+   */
+  readonly tiedWith: readonly TierRuleRef[];
 }
 
 export interface Verdict {

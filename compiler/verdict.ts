@@ -4,12 +4,19 @@
  * says why. Used by `analyze`, `explain`, the agent's debug endpoint and the tests that
  * compare the IR with a literal reading of the policies.
  */
-import type { CompiledRule, CompiledState, PeerSet, PortMatch } from './ir';
+import type {
+  ClusterPolicyKey,
+  CompiledRule,
+  CompiledState,
+  CompiledTierRule,
+  PeerSet,
+  PortMatch,
+} from './ir';
 import { cidrContainsIP, parseCIDR, parseIP } from './validate/ip';
 import type { PodInfo } from './model';
 import { objectKey, podIsLive, podIsPolicyTarget } from './model';
 import type { CompiledView } from './incremental';
-import type { DirectionVerdict, Endpoint, Probe, RuleRef, Verdict } from './verdict-types';
+import type { DirectionVerdict, Endpoint, Probe, RuleRef, TierRuleRef, Verdict } from './verdict-types';
 
 interface ResolvedEndpoint {
   /** The pod at this end, if the endpoint is (or has the address of) a pod. */
@@ -62,7 +69,7 @@ function portAdmits(state: CompiledState, m: PortMatch, dstIP: string, probe: Pr
 /** Does the rule admit a connection whose remote end is `remoteIP` and whose destination is `dstIP`? */
 export function ruleAdmits(
   state: CompiledState,
-  rule: CompiledRule,
+  rule: CompiledRule | CompiledTierRule,
   remoteIP: string,
   dstIP: string,
   probe: Probe,
@@ -77,6 +84,61 @@ export function ruleAdmits(
   return rule.ports === 'any' || rule.ports.some((m) => portAdmits(state, m, dstIP, probe));
 }
 
+function matchingTierRule(
+  state: CompiledState,
+  key: ClusterPolicyKey,
+  direction: 'ingress' | 'egress',
+  remoteIP: string,
+  dstIP: string,
+  probe: Probe,
+): TierRuleRef | undefined {
+  const c = state.clusterPolicies.get(key);
+  if (!c) return undefined;
+  for (const rule of c[direction] ?? []) {
+    if (ruleAdmits(state, rule, remoteIP, dstIP, probe)) {
+      return {
+        tier: c.tier,
+        policy: c.key,
+        priority: c.priority,
+        direction,
+        rule: rule.index,
+        ruleName: rule.name,
+        action: rule.action,
+      };
+    }
+  }
+  return undefined;
+}
+
+/**
+ * One tier, as the API defines it: policies in (priority, name) order, rules in written
+ * order, the first match wins. Returns the matching rule (or none) and the other policies of
+ * the same priority that also match (the tie the name order broke).
+ */
+function evaluateTier(
+  state: CompiledState,
+  keys: readonly ClusterPolicyKey[],
+  direction: 'ingress' | 'egress',
+  remoteIP: string,
+  dstIP: string,
+  probe: Probe,
+): { match?: TierRuleRef; tiedWith: TierRuleRef[] } {
+  for (let i = 0; i < keys.length; i++) {
+    const match = matchingTierRule(state, keys[i], direction, remoteIP, dstIP, probe);
+    if (!match) continue;
+    const tiedWith: TierRuleRef[] = [];
+    for (let j = 0; j < keys.length; j++) {
+      if (j === i) continue;
+      const other = state.clusterPolicies.get(keys[j]);
+      if (other?.priority !== match.priority) continue;
+      const m = matchingTierRule(state, keys[j], direction, remoteIP, dstIP, probe);
+      if (m) tiedWith.push(m);
+    }
+    return { match, tiedWith };
+  }
+  return { tiedWith: [] };
+}
+
 function decide(
   view: CompiledView,
   direction: 'ingress' | 'egress',
@@ -85,23 +147,57 @@ function decide(
   dstIP: string | undefined,
   probe: Probe,
 ): DirectionVerdict {
-  const notIsolated = (subjectKey: string | null, evaluated: boolean): DirectionVerdict => ({
+  const notDecided = (subjectKey: string | null, evaluated: boolean): DirectionVerdict => ({
     direction,
     subject: subjectKey,
     evaluated,
     isolatingPolicies: [],
     allowedBy: [],
     allowed: true,
+    decidedBy: 'default',
+    passedBy: [],
+    tiedWith: [],
   });
-  if (!subject) return notIsolated(null, true);
+  if (!subject) return notDecided(null, true);
   const key = objectKey(subject);
-  if (!podIsPolicyTarget(subject)) return notIsolated(key, true);
+  if (!podIsPolicyTarget(subject)) return notDecided(key, true);
   const state = view.state();
   const rules = state.pods.get(key);
-  if (!rules) return notIsolated(key, false);
+  if (!rules) return notDecided(key, false);
   const isolating = direction === 'ingress' ? rules.ingress : rules.egress;
-  const allowedBy: RuleRef[] = [];
-  if (remoteIP !== undefined && dstIP !== undefined) {
+  const admin = direction === 'ingress' ? rules.adminIngress : rules.adminEgress;
+  const baseline = direction === 'ingress' ? rules.baselineIngress : rules.baselineEgress;
+  const base = { direction, subject: key, evaluated: true, isolatingPolicies: isolating } as const;
+  const passedBy: TierRuleRef[] = [];
+  if (remoteIP === undefined || dstIP === undefined) {
+    // No common address family: no packet can flow; report what would isolate the pod.
+    const isolated = isolating.length > 0;
+    return {
+      ...base,
+      allowedBy: [],
+      allowed: !isolated,
+      decidedBy: isolated ? 'networkpolicy' : 'default',
+      passedBy,
+      tiedWith: [],
+    };
+  }
+  // 1. Admin tier: Accept and Deny are final; Pass skips the rest of the tier.
+  const a = evaluateTier(state, admin, direction, remoteIP, dstIP, probe);
+  if (a.match && a.match.action !== 'Pass') {
+    return {
+      ...base,
+      allowedBy: [],
+      allowed: a.match.action === 'Accept',
+      decidedBy: 'admin',
+      clusterRule: a.match,
+      passedBy,
+      tiedWith: a.tiedWith,
+    };
+  }
+  if (a.match) passedBy.push(a.match);
+  // 2. NetworkPolicy tier: for a pod some policy isolates, the union of their rules decides.
+  if (isolating.length > 0) {
+    const allowedBy: RuleRef[] = [];
     for (const pk of isolating) {
       const policy = state.policies.get(pk);
       for (const rule of (direction === 'ingress' ? policy?.ingress : policy?.egress) ?? []) {
@@ -109,14 +205,37 @@ function decide(
           allowedBy.push({ policy: pk, direction, rule: rule.index });
       }
     }
+    return {
+      ...base,
+      allowedBy,
+      allowed: allowedBy.length > 0,
+      decidedBy: 'networkpolicy',
+      passedBy,
+      tiedWith: a.match ? a.tiedWith : [],
+    };
   }
+  // 3. Baseline tier: Accept and Deny are final; Pass ends the tier (the default allows).
+  const b = evaluateTier(state, baseline, direction, remoteIP, dstIP, probe);
+  if (b.match && b.match.action !== 'Pass') {
+    return {
+      ...base,
+      allowedBy: [],
+      allowed: b.match.action === 'Accept',
+      decidedBy: 'baseline',
+      clusterRule: b.match,
+      passedBy,
+      tiedWith: b.tiedWith,
+    };
+  }
+  if (b.match) passedBy.push(b.match);
+  // 4. Nothing decided: allowed.
   return {
-    direction,
-    subject: key,
-    evaluated: true,
-    isolatingPolicies: isolating,
-    allowedBy,
-    allowed: isolating.length === 0 || allowedBy.length > 0,
+    ...base,
+    allowedBy: [],
+    allowed: true,
+    decidedBy: 'default',
+    passedBy,
+    tiedWith: b.match ? b.tiedWith : a.match ? a.tiedWith : [],
   };
 }
 

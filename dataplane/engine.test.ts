@@ -226,6 +226,7 @@ describe('failures', () => {
       full: false,
       pods: new Set(),
       policies: new Set(),
+      clusterPolicies: new Set(),
       peerSets: new Set(),
       members: new Map(),
     };

@@ -160,6 +160,7 @@ describeKernel('measurement: change cost in a 10,000-pod cluster', () => {
         [target.key, { ...target, ingress: [...target.ingress, newPolicy.key].sort() }],
       ]),
       policies: new Map([...s2.policies, [newPolicy.key, newPolicy]]),
+      clusterPolicies: s2.clusterPolicies,
       peerSets: new Map([...s2.peerSets, [peers.key, peers]]),
     };
     const policyAdded = await record('one policy added', s3, () => dp.sync(s3, deltaBetween(s2, s3)));

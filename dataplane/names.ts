@@ -125,11 +125,11 @@ export function podChainName(podKey: string, podName: string, direction: Directi
 
 /** Set codes: P = pods (hash:ip), C = cidr (hash:net), N = named port (hash:ip,port). */
 export function peerSetName(
-  kind: 'pods' | 'cidr' | 'namedPort',
+  kind: 'pods' | 'cidr' | 'namedPort' | 'nodes',
   family: IPFamily,
   tail: string,
   key: string,
 ): string {
-  const code = (kind === 'pods' ? 'P' : kind === 'cidr' ? 'C' : 'N') + String(family);
+  const code = { pods: 'P', cidr: 'C', namedPort: 'N', nodes: 'H' }[kind] + String(family);
   return generatedName(code, tail, `peerset\0${key}`, MAX_IPSET_NAME);
 }

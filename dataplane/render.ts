@@ -13,7 +13,15 @@
  *   policy chain: one rule per (peer set, port match); a match does -g PALISADE-ALLOW (sets the bit).
  * Our chains only ever DROP or RETURN: other tools' rules still see every packet we allow.
  */
-import type { CompiledPolicy, CompiledRule, PeerSet, PeerSetKey, PodRules, PortMatch } from '../compiler/ir';
+import type {
+  CompiledPolicy,
+  CompiledRule,
+  PeerSet,
+  PeerSetDef,
+  PeerSetKey,
+  PodRules,
+  PortMatch,
+} from '../compiler/ir';
 import type { IPFamily } from './api';
 import { canonicalIP, canonicalIPPort, familyOf, netEntries, parseCIDR } from './ip';
 import type { Chain, HookRule, IpSet, Rule, SetType } from './model';
@@ -257,8 +265,8 @@ export function renderPod(
 // ---------------------------------------------------------------------------------------------
 // Peer sets
 
-export function setTypeOf(kind: 'pods' | 'cidr' | 'namedPort'): SetType {
-  return kind === 'pods' ? 'hash:ip' : kind === 'cidr' ? 'hash:net' : 'hash:ip,port';
+export function setTypeOf(kind: PeerSetDef['kind']): SetType {
+  return kind === 'pods' || kind === 'nodes' ? 'hash:ip' : kind === 'cidr' ? 'hash:net' : 'hash:ip,port';
 }
 
 function peerSetTail(ps: PeerSet): string {
@@ -268,6 +276,8 @@ function peerSetTail(ps: PeerSet): string {
       return d.cidr;
     case 'namedPort':
       return d.name;
+    case 'nodes':
+      return Object.values(d.nodeSelector.matchLabels ?? {})[0] ?? 'nodes';
     case 'pods': {
       const firstLabel = Object.values(d.podSelector.matchLabels ?? {})[0];
       return firstLabel ?? d.namespace ?? 'pods';
@@ -297,6 +307,7 @@ export function peerSetNameIn(ps: PeerSet, family: IPFamily): string | undefined
 export function memberEntries(ps: PeerSet, member: string, family: IPFamily): string[] {
   switch (ps.def.kind) {
     case 'pods':
+    case 'nodes':
       return familyOf(member) === family ? [canonicalIP(member)] : [];
     case 'namedPort': {
       const e = canonicalIPPort(member);

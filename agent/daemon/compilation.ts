@@ -35,7 +35,18 @@ export interface ModelSink {
 /** The read side: the compiler's view plus iteration over the model. */
 export type ModelView = Pick<
   IncrementalCompiler,
-  'state' | 'pod' | 'podByIP' | 'namespace' | 'policy' | 'pods' | 'namespaces' | 'policies'
+  | 'state'
+  | 'pod'
+  | 'podByIP'
+  | 'namespace'
+  | 'policy'
+  | 'clusterPolicy'
+  | 'node'
+  | 'pods'
+  | 'namespaces'
+  | 'policies'
+  | 'clusterPolicies'
+  | 'nodes'
 >;
 
 export interface Compilation extends ModelSink {

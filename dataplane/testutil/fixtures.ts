@@ -7,6 +7,7 @@
  */
 import type {
   CompileDelta,
+  CompiledClusterPolicy,
   CompiledPolicy,
   CompiledRule,
   CompiledState,
@@ -20,7 +21,16 @@ import type { LabelSelector, Protocol } from '../../compiler/model';
 
 export function pod(
   key: string,
-  opts: { ips?: string[]; ingress?: string[]; egress?: string[]; node?: string } = {},
+  opts: {
+    ips?: string[];
+    ingress?: string[];
+    egress?: string[];
+    node?: string;
+    adminIngress?: string[];
+    adminEgress?: string[];
+    baselineIngress?: string[];
+    baselineEgress?: string[];
+  } = {},
 ): PodRules {
   const [namespace, name] = key.split('/');
   return {
@@ -31,6 +41,10 @@ export function pod(
     ips: opts.ips ?? [],
     ingress: [...(opts.ingress ?? [])].sort(),
     egress: [...(opts.egress ?? [])].sort(),
+    adminIngress: opts.adminIngress ?? [],
+    adminEgress: opts.adminEgress ?? [],
+    baselineIngress: opts.baselineIngress ?? [],
+    baselineEgress: opts.baselineEgress ?? [],
   };
 }
 
@@ -102,11 +116,13 @@ export function namedPortSet(
 export function state(parts: {
   pods?: PodRules[];
   policies?: CompiledPolicy[];
+  clusterPolicies?: CompiledClusterPolicy[];
   peerSets?: PeerSet[];
 }): CompiledState {
   return {
     pods: new Map((parts.pods ?? []).map((p) => [p.key, p])),
     policies: new Map((parts.policies ?? []).map((p) => [p.key, p])),
+    clusterPolicies: new Map((parts.clusterPolicies ?? []).map((p) => [p.key, p])),
     peerSets: new Map((parts.peerSets ?? []).map((p) => [p.key, p])),
   };
 }
@@ -118,6 +134,7 @@ export function fullDelta(s: CompiledState): CompileDelta {
     full: true,
     pods: new Set(s.pods.keys()),
     policies: new Set(s.policies.keys()),
+    clusterPolicies: new Set(s.clusterPolicies.keys()),
     peerSets: new Set(s.peerSets.keys()),
     members: new Map(),
   };
@@ -150,6 +167,7 @@ export function deltaBetween(prev: CompiledState, next: CompiledState): CompileD
     full: false,
     pods: changedKeys(prev.pods, next.pods),
     policies: changedKeys(prev.policies, next.policies),
+    clusterPolicies: changedKeys(prev.clusterPolicies, next.clusterPolicies),
     peerSets,
     members,
   };
@@ -168,6 +186,7 @@ export function mergeDeltas(a: CompileDelta, b: CompileDelta): CompileDelta {
     full: a.full || b.full,
     pods: new Set([...a.pods, ...b.pods]),
     policies: new Set([...a.policies, ...b.policies]),
+    clusterPolicies: new Set([...a.clusterPolicies, ...b.clusterPolicies]),
     peerSets: new Set([...a.peerSets, ...b.peerSets]),
     members,
   };

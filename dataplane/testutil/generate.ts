@@ -14,6 +14,8 @@ import type {
 } from '../../compiler/ir';
 import { cidrSet, namedPortSet, podsSet, state } from './fixtures';
 
+const NO_TIERS = { adminIngress: [], adminEgress: [], baselineIngress: [], baselineEgress: [] } as const;
+
 // --- small universe for property tests --------------------------------------------------------
 
 const LOCAL_PODS = ['a/p0', 'a/p1', 'b/p2', 'b/p3', 'c/p4'];
@@ -130,6 +132,7 @@ export function stateFromChoice(c: StateChoice): CompiledState {
       ips,
       ingress: pick(p.ingress, 'ingress'),
       egress: pick(p.egress, 'egress'),
+      ...NO_TIERS,
     });
   });
   const peerSets: PeerSet[] = [];
@@ -277,6 +280,7 @@ export function syntheticCluster(o: SyntheticOptions): SyntheticCluster {
         .filter((m) => m.egress)
         .map((m) => m.key)
         .sort(),
+      ...NO_TIERS,
     });
   }
   const peerSets: PeerSet[] = [];

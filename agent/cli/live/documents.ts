@@ -5,6 +5,8 @@
  * arrays (agent/daemon/http-util.ts).
  */
 import type {
+  ClusterPolicyKey,
+  CompiledClusterPolicy,
   CompiledPolicy,
   CompiledState,
   Endpoint,
@@ -96,6 +98,8 @@ export interface ExplainDoc {
   readonly state: {
     readonly pods: Readonly<Record<ObjectKey, PodRules>>;
     readonly policies: Readonly<Record<ObjectKey, CompiledPolicy>>;
+    /** Absent from agents older than ClusterNetworkPolicy support. */
+    readonly clusterPolicies?: Readonly<Record<ClusterPolicyKey, CompiledClusterPolicy>>;
     readonly peerSets: Readonly<Record<PeerSetKey, PeerSetDoc>>;
   };
 }
@@ -129,6 +133,7 @@ export function compiledState(doc: ExplainDoc['state']): CompiledState {
   return {
     pods: new Map(Object.entries(doc.pods)),
     policies: new Map(Object.entries(doc.policies)),
+    clusterPolicies: new Map(Object.entries(doc.clusterPolicies ?? {})),
     peerSets: new Map(Object.entries(doc.peerSets).map(([k, v]) => [k, peerSetFromDoc(v)])),
   };
 }

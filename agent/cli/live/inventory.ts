@@ -7,7 +7,7 @@
  * the policies whose rules match it (and the peer set it holds); an isolation ipset from the
  * local pods isolated in its direction.
  */
-import type { PeerSetDef } from '../../../compiler';
+import { selectorKey, type PeerSetDef } from '../../../compiler';
 import type { ChainView, DataplaneView, HookView, IPFamily, IpSetView } from '../../../dataplane/api';
 import { peerText } from '../format/explain-text';
 import { chainState, ruleParts, setState, setUsers, type ObjectState } from './kernel-objects';
@@ -83,6 +83,8 @@ export function selectsText(def: PeerSetDef): string {
       return peerText({ ipBlock: { cidr: def.cidr, except: def.except } }, '');
     case 'namedPort':
       return `pods declaring port ${def.name}/${def.protocol}${def.subjectsOnly ? ' (local pods)' : ''}`;
+    case 'nodes':
+      return `addresses of nodes matching ${selectorKey(def.nodeSelector)}`;
   }
 }
 

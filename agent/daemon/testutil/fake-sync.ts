@@ -30,6 +30,7 @@ export class FakeCompiler implements RunnerCompiler {
       full: this.first,
       pods: this.dirty,
       policies: new Set(),
+      clusterPolicies: new Set(),
       peerSets: new Set(),
       members: new Map(),
     };
@@ -37,7 +38,7 @@ export class FakeCompiler implements RunnerCompiler {
     this.dirty = new Set();
     // The fake state carries the versions in `pods` keys: "key@version".
     const pods = new Map([...this.versions].map(([k, v]) => [`${k}@${v}`, undefined as never]));
-    return { state: { pods, policies: new Map(), peerSets: new Map() }, delta };
+    return { state: { pods, policies: new Map(), clusterPolicies: new Map(), peerSets: new Map() }, delta };
   }
 }
 
