@@ -282,10 +282,6 @@ export class IncrementalCompiler implements CompiledView {
   ) {
     const pods = this.podsByNs.get(name);
     if (!pods) return;
-    // Subjects of this namespace may enter or leave ClusterNetworkPolicy subjects.
-    for (const podKey of [...(this.subjectsByNs.get(name) ?? EMPTY)]) {
-      if (this.reselectClusterPolicies(podKey)) this.refreshPodRules(podKey);
-    }
     for (const key of this.nsSelectorSets) {
       const set = this.peerSets.get(key)!;
       const def = set.def as PeerSetDef & { kind: 'pods' };
@@ -297,6 +293,12 @@ export class IncrementalCompiler implements CompiledView {
         if (was) this.contribute(set, podMembers(def, pod, before, this.isSubject(pod)), -1);
         if (is) this.contribute(set, podMembers(def, pod, after, this.isSubject(pod)), +1);
       }
+    }
+    // Then subjects of this namespace may enter or leave ClusterNetworkPolicy subjects. After the
+    // sets above: a set a newly selected policy acquires is filled from the model as it is now,
+    // and must not be counted twice.
+    for (const podKey of [...(this.subjectsByNs.get(name) ?? EMPTY)]) {
+      if (this.reselectClusterPolicies(podKey)) this.refreshPodRules(podKey);
     }
   }
 

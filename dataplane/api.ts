@@ -59,13 +59,15 @@ export interface RuleView {
   /** Content hash carried in the rule's comment. */
   readonly hash: string;
   readonly policy?: ObjectKey;
+  /** The ClusterNetworkPolicy (by name) the rule comes from or jumps to. */
+  readonly clusterPolicy?: string;
   readonly pod?: ObjectKey;
 }
 
 export interface ChainView {
   readonly family: IPFamily;
   readonly name: string;
-  readonly kind: 'fixed' | 'dispatch' | 'pod' | 'policy';
+  readonly kind: 'fixed' | 'dispatch' | 'pod' | 'policy' | 'clusterPolicy';
   readonly direction?: 'ingress' | 'egress';
   /** The policy (policy chains) or pod (pod chains) the chain was rendered from. */
   readonly owner?: ObjectKey;
@@ -147,7 +149,11 @@ export interface DataplaneOptions {
   readonly mode?: SyncMode;
   /** IP families to program; default both. */
   readonly families?: readonly IPFamily[];
-  /** The one packet-mark bit Palisade uses inside its chains; default 0x100000. */
+  /**
+   * The packet-mark bit Palisade uses inside its chains ("a rule allowed"); default 0x100000.
+   * The next higher bit (the next lower for 0x80000000) carries "a ClusterNetworkPolicy rule
+   * passed". Both are cleared before a packet leaves Palisade's chains.
+   */
   readonly markBit?: number;
   /** Binary names; default iptables-restore, ip6tables-restore, iptables-save, ip6tables-save, ipset. */
   readonly binaries?: Binaries;

@@ -10,6 +10,8 @@ import { type DataplaneView, createDataplane } from './api';
 import { ApplyError, ProcessKernel, failingLineNumber } from './kernel';
 import { EMPTY_STATE, deltaBetween, fullDelta, withMembers } from './testutil/fixtures';
 import { stateArb, syntheticCluster } from './testutil/generate';
+import { clusterArb, replay } from './testutil/tier-clusters';
+import { compileSnapshot } from '../compiler/incremental';
 import { FakeKernel } from './fake-kernel';
 import { addNetns, deleteNetns, describeKernel, inNs, must, run, uniqueId } from './testutil/netns';
 
@@ -134,6 +136,23 @@ describeKernel('dataplane against the kernel', () => {
         expect((await dp.checkDrift()).differences).toEqual([]);
       }),
       { numRuns: Number(process.env.PALISADE_PROPERTY_RUNS ?? 15) },
+    );
+  });
+
+  test('property: ClusterNetworkPolicy tiers, through compiler events, read back as the last state renders', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(clusterArb, { minLength: 2, maxLength: 4 }), async (clusters) => {
+        const compiler = compileSnapshot(clusters[0], { nodeName: 'node-1' });
+        const dp = createDataplane({ kernel });
+        await dp.sync(compiler.state(), fullDelta(compiler.state()));
+        for (let i = 1; i < clusters.length; i++) {
+          replay(compiler, clusters[i - 1], clusters[i]);
+          await dp.sync(compiler.state(), compiler.flush());
+        }
+        expect(essence(await dp.kernelView())).toEqual(await rendered(compiler.state()));
+        expect((await dp.checkDrift()).differences).toEqual([]);
+      }),
+      { numRuns: Number(process.env.PALISADE_PROPERTY_RUNS ?? 10) },
     );
   });
 

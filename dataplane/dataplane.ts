@@ -297,11 +297,12 @@ export function tablesView(t: TablesState, known: TablesState | undefined): Data
         ...(c.direction ? { direction: c.direction } : {}),
         ...(owner ? { owner } : {}),
         rules: c.rules.map((r) => {
-          const o = r.policy || r.pod ? r : origin.get(r.hash);
+          const o = r.policy || r.clusterPolicy || r.pod ? r : origin.get(r.hash);
           return {
             text: r.body,
             hash: r.hash,
             ...(o?.policy ? { policy: o.policy } : {}),
+            ...(o?.clusterPolicy ? { clusterPolicy: o.clusterPolicy } : {}),
             ...(o?.pod ? { pod: o.pod } : {}),
           };
         }),

@@ -14,7 +14,7 @@
  * a fresh rebuild(S) (tests replay sequences to check it). Two objects that render to the same
  * name (a hash collision) are refused with an error rather than silently merged.
  */
-import type { CompileDelta, CompiledState, PeerSet } from '../compiler/ir';
+import type { CompileDelta, CompiledState, PeerSet, PodRules } from '../compiler/ir';
 import type { IPFamily } from './api';
 import { type Chain, type IpSet, type Rule, type TablesState, emptyTables } from './model';
 import { CHAIN_EGRESS, CHAIN_INGRESS, type Direction, isolationSetName } from './names';
@@ -29,8 +29,33 @@ import {
   renderIsolationSets,
   renderPeerSet,
   renderPod,
+  renderClusterPolicy,
   renderPolicy,
 } from './render';
+
+/**
+ * What owns shared rule chains: a NetworkPolicy (its "namespace/name" key) or a
+ * ClusterNetworkPolicy ("cnp:" + its name). The two never collide: NetworkPolicy keys hold a
+ * "/", cluster policy names (DNS subdomains) never hold ":" or "/".
+ */
+type PolicyRef = string;
+
+function clusterPolicyRef(name: string): PolicyRef {
+  return `cnp:${name}`;
+}
+
+function clusterPolicyOfRef(ref: PolicyRef): string | undefined {
+  return ref.startsWith('cnp:') ? ref.slice(4) : undefined;
+}
+
+/** Every policy chain a pod's chains jump to, NetworkPolicies and ClusterNetworkPolicies. */
+function policyRefsOf(pod: PodRules): PolicyRef[] {
+  const refs = new Set<PolicyRef>([...pod.ingress, ...pod.egress]);
+  for (const list of [pod.adminIngress, pod.adminEgress, pod.baselineIngress, pod.baselineEgress]) {
+    for (const name of list) refs.add(clusterPolicyRef(name));
+  }
+  return [...refs];
+}
 
 export interface Dirty {
   /** Chain names touched, per family. */
@@ -90,6 +115,7 @@ export class DesiredState {
     const d = new DesiredState(opts);
     for (const ps of state.peerSets.values()) d.setPeerSet(ps);
     for (const p of state.policies.keys()) d.setPolicy(state, p);
+    for (const c of state.clusterPolicies.keys()) d.setPolicy(state, clusterPolicyRef(c));
     for (const p of state.pods.keys()) d.setPod(state, p);
     for (const f of opts.families) d.refreshDispatch(f);
     return d;
@@ -104,6 +130,7 @@ export class DesiredState {
       if (ps) this.changeMembers(ps, [...change.added, ...change.removed]);
     }
     for (const key of delta.policies) this.setPolicy(state, key);
+    for (const key of delta.clusterPolicies) this.setPolicy(state, clusterPolicyRef(key));
     const touchedDispatch = new Set<IPFamily>();
     for (const key of delta.pods) {
       for (const f of this.setPod(state, key)) touchedDispatch.add(f);
@@ -207,6 +234,7 @@ export class DesiredState {
    * A policy's chains exist in a family only while some local pod with an address of that family
    * uses the policy: a single-stack cluster then never writes the other family's iptables on a
    * policy change (each ip6tables-restore costs 15–20 ms on nf_tables, for rules nothing reaches).
+   * "Policy" here is a PolicyRef: a NetworkPolicy key, or a ClusterNetworkPolicy's `cnp:` ref.
    */
   private readonly policyUsers = new Map<IPFamily, Map<string, number>>();
 
@@ -215,14 +243,22 @@ export class DesiredState {
   }
 
   /** (Re)renders one policy's chains in one family, or drops them if it has no user there. */
-  private renderPolicyIn(state: CompiledState, key: string, f: IPFamily): void {
+  private renderPolicyIn(state: CompiledState, key: PolicyRef, f: IPFamily): void {
     const all = this.policyChains.get(key) ?? [];
     const old = all.filter((n) => n.family === f);
-    const policy = state.policies.get(key);
     const fresh: { family: IPFamily; name: string }[] = [];
-    if (policy && (this.policyUsers.get(f)?.get(key) ?? 0) > 0) {
-      for (const c of renderPolicy(policy, state.peerSets, f)) {
-        this.putChain(c, `policy ${key}`);
+    if ((this.policyUsers.get(f)?.get(key) ?? 0) > 0) {
+      const cnp = clusterPolicyOfRef(key);
+      let chains: Chain[] = [];
+      if (cnp !== undefined) {
+        const cp = state.clusterPolicies.get(cnp);
+        if (cp) chains = renderClusterPolicy(cp, state.peerSets, f);
+      } else {
+        const policy = state.policies.get(key);
+        if (policy) chains = renderPolicy(policy, state.peerSets, f);
+      }
+      for (const c of chains) {
+        this.putChain(c, cnp !== undefined ? `cluster policy ${cnp}` : `policy ${key}`);
         fresh.push({ family: f, name: c.name });
       }
     }
@@ -252,15 +288,14 @@ export class DesiredState {
     for (const f of this.opts.families) {
       const cache = this.cache.get(f)!;
       const old = cache.pods.get(key);
-      const next = pod ? renderPod(pod, f, state.policies, this.opts) : undefined;
+      const next = pod ? renderPod(pod, f, state, this.opts) : undefined;
       for (const c of old?.chains ?? []) {
         if (!next?.chains.some((n) => n.name === c.name)) this.dropChain(f, c.name);
       }
       for (const c of next?.chains ?? []) this.putChain(c, `pod ${key}`);
       // Policies first gain a user (their chains appear), then lose the old ones.
       const oldPolicies = cache.podPolicies.get(key) ?? [];
-      const newPolicies =
-        pod && next && next.chains.length > 0 ? [...new Set([...pod.ingress, ...pod.egress])] : [];
+      const newPolicies = pod && next && next.chains.length > 0 ? policyRefsOf(pod) : [];
       for (const p of newPolicies) if (!oldPolicies.includes(p)) this.usePolicy(state, p, f, +1);
       for (const p of oldPolicies) if (!newPolicies.includes(p)) this.usePolicy(state, p, f, -1);
       if (newPolicies.length > 0) cache.podPolicies.set(key, newPolicies);

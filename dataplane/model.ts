@@ -22,9 +22,10 @@ export type SetType = 'hash:ip' | 'hash:net' | 'hash:ip,port';
 
 /**
  * fixed: the constant chains (hooks' targets, mark helpers); dispatch: PALISADE-INGRESS/EGRESS,
- * one rule per isolated local address; pod: one pod's chain for a direction; policy: one policy's.
+ * one rule per isolated local address; pod: one pod's chain for a direction; policy: one
+ * NetworkPolicy's; clusterPolicy: one ClusterNetworkPolicy's.
  */
-export type ChainKind = 'fixed' | 'dispatch' | 'pod' | 'policy';
+export type ChainKind = 'fixed' | 'dispatch' | 'pod' | 'policy' | 'clusterPolicy';
 
 export interface Rule {
   /** The rule as written after `-A CHAIN ` (comment included). */
@@ -33,6 +34,8 @@ export interface Rule {
   readonly hash: string;
   /** The policy whose rule this is (policy chains) or that the rule jumps to (pod chains). */
   readonly policy?: ObjectKey;
+  /** Likewise for a ClusterNetworkPolicy (its name). */
+  readonly clusterPolicy?: string;
   /** The pod the rule belongs to (pod chains, dispatch rules). */
   readonly pod?: ObjectKey;
 }
@@ -42,7 +45,7 @@ export interface Chain {
   readonly family: IPFamily;
   readonly kind: ChainKind;
   readonly direction?: Direction;
-  /** Owner key: the policy of a policy chain, the pod of a pod chain. */
+  /** Owner key: the policy of a policy chain, the pod of a pod chain, the CNP's name. */
   readonly owner?: ObjectKey;
   readonly rules: readonly Rule[];
 }

@@ -25,7 +25,12 @@ export const CHAIN_INGRESS = 'PALISADE-INGRESS';
 export const CHAIN_EGRESS = 'PALISADE-EGRESS';
 /** Target of a policy rule that matches: sets the allow mark and returns to the pod chain. */
 export const CHAIN_ALLOW = 'PALISADE-ALLOW';
-/** Target of a pod chain whose policies allowed the packet: clears the mark, leaves the dispatch. */
+/**
+ * Target of a ClusterNetworkPolicy Pass rule: sets the pass mark and returns to the pod chain,
+ * which then skips the rest of the policy's tier.
+ */
+export const CHAIN_PASS = 'PALISADE-PASS';
+/** Target of a pod chain whose policies allowed the packet: clears the marks, leaves the dispatch. */
 export const CHAIN_ACCEPTED = 'PALISADE-ACCEPTED';
 
 export const FIXED_CHAINS: readonly string[] = [
@@ -33,6 +38,7 @@ export const FIXED_CHAINS: readonly string[] = [
   CHAIN_INGRESS,
   CHAIN_EGRESS,
   CHAIN_ALLOW,
+  CHAIN_PASS,
   CHAIN_ACCEPTED,
 ];
 
@@ -116,6 +122,15 @@ export function policyChainName(policyKey: string, policyName: string, direction
     `policy\0${policyKey}`,
     MAX_CHAIN_NAME,
   );
+}
+
+/**
+ * Chain of one ClusterNetworkPolicy in one direction, shared by every local pod its subject
+ * holds. The tier is not in the name: a tier or priority change moves the jumps to the chain
+ * (in pod chains), never the chain itself.
+ */
+export function clusterPolicyChainName(name: string, direction: Direction): string {
+  return generatedName(direction === 'ingress' ? 'CI' : 'CE', name, `cnp\0${name}`, MAX_CHAIN_NAME);
 }
 
 /** Chain of one local pod in one direction: jumps to the chains of the policies that isolate it. */

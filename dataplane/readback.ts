@@ -36,6 +36,7 @@ function chainKindOf(name: string): { kind: ChainKind; direction?: Direction } {
   const direction: Direction = code[1] === 'I' ? 'ingress' : 'egress';
   if (code === 'PI-' || code === 'PE-') return { kind: 'policy', direction };
   if (code === 'WI-' || code === 'WE-') return { kind: 'pod', direction };
+  if (code === 'CI-' || code === 'CE-') return { kind: 'clusterPolicy', direction };
   return { kind: 'fixed' };
 }
 

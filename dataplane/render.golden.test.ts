@@ -5,7 +5,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { CompiledState } from '../compiler/ir';
+import type { CompiledClusterPolicy, CompiledState, CompiledTierRule } from '../compiler/ir';
 import { createDataplane } from './api';
 import { FakeKernel } from './fake-kernel';
 import {
@@ -138,6 +138,74 @@ const portsAndProtocols = state({
   ],
 });
 
+const cnp = (
+  key: string,
+  tier: 'admin' | 'baseline',
+  priority: number,
+  parts: { ingress?: CompiledTierRule[] | null; egress?: CompiledTierRule[] | null },
+): CompiledClusterPolicy => ({
+  key,
+  name: key,
+  tier,
+  priority,
+  ingress: parts.ingress ?? null,
+  egress: parts.egress ?? null,
+});
+
+const tierRule = (
+  index: number,
+  action: CompiledTierRule['action'],
+  peers: CompiledTierRule['peers'],
+  ports: CompiledTierRule['ports'] = 'any',
+): CompiledTierRule => ({ index, name: `rule-${index}`, action, peers, ports });
+
+/**
+ * ClusterNetworkPolicy tiers: kube-system reachable only from monitoring (admin: Accept then
+ * Deny), same-namespace traffic passed to the namespace's own policies (admin Pass, later
+ * priority), and a baseline default deny a NetworkPolicy can open.
+ */
+const clusterTiers = state({
+  pods: [
+    pod('kube-system/dns', {
+      ips: ['10.1.0.10'],
+      adminIngress: ['protect-kube-system'],
+      baselineIngress: ['default-deny'],
+    }),
+    pod('shop/web', {
+      ips: ['10.1.0.5'],
+      ingress: ['shop/allow-frontend'],
+      adminIngress: ['same-namespace-pass'],
+      baselineIngress: ['default-deny'],
+    }),
+  ],
+  policies: [policy('shop/allow-frontend', { ingress: [rule(0, ['pods:frontend'], [tcp(80)])] })],
+  clusterPolicies: [
+    cnp('protect-kube-system', 'admin', 10, {
+      ingress: [
+        tierRule(0, 'Accept', ['pods:monitoring'], [tcp(9153), port('UDP', 53)]),
+        tierRule(1, 'Deny', 'any'),
+      ],
+    }),
+    cnp('same-namespace-pass', 'admin', 20, { ingress: [tierRule(0, 'Pass', ['pods:shop'])] }),
+    cnp('default-deny', 'baseline', 0, { ingress: [tierRule(0, 'Deny', ['cidr:all'])] }),
+  ],
+  peerSets: [
+    podsSet('pods:frontend', ['10.2.0.1'], {
+      namespace: 'shop',
+      podSelector: { matchLabels: { app: 'ui' } },
+    }),
+    podsSet('pods:monitoring', ['10.2.0.9'], {
+      namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } },
+      podSelector: {},
+    }),
+    podsSet('pods:shop', ['10.1.0.5', '10.2.0.1'], {
+      namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'shop' } },
+      podSelector: {},
+    }),
+    cidrSet('cidr:all', '0.0.0.0/0'),
+  ],
+});
+
 describe('golden restore text', () => {
   test.each([
     ['default-deny-ingress', webDenyAll],
@@ -145,6 +213,7 @@ describe('golden restore text', () => {
     ['ipblock-except-dual-stack', ipBlockDualStack],
     ['named-ports', namedPorts],
     ['ports-ranges-sctp-udp', portsAndProtocols],
+    ['cluster-policy-tiers', clusterTiers],
   ])('%s', async (name, s) => {
     checkGolden(name, (await firstSync(s)).text);
   });

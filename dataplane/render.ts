@@ -8,14 +8,25 @@
  *     ESTABLISHED,RELATED → RETURN; IPv6 neighbour discovery → RETURN
  *     src ∈ PALISADE-ISO-EG-f → PALISADE-EGRESS ─(-g by source)─▶ pod egress chain
  *     dst ∈ PALISADE-ISO-IN-f → PALISADE-INGRESS ─(-g by dest)─▶ pod ingress chain   (FORWARD only)
- *   pod chain: own address → RETURN; clear mark bit; for each policy: -j policy chain, then
- *     mark set → -g PALISADE-ACCEPTED (clears the bit, returns to PALISADE-FORWARD); finally DROP.
+ *   pod chain: own address → RETURN; clear the mark bits; then the tiers in evaluation order:
+ *     Admin ClusterNetworkPolicies (-j CNP chain unless the pass bit is set; allow bit set →
+ *     -g PALISADE-ACCEPTED), then, if NetworkPolicies isolate the pod, each policy (-j policy
+ *     chain; allow bit → -g PALISADE-ACCEPTED) and DROP; otherwise Baseline ClusterNetwork-
+ *     Policies (allow or pass bit → -g PALISADE-ACCEPTED) and finally -g PALISADE-ACCEPTED
+ *     (nothing decided: the default allows). PALISADE-ACCEPTED clears the bits and returns to
+ *     PALISADE-FORWARD.
  *   policy chain: one rule per (peer set, port match); a match does -g PALISADE-ALLOW (sets the bit).
+ *   CNP chain: one rule per (rule, peer set, port match) in written order; Accept does -g
+ *     PALISADE-ALLOW, Pass -g PALISADE-PASS (sets the pass bit), Deny DROP.
  * Our chains only ever DROP or RETURN: other tools' rules still see every packet we allow.
  */
+import { podHasRules } from '../compiler/ir';
 import type {
+  CompiledClusterPolicy,
   CompiledPolicy,
   CompiledRule,
+  CompiledState,
+  CompiledTierRule,
   PeerSet,
   PeerSetDef,
   PeerSetKey,
@@ -31,6 +42,8 @@ import {
   CHAIN_EGRESS,
   CHAIN_FORWARD,
   CHAIN_INGRESS,
+  CHAIN_PASS,
+  clusterPolicyChainName,
   type Direction,
   HOOKS,
   isolationSetName,
@@ -57,6 +70,16 @@ export interface RenderOptions {
 
 const hex = (n: number): string => `0x${n.toString(16)}`;
 
+/** The second mark bit: "a ClusterNetworkPolicy Pass rule matched" (the next bit up, or down at bit 31). */
+export function passBitOf(markBit: number): number {
+  return markBit === 0x80000000 ? 0x40000000 : markBit * 2;
+}
+
+/** Both mark bits Palisade owns, as one mask. */
+function markMask(opts: RenderOptions): number {
+  return (opts.markBit | passBitOf(opts.markBit)) >>> 0;
+}
+
 /**
  * One rule. `head` holds the address and protocol matches (-s, -d, -p), which iptables-save
  * always prints first; `matches` the -m matches, printed in the order given, after the comment.
@@ -64,7 +87,7 @@ const hex = (n: number): string => `0x${n.toString(16)}`;
 export function makeRule(
   parts: { head?: readonly string[]; matches?: readonly string[]; target: string },
   human: string,
-  origin: { policy?: string; pod?: string } = {},
+  origin: { policy?: string; clusterPolicy?: string; pod?: string } = {},
 ): Rule {
   const head = parts.head ?? [];
   const matches = parts.matches ?? [];
@@ -78,6 +101,7 @@ export function makeRule(
     body,
     hash,
     ...(origin.policy ? { policy: origin.policy } : {}),
+    ...(origin.clusterPolicy ? { clusterPolicy: origin.clusterPolicy } : {}),
     ...(origin.pod ? { pod: origin.pod } : {}),
   };
 }
@@ -129,6 +153,8 @@ function entryRules(family: IPFamily, hook: string): Rule[] {
 /** The constant chains of one family; the dispatch chains are built by `renderDispatchChain`. */
 export function renderFixedChains(family: IPFamily, opts: RenderOptions): Chain[] {
   const bit = hex(opts.markBit);
+  const pass = hex(passBitOf(opts.markBit));
+  const both = hex(markMask(opts));
   const forward = [
     ...entryRules(family, 'forward'),
     makeRule(
@@ -148,10 +174,18 @@ export function renderFixedChains(family: IPFamily, opts: RenderOptions): Chain[
       rules: [makeRule({ target: `-j MARK --set-xmark ${bit}/${bit}` }, 'palisade: a policy rule allows')],
     },
     {
+      name: CHAIN_PASS,
+      family,
+      kind: 'fixed',
+      rules: [
+        makeRule({ target: `-j MARK --set-xmark ${pass}/${pass}` }, 'palisade: a cluster policy rule passes'),
+      ],
+    },
+    {
       name: CHAIN_ACCEPTED,
       family,
       kind: 'fixed',
-      rules: [makeRule({ target: `-j MARK --set-xmark 0x0/${bit}` }, 'palisade: allowed, clear the mark')],
+      rules: [makeRule({ target: `-j MARK --set-xmark 0x0/${both}` }, 'palisade: allowed, clear the marks')],
     },
   ];
 }
@@ -197,10 +231,21 @@ export function policyHasDirection(p: CompiledPolicy | undefined, direction: Dir
   return !!p && (direction === 'ingress' ? p.ingress : p.egress) !== null;
 }
 
+/** Does a ClusterNetworkPolicy contribute a chain for this direction? */
+export function clusterPolicyHasDirection(
+  p: CompiledClusterPolicy | undefined,
+  direction: Direction,
+): p is CompiledClusterPolicy {
+  return !!p && (direction === 'ingress' ? p.ingress : p.egress) !== null;
+}
+
+/** What a pod chain refers to: the compiled policies of both kinds. */
+export type PolicyLookup = Pick<CompiledState, 'policies' | 'clusterPolicies'>;
+
 export function renderPod(
   pod: PodRules,
   family: IPFamily,
-  policies: ReadonlyMap<string, CompiledPolicy>,
+  lookup: PolicyLookup,
   opts: RenderOptions,
 ): PodRender {
   const out: PodRender = {
@@ -211,10 +256,14 @@ export function renderPod(
   const ips = pod.ips.filter((ip) => familyOf(ip) === family).map(canonicalIP);
   if (ips.length === 0) return out;
   const bit = hex(opts.markBit);
+  const pass = hex(passBitOf(opts.markBit));
+  const both = hex(markMask(opts));
   const who = `pod ${pod.key}`;
   for (const direction of ['ingress', 'egress'] as const) {
+    if (!podHasRules(pod, direction)) continue;
     const policyKeys = direction === 'ingress' ? pod.ingress : pod.egress;
-    if (policyKeys.length === 0) continue;
+    const admin = direction === 'ingress' ? pod.adminIngress : pod.adminEgress;
+    const baseline = direction === 'ingress' ? pod.baselineIngress : pod.baselineEgress;
     const chainName = podChainName(pod.key, pod.name, direction);
     const rules: Rule[] = [];
     for (const ip of ips) {
@@ -227,26 +276,97 @@ export function renderPod(
       );
     }
     rules.push(
-      makeRule({ target: `-j MARK --set-xmark 0x0/${bit}` }, `${who}: clear the allow mark`, {
+      makeRule({ target: `-j MARK --set-xmark 0x0/${both}` }, `${who}: clear the verdict marks`, {
         pod: pod.key,
       }),
     );
-    for (const key of policyKeys) {
-      const policy = policies.get(key);
-      if (!policyHasDirection(policy, direction)) continue;
-      const target = policyChainName(policy.key, policy.name, direction);
+    // 1. Admin tier, in (priority, name) order. Once a Pass rule matched, the rest of the tier is skipped.
+    let first = true;
+    for (const key of admin) {
+      const cp = lookup.clusterPolicies.get(key);
+      if (!clusterPolicyHasDirection(cp, direction)) continue;
+      const origin = { pod: pod.key, clusterPolicy: key };
       rules.push(
-        makeRule({ target: `-j ${target}` }, `${who}: policy ${key}`, { pod: pod.key, policy: key }),
+        makeRule(
+          {
+            matches: first ? [] : [`-m mark --mark 0x0/${pass}`],
+            target: `-j ${clusterPolicyChainName(key, direction)}`,
+          },
+          `${who}: admin cluster policy ${key}`,
+          origin,
+        ),
       );
       rules.push(
         makeRule(
           { matches: [`-m mark --mark ${bit}/${bit}`], target: `-g ${CHAIN_ACCEPTED}` },
-          `${who}: allowed by ${key}`,
-          { pod: pod.key, policy: key },
+          `${who}: accepted by admin cluster policy ${key}`,
+          origin,
         ),
       );
+      first = false;
     }
-    rules.push(makeRule({ target: '-j DROP' }, `${who}: no policy allows ${direction}`, { pod: pod.key }));
+    // 2. NetworkPolicy tier: when any policy isolates the pod, their union decides.
+    if (policyKeys.length > 0) {
+      for (const key of policyKeys) {
+        const policy = lookup.policies.get(key);
+        if (!policyHasDirection(policy, direction)) continue;
+        const target = policyChainName(policy.key, policy.name, direction);
+        rules.push(
+          makeRule({ target: `-j ${target}` }, `${who}: policy ${key}`, { pod: pod.key, policy: key }),
+        );
+        rules.push(
+          makeRule(
+            { matches: [`-m mark --mark ${bit}/${bit}`], target: `-g ${CHAIN_ACCEPTED}` },
+            `${who}: allowed by ${key}`,
+            { pod: pod.key, policy: key },
+          ),
+        );
+      }
+      rules.push(makeRule({ target: '-j DROP' }, `${who}: no policy allows ${direction}`, { pod: pod.key }));
+    } else {
+      // 3. Baseline tier; a Pass ends it like an Accept: the default allows.
+      let clearedPass = first;
+      for (const key of baseline) {
+        const cp = lookup.clusterPolicies.get(key);
+        if (!clusterPolicyHasDirection(cp, direction)) continue;
+        const origin = { pod: pod.key, clusterPolicy: key };
+        if (!clearedPass) {
+          rules.push(
+            makeRule({ target: `-j MARK --set-xmark 0x0/${pass}` }, `${who}: end of the admin tier`, {
+              pod: pod.key,
+            }),
+          );
+          clearedPass = true;
+        }
+        rules.push(
+          makeRule(
+            { target: `-j ${clusterPolicyChainName(key, direction)}` },
+            `${who}: baseline cluster policy ${key}`,
+            origin,
+          ),
+        );
+        rules.push(
+          makeRule(
+            { matches: [`-m mark --mark ${bit}/${bit}`], target: `-g ${CHAIN_ACCEPTED}` },
+            `${who}: accepted by baseline cluster policy ${key}`,
+            origin,
+          ),
+        );
+        rules.push(
+          makeRule(
+            { matches: [`-m mark --mark ${pass}/${pass}`], target: `-g ${CHAIN_ACCEPTED}` },
+            `${who}: passed by baseline cluster policy ${key}`,
+            origin,
+          ),
+        );
+      }
+      // 4. No tier decided: allowed.
+      rules.push(
+        makeRule({ target: `-g ${CHAIN_ACCEPTED}` }, `${who}: no tier decided, allowed by default`, {
+          pod: pod.key,
+        }),
+      );
+    }
     out.chains.push({ name: chainName, family, kind: 'pod', direction, owner: pod.key, rules });
     for (const ip of ips) {
       out.dispatch[direction].push(
@@ -433,6 +553,92 @@ export function renderPolicy(
       kind: 'policy',
       direction,
       owner: policy.key,
+      rules: out,
+    });
+  }
+  return chains;
+}
+
+// ---------------------------------------------------------------------------------------------
+// ClusterNetworkPolicies
+
+function tierRuleTarget(rule: CompiledTierRule): string {
+  switch (rule.action) {
+    case 'Accept':
+      return `-g ${CHAIN_ALLOW}`;
+    case 'Pass':
+      return `-g ${CHAIN_PASS}`;
+    case 'Deny':
+      return '-j DROP';
+  }
+}
+
+function tierRuleLines(
+  cp: CompiledClusterPolicy,
+  direction: Direction,
+  rule: CompiledTierRule,
+  peerSets: ReadonlyMap<PeerSetKey, PeerSet>,
+  family: IPFamily,
+): Rule[] {
+  // Rule names are free text (up to 100 characters of anything): never put them in kernel
+  // input. The index maps back to the name through the compiled state.
+  const human = `cnp ${cp.key} ${direction} rule ${rule.index} ${rule.action}`;
+  const peerMatches: string[][] = [];
+  if (rule.peers === 'any') {
+    peerMatches.push([]);
+  } else {
+    for (const key of rule.peers) {
+      const ps = peerSets.get(key);
+      const setName = ps && peerSetNameIn(ps, family);
+      if (setName)
+        peerMatches.push([`-m set --match-set ${setName} ${direction === 'ingress' ? 'src' : 'dst'}`]);
+    }
+  }
+  const portParts: { head: string[]; matches: string[] }[] = [];
+  if (rule.ports === 'any') {
+    portParts.push({ head: [], matches: [] });
+  } else {
+    for (const m of rule.ports) {
+      const p = portMatchParts(m, peerSets, family);
+      if (p) portParts.push(p);
+    }
+  }
+  const out: Rule[] = [];
+  for (const peer of peerMatches) {
+    for (const port of portParts) {
+      out.push(
+        makeRule(
+          { head: port.head, matches: [...peer, ...port.matches], target: tierRuleTarget(rule) },
+          human,
+          {
+            clusterPolicy: cp.key,
+          },
+        ),
+      );
+    }
+  }
+  return out;
+}
+
+/** The chains of one ClusterNetworkPolicy in one family: one per direction it has rules for. */
+export function renderClusterPolicy(
+  cp: CompiledClusterPolicy,
+  peerSets: ReadonlyMap<PeerSetKey, PeerSet>,
+  family: IPFamily,
+): Chain[] {
+  const chains: Chain[] = [];
+  for (const direction of ['ingress', 'egress'] as const) {
+    const rules = direction === 'ingress' ? cp.ingress : cp.egress;
+    if (rules === null) continue;
+    const out: Rule[] = [];
+    for (const r of rules)
+      for (const line of tierRuleLines(cp, direction, r, peerSets, family)) out.push(line);
+    chains.push({
+      name: clusterPolicyChainName(cp.key, direction),
+      family,
+      kind: 'clusterPolicy',
+      direction,
+      owner: cp.key,
       rules: out,
     });
   }
