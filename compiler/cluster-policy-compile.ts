@@ -183,6 +183,7 @@ export function compileClusterPolicy(c: ClusterPolicyInfo): ClusterPolicyCompila
       priority: c.priority,
       ingress,
       egress,
+      ...(c.audit ? { audit: true as const } : {}),
     },
     peerSets: used,
   };

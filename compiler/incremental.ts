@@ -543,7 +543,7 @@ export class IncrementalCompiler implements CompiledView {
   upsertPolicy(p: PolicyInfo): void {
     const key = objectKey(p);
     const old = this.policyMap.get(key);
-    if (old && JSON.stringify(old.spec) === JSON.stringify(p.spec)) return;
+    if (old && JSON.stringify(old.spec) === JSON.stringify(p.spec) && !old.audit === !p.audit) return;
     const before = this.selections.get(key) ?? EMPTY;
     const oldCompilation = this.compilations.get(key);
     const compilation = compilePolicy(p);
@@ -569,6 +569,8 @@ export class IncrementalCompiler implements CompiledView {
     if (before.size > 0 || after.size > 0) this.delta.policy(key);
     for (const podKey of before) this.refreshPodRules(podKey);
     for (const podKey of after) if (!before.has(podKey)) this.refreshPodRules(podKey);
+    // Entering or leaving audit mode changes what the pods' chains enforce, not their lists.
+    if (old && !old.audit !== !p.audit) for (const podKey of after) this.delta.pod(podKey);
   }
 
   deletePolicy(key: ObjectKey): void {
@@ -631,6 +633,8 @@ export class IncrementalCompiler implements CompiledView {
     if (before.size > 0 || after.size > 0) this.delta.clusterPolicy(key);
     for (const podKey of before) this.refreshPodRules(podKey);
     for (const podKey of after) if (!before.has(podKey)) this.refreshPodRules(podKey);
+    // Entering or leaving audit mode changes what the pods' chains enforce, not their lists.
+    if (old && !old.audit !== !c.audit) for (const podKey of after) this.delta.pod(podKey);
   }
 
   deleteClusterPolicy(key: ClusterPolicyKey): void {

@@ -20,7 +20,9 @@ import { type Chain, type IpSet, type Rule, type TablesState, emptyTables } from
 import { CHAIN_EGRESS, CHAIN_INGRESS, type Direction, isolationSetName } from './names';
 import {
   type PodRender,
+  type PolicyLookup,
   type RenderOptions,
+  enforcedPolicies,
   memberEntries,
   peerSetFamilies,
   renderDispatchChain,
@@ -49,10 +51,12 @@ function clusterPolicyOfRef(ref: PolicyRef): string | undefined {
 }
 
 /** Every policy chain a pod's chains jump to, NetworkPolicies and ClusterNetworkPolicies. */
-function policyRefsOf(pod: PodRules): PolicyRef[] {
-  const refs = new Set<PolicyRef>([...pod.ingress, ...pod.egress]);
-  for (const list of [pod.adminIngress, pod.adminEgress, pod.baselineIngress, pod.baselineEgress]) {
-    for (const name of list) refs.add(clusterPolicyRef(name));
+function policyRefsOf(pod: PodRules, lookup: PolicyLookup): PolicyRef[] {
+  const refs = new Set<PolicyRef>();
+  for (const direction of ['ingress', 'egress'] as const) {
+    const { policyKeys, admin, baseline } = enforcedPolicies(pod, direction, lookup);
+    for (const k of policyKeys) refs.add(k);
+    for (const name of [...admin, ...baseline]) refs.add(clusterPolicyRef(name));
   }
   return [...refs];
 }
@@ -295,7 +299,7 @@ export class DesiredState {
       for (const c of next?.chains ?? []) this.putChain(c, `pod ${key}`);
       // Policies first gain a user (their chains appear), then lose the old ones.
       const oldPolicies = cache.podPolicies.get(key) ?? [];
-      const newPolicies = pod && next && next.chains.length > 0 ? policyRefsOf(pod) : [];
+      const newPolicies = pod && next && next.chains.length > 0 ? policyRefsOf(pod, state) : [];
       for (const p of newPolicies) if (!oldPolicies.includes(p)) this.usePolicy(state, p, f, +1);
       for (const p of oldPolicies) if (!newPolicies.includes(p)) this.usePolicy(state, p, f, -1);
       if (newPolicies.length > 0) cache.podPolicies.set(key, newPolicies);

@@ -20,7 +20,6 @@
  *     PALISADE-ALLOW, Pass -g PALISADE-PASS (sets the pass bit), Deny DROP.
  * Our chains only ever DROP or RETURN: other tools' rules still see every packet we allow.
  */
-import { podHasRules } from '../compiler/ir';
 import type {
   CompiledClusterPolicy,
   CompiledPolicy,
@@ -242,6 +241,30 @@ export function clusterPolicyHasDirection(
 /** What a pod chain refers to: the compiled policies of both kinds. */
 export type PolicyLookup = Pick<CompiledState, 'policies' | 'clusterPolicies'>;
 
+/**
+ * The policies of a pod that are enforced in a direction, per tier, in evaluation order.
+ * Audit-mode policies are left out: they never change a packet's fate.
+ */
+export function enforcedPolicies(
+  pod: PodRules,
+  direction: Direction,
+  lookup: PolicyLookup,
+): { policyKeys: string[]; admin: string[]; baseline: string[] } {
+  const np = (k: string) => !lookup.policies.get(k)?.audit;
+  const cnp = (k: string) => !lookup.clusterPolicies.get(k)?.audit;
+  return direction === 'ingress'
+    ? {
+        policyKeys: pod.ingress.filter(np),
+        admin: pod.adminIngress.filter(cnp),
+        baseline: pod.baselineIngress.filter(cnp),
+      }
+    : {
+        policyKeys: pod.egress.filter(np),
+        admin: pod.adminEgress.filter(cnp),
+        baseline: pod.baselineEgress.filter(cnp),
+      };
+}
+
 export function renderPod(
   pod: PodRules,
   family: IPFamily,
@@ -260,10 +283,8 @@ export function renderPod(
   const both = hex(markMask(opts));
   const who = `pod ${pod.key}`;
   for (const direction of ['ingress', 'egress'] as const) {
-    if (!podHasRules(pod, direction)) continue;
-    const policyKeys = direction === 'ingress' ? pod.ingress : pod.egress;
-    const admin = direction === 'ingress' ? pod.adminIngress : pod.adminEgress;
-    const baseline = direction === 'ingress' ? pod.baselineIngress : pod.baselineEgress;
+    const { policyKeys, admin, baseline } = enforcedPolicies(pod, direction, lookup);
+    if (policyKeys.length + admin.length + baseline.length === 0) continue;
     const chainName = podChainName(pod.key, pod.name, direction);
     const rules: Rule[] = [];
     for (const ip of ips) {

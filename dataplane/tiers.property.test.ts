@@ -11,7 +11,7 @@
  */
 import fc from 'fast-check';
 import { compileSnapshot } from '../compiler/incremental';
-import type { Protocol } from '../compiler/model';
+import type { ClusterSnapshot, Protocol } from '../compiler/model';
 import { verdict } from '../compiler/verdict';
 import type { Endpoint } from '../compiler/verdict-types';
 import { createDataplane } from './api';
@@ -71,9 +71,20 @@ test('the kernel rules decide every connection as verdict() does, tiers included
   );
 });
 
+function flipAudit(c: ClusterSnapshot): ClusterSnapshot {
+  return {
+    ...c,
+    policies: c.policies.map((p) => ({ ...p, audit: !p.audit })),
+    clusterPolicies: (c.clusterPolicies ?? []).map((p) => ({ ...p, audit: !p.audit })),
+  };
+}
+
 test('incremental syncs through cluster-policy changes end where a fresh render of the last state does', async () => {
   await fc.assert(
-    fc.asyncProperty(fc.array(clusterArb, { minLength: 2, maxLength: 4 }), async (clusters) => {
+    fc.asyncProperty(fc.array(clusterArb, { minLength: 2, maxLength: 4 }), async (generated) => {
+      // After each cluster, the same cluster with every policy's audit mode flipped: a change
+      // that moves no pod between policies but changes what their chains enforce.
+      const clusters = generated.flatMap((c) => [c, flipAudit(c)]);
       const compiler = compileSnapshot(clusters[0], { nodeName: 'node-1' });
       const kernel = new FakeKernel();
       const dp = createDataplane({ kernel, families: [4] });

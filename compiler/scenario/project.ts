@@ -27,6 +27,7 @@ import type {
   PolicyType,
   Protocol,
 } from '../model';
+import { ENFORCEMENT_ANNOTATION } from '../model';
 import { canonicalIP, formatCIDR, parseCIDR, parseIP } from '../validate/ip';
 
 /** The label the API server puts on every namespace (immutable, equal to the name). */
@@ -38,6 +39,12 @@ export interface K8sObjectMeta {
   name?: Maybe<string>;
   namespace?: Maybe<string>;
   labels?: Maybe<Record<string, string>>;
+  annotations?: Maybe<Record<string, string>>;
+}
+
+/** Is the object in audit mode (annotated palisade.io/enforcement: audit)? */
+export function isAudit(meta: Maybe<K8sObjectMeta>): boolean {
+  return meta?.annotations?.[ENFORCEMENT_ANNOTATION] === 'audit';
 }
 
 export interface K8sNamespace {
@@ -226,7 +233,12 @@ export function projectPolicy(obj: K8sNetworkPolicy): PolicyInfo {
       return { ...(peers ? { to: peers } : {}), ...(ports ? { ports } : {}) };
     });
   }
-  return { namespace: obj.metadata?.namespace || 'default', name: obj.metadata?.name ?? '', spec };
+  return {
+    namespace: obj.metadata?.namespace || 'default',
+    name: obj.metadata?.name ?? '',
+    spec,
+    ...(isAudit(obj.metadata) ? { audit: true } : {}),
+  };
 }
 
 /** True when `ip` is a valid address (used by callers that accept user-typed endpoints). */

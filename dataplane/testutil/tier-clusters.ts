@@ -2,7 +2,8 @@
  * Random small clusters with NetworkPolicies and ClusterNetworkPolicies of both tiers, for
  * property tests of the dataplane against the compiler: pods on node-1 (local, 10.1.0.0/16)
  * and node-2 (10.2.0.0/16), three namespaces, two nodes with addresses and labels, and
- * cluster policies with every action, priority ties, every peer kind and protocol form.
+ * cluster policies with every action, priority ties, every peer kind and protocol form; a
+ * quarter of the policies of both kinds are in audit mode (never enforced).
  */
 import fc from 'fast-check';
 import type { IncrementalCompiler } from '../../compiler/incremental';
@@ -85,12 +86,14 @@ const clusterPolicyArb = (name: string): fc.Arbitrary<ClusterPolicyInfo> =>
     ),
     ingress: fc.array(ruleArb('ingress'), { maxLength: 2 }),
     egress: fc.array(ruleArb('egress'), { maxLength: 2 }),
+    audit: fc.constantFrom(false, false, false, true),
   });
 
 const policyArb = (name: string): fc.Arbitrary<PolicyInfo> =>
   fc.record({
     namespace: fc.constantFrom(...NAMESPACES),
     name: fc.constant(name),
+    audit: fc.constantFrom(false, false, false, true),
     spec: fc.record({
       podSelector: selectorArb,
       policyTypes: fc.constantFrom<('Ingress' | 'Egress')[]>(['Ingress'], ['Egress'], ['Ingress', 'Egress']),
