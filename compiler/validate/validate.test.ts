@@ -237,7 +237,7 @@ metadata: {name: p}
 spec: {podSelector: {}}
 `,
     [
-      'bad.yaml: document 1 (Service): kind: unsupported kind "Service": a scenario holds v1 Namespace, v1 Pod and networking.k8s.io/v1 NetworkPolicy objects (line 2)',
+      'bad.yaml: document 1 (Service): kind: unsupported kind "Service": a scenario holds v1 Namespace, Pod and Node, networking.k8s.io/v1 NetworkPolicy and policy.networking.k8s.io/v1alpha2 ClusterNetworkPolicy objects (line 2)',
       'bad.yaml: document 2 (NetworkPolicy default/p): apiVersion: "extensions/v1beta1" does not serve NetworkPolicy: use apiVersion: networking.k8s.io/v1 (line 5)',
     ],
   ],
