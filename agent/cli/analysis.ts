@@ -2,9 +2,9 @@
  * The reachability matrix of a scenario: what `palisade analyze` prints and what the
  * conformance cases (e2e/cases) compare against.
  *
- * Semantics: a cell says whether NetworkPolicy allows a connection from one endpoint to
- * another on a port and protocol, as decided by the compiler's verdict(): the source's egress
- * and the destination's ingress must both allow it. It is pure policy reachability: whether
+ * Semantics: a cell says whether policy (the ClusterNetworkPolicy tiers and NetworkPolicy)
+ * allows a connection from one endpoint to another on a port and protocol, as decided by the
+ * compiler's verdict(): the source's egress and the destination's ingress must both allow it. It is pure policy reachability: whether
  * the destination pod declares or listens on that port plays no part (the sandbox serves
  * every probed port on every pod, so real packets agree with the matrix).
  *
