@@ -12,3 +12,4 @@ export type { KubeObject, ObjectMeta } from './types';
 export { writeKubeconfig, kubeconfigYaml } from './kubeconfig';
 export type { KubeconfigOptions } from './kubeconfig';
 export { parseObjects, readObjectsFile, writeStateFile } from './state-file';
+export { CLUSTER_NETWORK_POLICY_CRD, CLUSTER_NETWORK_POLICY_CRD_NAME } from './kinds/cluster-network-policy';

@@ -5,10 +5,19 @@
  * metadata lives here.
  */
 import type { StatusCause } from './errors';
+import { customResourceDefinitions } from './kinds/custom-resource-definitions';
+import { nodes } from './kinds/node';
 import { labelKeyProblem, labelValueProblem } from './selectors';
+import type { TableColumn } from './table';
 import { isPlainObject, type KubeObject } from './types';
 
 export type Verb = 'create' | 'delete' | 'deletecollection' | 'get' | 'list' | 'patch' | 'update' | 'watch';
+
+/** Server-side printing of a kind that table.ts does not know by name (kinds/, custom resources). */
+export interface TablePrinter {
+  columns: TableColumn[];
+  cells(obj: KubeObject, now: Date): unknown[];
+}
 
 export interface ResourceType {
   group: string;
@@ -33,6 +42,17 @@ export interface ResourceType {
   validate(obj: KubeObject): StatusCause[];
   /** Server-set state of a new object (status reset etc.); `privileged` writes keep the given status. */
   prepareForCreate(obj: KubeObject, privileged: boolean): void;
+  /** Validation of a /status write, when the kind checks its status. */
+  validateStatus?(obj: KubeObject): StatusCause[];
+  /**
+   * Fields the kind's schema does not know, removed from `obj` (a structural schema's pruning);
+   * returns their paths ("spec.foo") so that fieldValidation=Strict can refuse them instead.
+   */
+  pruneUnknownFields?(obj: KubeObject): string[];
+  /** Columns of `kubectl get`, for kinds table.ts does not print by name. */
+  table?: TablePrinter;
+  /** Custom resources: served from a CustomResourceDefinition (no strategic merge patch). */
+  customResource?: { readonly crd: string };
 }
 
 const ALL_VERBS: Verb[] = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'];
@@ -218,17 +238,30 @@ export const networkPolicies: ResourceType = {
   prepareForCreate() {},
 };
 
-export const RESOURCE_TYPES: readonly ResourceType[] = [namespaces, pods, networkPolicies];
+/** The built-in kinds; a server also serves the custom resources of its CRDs (kinds/custom-resources.ts). */
+export const RESOURCE_TYPES: readonly ResourceType[] = [
+  namespaces,
+  pods,
+  networkPolicies,
+  nodes,
+  customResourceDefinitions,
+];
 
-export function resourceByPath(group: string, version: string, plural: string): ResourceType | undefined {
-  return RESOURCE_TYPES.find((rt) => rt.group === group && rt.version === version && rt.plural === plural);
+export function resourceByPath(
+  group: string,
+  version: string,
+  plural: string,
+  types: readonly ResourceType[] = RESOURCE_TYPES,
+): ResourceType | undefined {
+  return types.find((rt) => rt.group === group && rt.version === version && rt.plural === plural);
 }
 
 export function resourceByKind(
   apiVersion: string | undefined,
   kind: string | undefined,
+  types: readonly ResourceType[] = RESOURCE_TYPES,
 ): ResourceType | undefined {
-  return RESOURCE_TYPES.find((rt) => rt.apiVersion === apiVersion && rt.kind === kind);
+  return types.find((rt) => rt.apiVersion === apiVersion && rt.kind === kind);
 }
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;

@@ -103,6 +103,8 @@ describe('wire formats', () => {
       'namespaces/status',
       'pods',
       'pods/status',
+      'nodes',
+      'nodes/status',
     ]);
     expect((await request('GET', '/version')).body.gitVersion).toBe('v1.32.4');
     const openapi = await request('GET', '/openapi/v3');

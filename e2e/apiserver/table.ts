@@ -19,7 +19,7 @@ export type IncludeObject = 'None' | 'Metadata' | 'Object';
 
 interface KindPrinter {
   columns: TableColumn[];
-  cells(obj: KubeObject, now: Date): (string | number)[];
+  cells(obj: KubeObject, now: Date): unknown[];
 }
 
 const column = (
@@ -205,7 +205,7 @@ export function toTable(
   listMeta: Record<string, unknown>,
   options: TableOptions,
 ): Record<string, unknown> {
-  const printer = PRINTERS[rt.kind];
+  const printer = rt.table ?? PRINTERS[rt.kind];
   return {
     kind: 'Table',
     apiVersion: 'meta.k8s.io/v1',
