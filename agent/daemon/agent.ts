@@ -1,25 +1,43 @@
 /**
  * Agent: wires the pipeline of `palisade agent` (see README.md for the picture).
  *
- *   API server ─list+watch─▶ Reflector ×3 ─slim projections─▶ Compilation (model + IR)
- *        (namespaces, pods, networkpolicies)        │ notify(receivedAt)
- *                                                   ▼
+ *   API server ─list+watch─▶ Reflector ×5 ─slim projections─▶ Compilation (model + IR)
+ *        (namespaces, pods, networkpolicies, nodes,  │ notify(receivedAt)
+ *         clusternetworkpolicies: optional, its CRD  │
+ *         may be absent and installed later)         ▼
  *   resync timer ─requestRepair─▶ SyncRunner ─compile()+sync(state, delta)─▶ Dataplane ─▶ kernel
  *                                                   │
  *   HealthServer (/healthz /readyz /metrics)  ◀─────┴─────▶  DebugServer (unix socket, JSON)
  *
  * Lifecycle: start() brings up the servers, resolves the iptables backend and starts the
- * reflectors; the runner programs nothing until all three have listed once. stop() closes the
+ * reflectors; the runner programs nothing until all of them have listed once (a
+ * ClusterNetworkPolicy list answered 404 counts: the CRD is absent, so there is nothing to
+ * wait for; the reflector keeps looking and picks the CRD up when installed). stop() closes the
  * watches, lets an in-flight apply finish (bounded), closes the servers and removes the socket;
  * the kernel state stays as it is, so a restarted agent adopts it without a gap (the
  * dataplane's first sync diffs against the kernel; nothing is ever flushed on start).
  */
-import type { NamespaceInfo, PodInfo, PolicyInfo } from '../../compiler';
+import {
+  compileClusterPolicy,
+  unsupportedRuleWarnings,
+  type ClusterPolicyInfo,
+  type NamespaceInfo,
+  type NodeInfo,
+  type PodInfo,
+  type PolicyInfo,
+} from '../../compiler';
 import { createDataplane, ProcessKernel, type Dataplane, type Kernel } from '../../dataplane/api';
 import type { ResourceClient, ResourceName } from '../kube/client';
 import { createResourceClients, loadKubeConfig } from '../kube/client';
 import { Reflector, type ReflectorHandler, type ReflectorObserver } from '../kube/reflector';
-import { NAMESPACES, NETWORK_POLICIES, PODS, type ResourceSpec } from '../kube/resources';
+import {
+  CLUSTER_NETWORK_POLICIES,
+  NAMESPACES,
+  NETWORK_POLICIES,
+  NODES,
+  PODS,
+  type ResourceSpec,
+} from '../kube/resources';
 import type { BackoffOptions } from './backoff';
 import { binariesFor } from './backend';
 import { systemClock, type Clock, type Timer } from './clock';
@@ -45,7 +63,12 @@ export interface AgentDeps {
   readonly resourceClients?: Record<ResourceName, ResourceClient>;
   readonly reflectorBackoff?: BackoffOptions;
   readonly retryBackoff?: BackoffOptions;
+  /** How often to look again for an absent ClusterNetworkPolicy CRD; default 1 s doubling to 30 s. */
+  readonly absentPoll?: BackoffOptions;
 }
+
+/** Whether the API server serves ClusterNetworkPolicies (the CRD is installed). */
+export type CrdState = 'unknown' | 'installed' | 'absent';
 
 export class Agent {
   readonly log: Logger;
@@ -56,6 +79,9 @@ export class Agent {
   private dataplane: Dataplane | undefined;
   private backend: IptablesBackend | 'injected' = 'injected';
   private reflectors: Array<Reflector<unknown>> = [];
+  private crd: CrdState = 'unknown';
+  /** Per ClusterNetworkPolicy, the rules Palisade cannot enforce as written (domainNames peers). */
+  private readonly unsupported = new Map<string, string[]>();
   private health: HealthServer | undefined;
   private debug: DebugServer | undefined;
   private resyncTimer: Timer | undefined;
@@ -133,6 +159,25 @@ export class Agent {
         upsert: (p: PolicyInfo) => c.upsertPolicy(p),
         delete: (key: string) => c.deletePolicy(key),
       }),
+      this.reflector(clients.nodes, NODES, {
+        upsert: (n: NodeInfo) => c.upsertNode(n),
+        delete: (name: string) => c.deleteNode(name),
+      }),
+      this.reflector(
+        clients.clusternetworkpolicies,
+        CLUSTER_NETWORK_POLICIES,
+        {
+          upsert: (p: ClusterPolicyInfo) => {
+            c.upsertClusterPolicy(p);
+            this.noteUnsupported(p);
+          },
+          delete: (name: string) => {
+            c.deleteClusterPolicy(name);
+            this.unsupported.delete(name);
+          },
+        },
+        (served) => this.crdServed(served),
+      ),
     ];
     for (const r of this.reflectors) r.start();
     this.armResync();
@@ -181,10 +226,41 @@ export class Agent {
     });
   }
 
+  /** The CRD appeared or went away: one log line per change, and the status says it. */
+  private crdServed(served: boolean): void {
+    const was = this.crd;
+    this.crd = served ? 'installed' : 'absent';
+    if (was === this.crd) return;
+    if (served) {
+      this.log.info(
+        was === 'unknown'
+          ? 'ClusterNetworkPolicy CRD installed: enforcing ClusterNetworkPolicy tiers and NetworkPolicy'
+          : 'ClusterNetworkPolicy CRD installed: enforcing ClusterNetworkPolicy tiers from now on',
+        { resource: 'clusternetworkpolicies' },
+      );
+    } else {
+      this.log.info(
+        'ClusterNetworkPolicy CRD not installed (policy.networking.k8s.io/v1alpha2 clusternetworkpolicies is not served): enforcing NetworkPolicy only; looking for it again with backoff',
+        { resource: 'clusternetworkpolicies' },
+      );
+    }
+  }
+
+  /** Logs once per change the rules of a ClusterNetworkPolicy that Palisade cannot enforce as written. */
+  private noteUnsupported(p: ClusterPolicyInfo): void {
+    const warnings = unsupportedRuleWarnings(compileClusterPolicy(p).compiled);
+    const before = this.unsupported.get(p.name) ?? [];
+    if (warnings.length === 0) this.unsupported.delete(p.name);
+    else this.unsupported.set(p.name, warnings);
+    if (JSON.stringify(before) === JSON.stringify(warnings)) return;
+    for (const w of warnings) this.log.warn(w, { resource: 'clusternetworkpolicies', policy: p.name });
+  }
+
   private reflector<T>(
     client: ResourceClient,
     spec: ResourceSpec<T>,
     sink: { upsert(obj: T): void; delete(key: string): void },
+    served?: (served: boolean) => void,
   ): Reflector<unknown> {
     const runner = this.runner!;
     const handler: ReflectorHandler<T> = {
@@ -202,6 +278,7 @@ export class Agent {
           runner.markSynced();
         }
       },
+      ...(served ? { served } : {}),
     };
     const observer: ReflectorObserver = {
       event: (resource, type) => this.metrics.eventsReceived.inc({ resource, type }),
@@ -217,6 +294,8 @@ export class Agent {
       log: this.log.child({ component: 'reflector' }),
       observer,
       backoff: this.deps.reflectorBackoff,
+      optional: spec.optional === true,
+      absentPoll: this.deps.absentPoll,
     }) as Reflector<unknown>;
   }
 
@@ -258,7 +337,19 @@ export class Agent {
       compiled: {
         subjectPods: state.pods.size,
         policies: state.policies.size,
+        clusterPolicies: state.clusterPolicies.size,
         peerSets: state.peerSets.size,
+      },
+      clusterNetworkPolicies: {
+        crd: this.crd,
+        note:
+          this.crd === 'absent'
+            ? 'the ClusterNetworkPolicy CRD is not installed: NetworkPolicy only; it is picked up once installed'
+            : this.crd === 'unknown'
+              ? 'not listed yet'
+              : '',
+        policies: [...this.compilation.view().clusterPolicies()].length,
+        unsupported: [...this.unsupported.values()].flat(),
       },
       kernel: this.dataplane?.counts() ?? null,
       runner: runner ?? null,

@@ -77,7 +77,7 @@ export class AgentMetrics {
   });
   readonly watchRestarts = new Counter({
     name: 'palisade_watch_restarts_total',
-    help: 'Watch restarts by resource and reason (expired: 410 Gone, relisted; closed: server ended the watch; timeout: no data; error: connection failed).',
+    help: 'Watch restarts by resource and reason (expired: 410 Gone, relisted; gone: 404, the resource is not served any more, relisted; closed: server ended the watch; timeout: no data; error: connection failed).',
     labelNames: ['resource', 'reason'] as const,
     registers: [this.registry],
   });
