@@ -46,7 +46,10 @@ export interface ReflectorHandler<T> {
   delete(key: string, last: T, receivedAt: number): void;
   /** The first complete list has been delivered (or, for an optional resource, found not served). */
   synced(): void;
-  /** An optional resource became served (true) or stopped being served (false). */
+  /**
+   * Optional resources: whether the API server serves it, told after the first list and on every
+   * change (true once listed, false once a list answered 404).
+   */
   served?(served: boolean): void;
 }
 
@@ -106,6 +109,8 @@ export class Reflector<T> {
   private lastError: string | undefined;
   /** False while an optional resource is not served (its list answered 404). */
   private isServed = true;
+  /** What the handler was last told about availability (optional resources; undefined: nothing yet). */
+  private reported: boolean | undefined;
   private readonly absentBackoff: Backoff;
 
   constructor(private readonly opts: ReflectorOptions<T>) {
@@ -315,10 +320,11 @@ export class Reflector<T> {
     this.resourceVersion = resourceVersion;
     this.backoff.reset();
     this.lastError = undefined;
-    if (!this.isServed) {
+    if (this.opts.optional && this.reported !== true) {
       this.isServed = true;
+      this.reported = true;
       this.absentBackoff.reset();
-      this.opts.log.debug('resource is served now; watching it', {
+      this.opts.log.debug('resource is served; watching it', {
         resource: this.resource,
         objects: this.cache.size,
       });
@@ -349,8 +355,9 @@ export class Reflector<T> {
     this.opts.observer?.size(this.resource, 0);
     this.resourceVersion = '';
     this.lastError = undefined;
-    if (this.isServed) {
-      this.isServed = false;
+    this.isServed = false;
+    if (this.reported !== false) {
+      this.reported = false;
       this.opts.log.debug(
         'resource not served by the API server (its CRD is not installed); looking again later',
         {

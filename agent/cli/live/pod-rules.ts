@@ -509,6 +509,7 @@ function kernelReport(
   }
   const ipsets = [...setNames]
     .sort()
+    .filter((n) => d.set(n) !== undefined || a.set(n) !== undefined)
     .map((n) => kernelSetReport(d.set(n), a.set(n)))
     .filter((s) => families.includes(s.family));
   return { families, dispatch, chains, ipsets };
