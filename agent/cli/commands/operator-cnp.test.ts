@@ -139,6 +139,26 @@ test('rules: the tiers in evaluation order, each rule with its name, action and 
   expect(pass.text).toBe('Pass from every pod in namespaces matching team=y, on any port');
   expect(pass.peers[0].members.map((m: { pod: string }) => m.pod)).toEqual(['y/c', 'y/r']);
   expect(deny).toMatchObject({ index: 1, name: 'deny-rest', action: 'Deny', ports: 'any' });
+  // Each rule's kernel rule, in the policy's own chain, as the kernel holds it.
+  const chain = r.ingress.admin[0].chains[0];
+  expect(chain).toMatchObject({ family: 4, state: 'in sync' });
+  expect(chain.name).toMatch(/^PALISADE-CI-guard-x-/);
+  expect(pass.kernel).toEqual([
+    expect.objectContaining({
+      chain: chain.name,
+      rule: 1,
+      state: 'in kernel',
+      note: 'cnp guard-x ingress rule 0 Pass',
+    }),
+  ]);
+  expect(deny.kernel).toEqual([
+    expect.objectContaining({
+      chain: chain.name,
+      rule: 2,
+      state: 'in kernel',
+      note: 'cnp guard-x ingress rule 1 Deny',
+    }),
+  ]);
   expect(r.ingress.admin[0].subject).toBe('every pod in namespaces matching team=x');
   // y/c's egress: the domainNames rule is Accept, so it matches nothing (fail closed).
   const c = await json('rules', 'y/c');
@@ -184,6 +204,11 @@ test('explain: an Admin Pass hands over to the NetworkPolicies; an Admin Deny de
       action: 'Pass',
     },
   ]);
+  // The kernel path: the Pass rule of guard-x, then the NetworkPolicy rule that admits.
+  const notes = passed.kernelPath.steps.map((st: { note: string }) => st.note);
+  expect(notes).toContain('cnp guard-x ingress rule 0 Pass');
+  expect(passed.kernelPath.decidedBy).toMatchObject({ note: 'x/allow-web ingress rule 0' });
+  expect(passed.kernelAgrees).toBe(true);
   expect(passed.explanation.details[1]).toBe(
     'Ingress to x/a: Admin tier: ClusterNetworkPolicy guard-x (priority 5) ingress[0] "pass-y" (Pass from every pod in namespaces matching team=y, on any port) passes it on to the next tiers; NetworkPolicy tier: isolated by x/allow-web, x/deny; allowed by x/allow-web ingress[0] (from every pod in namespaces matching team=y, on named port http/TCP).',
   );
@@ -198,6 +223,16 @@ test('explain: an Admin Pass hands over to the NetworkPolicies; an Admin Deny de
     passed: [],
     tiedWith: [],
   });
+
+  expect(denied.kernelPath).toMatchObject({
+    result: 'dropped',
+    decidedBy: { note: 'cnp guard-x ingress rule 1 Deny' },
+  });
+  expect(denied.kernelAgrees).toBe(true);
+  const deniedText = (await live('explain', '--from', 'x/b', '--to', 'x/a', '--port', '80')).out;
+  expect(deniedText).toMatch(
+    /^ {2}=> dropped by PALISADE-CI-guard-x-\S+ #2 \(cnp guard-x ingress rule 1 Deny\)$/m,
+  );
 
   const baseline = await live('explain', '--from', 'x/a', '--to', 'y/c', '--port', '80');
   expect(baseline.out).toContain(

@@ -210,7 +210,10 @@ function chainText(ch: KernelChainReport, podKey: string, c: Palette): string {
   const rows = ch.rules.map((r) => [
     String(r.rule),
     r.spec,
-    r.note.replace(`pod ${podKey}: `, '').replace(`${ch.owner ?? ''} `, ''),
+    r.note
+      .replace(`pod ${podKey}: `, '')
+      .replace(`cnp ${ch.owner ?? ''} `, '')
+      .replace(`${ch.owner ?? ''} `, ''),
   ]);
   return [
     `chain ${c.bold(ch.name)} (${familyText(ch.family)}, ${origin}${ch.direction ? `, ${ch.direction}` : ''})${state}`,

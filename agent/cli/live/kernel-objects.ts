@@ -6,9 +6,9 @@
  *
  * Every rule Palisade writes carries `-m comment --comment "pl:<hash> <note>"` (dataplane/
  * render.ts); policy-chain rules have the note "<namespace>/<policy> <direction> rule <index>",
- * and rules rendered from a ClusterNetworkPolicy "<name> <direction> rule <index>" (its key is
- * its name). A chain's kind is whatever the dataplane says; the CLI shows kinds it does not know
- * as they come, and treats any chain with an owner that is not a pod chain as a policy's.
+ * and rules of a ClusterNetworkPolicy's chain "cnp <name> <direction> rule <index> <action>" (its
+ * key is its name). A chain's kind is whatever the dataplane says; the CLI shows kinds it does
+ * not know as they come, and treats any chain with an owner that is not a pod chain as a policy's.
  * The hash is the identity of a rule's content: the desired and the kernel copy of a rule have
  * the same hash, whatever iptables-save prints.
  */
@@ -40,7 +40,7 @@ export interface PolicyRuleRef {
 
 /** The policy rule (NetworkPolicy or ClusterNetworkPolicy) a policy-chain rule implements, read from its note. */
 export function policyRuleOfNote(note: string): PolicyRuleRef | undefined {
-  const m = /^(\S+) (ingress|egress) rule (\d+)(?:$|[ :;(])/.exec(note);
+  const m = /^(?:cnp )?(\S+) (ingress|egress) rule (\d+)(?:$| (?:Accept|Deny|Pass)$)/.exec(note);
   if (!m) return undefined;
   return { policy: m[1], direction: m[2] as 'ingress' | 'egress', index: Number(m[3]) };
 }

@@ -1,8 +1,8 @@
 /**
- * `palisade rules` over ClusterNetworkPolicy chains whose kind the CLI does not know: the
- * dataplane names its own chain kinds; the report finds a ClusterNetworkPolicy's chains by
- * owner (the policy's name) and its rules by note ("<name> <direction> rule <index>"), and the
- * inventory (`palisade chains`) shows the kind as it comes and counts the chain as the policy's.
+ * `palisade rules` over a ClusterNetworkPolicy's chain: the report finds the chains by owner
+ * (the policy's name) and each rule by its note ("cnp <name> <direction> rule <index>
+ * <action>"); and the inventory (`palisade chains`) shows a chain kind the CLI does not know
+ * as it comes, counting the chain as its owner's.
  */
 import type { ChainView, DataplaneView } from '../../../dataplane/api';
 import type { RulesDoc } from './documents';
@@ -13,15 +13,15 @@ import { podRulesReport } from './pod-rules';
 const cnpChain = {
   family: 4,
   name: 'PALISADE-CA-guard-ABCDEFGH',
-  kind: 'cluster-policy',
+  kind: 'clusterPolicy',
   direction: 'ingress',
   owner: 'guard',
   rules: [
     {
-      text: '-m set --match-set PALISADE-P4-y src -j RETURN -m comment --comment "pl:h0 guard ingress rule 0"',
+      text: '-m set --match-set PALISADE-P4-y src -j RETURN -m comment --comment "pl:h0 cnp guard ingress rule 0 Pass"',
       hash: 'h0',
     },
-    { text: '-j DROP -m comment --comment "pl:h1 guard ingress rule 1"', hash: 'h1' },
+    { text: '-j DROP -m comment --comment "pl:h1 cnp guard ingress rule 1 Deny"', hash: 'h1' },
   ],
 } as unknown as ChainView;
 
@@ -88,7 +88,7 @@ const doc: RulesDoc = {
   owners: {},
 };
 
-test('a ClusterNetworkPolicy chain of an unknown kind is found by owner and note', () => {
+test('a ClusterNetworkPolicy chain is found by owner, its rules by note', () => {
   const r = podRulesReport('node-a', doc, view, view);
   const guard = r.ingress.admin[0];
   expect(guard).toMatchObject({
@@ -102,13 +102,14 @@ test('a ClusterNetworkPolicy chain of an unknown kind is found by owner and note
     ['pass-y', [['PALISADE-CA-guard-ABCDEFGH', 1, '-m set --match-set PALISADE-P4-y src -j RETURN']]],
     ['', [['PALISADE-CA-guard-ABCDEFGH', 2, '-j DROP']]],
   ]);
-  expect(r.kernel.chains.map((c) => [c.kind, c.owner])).toEqual([['cluster-policy', 'guard']]);
+  expect(r.kernel.chains.map((c) => [c.kind, c.owner])).toEqual([['clusterPolicy', 'guard']]);
 });
 
-test('the inventory shows the kind as it comes and the chain as the policy’s', () => {
-  const inv = inventory(view, view);
+test('the inventory shows a kind it does not know as it comes, and the chain as its owner’s', () => {
+  const future = { ...view, chains: [{ ...cnpChain, kind: 'someFutureKind' } as unknown as ChainView] };
+  const inv = inventory(future, future);
   expect(inv.chains.map((c) => [c.name, c.kind, c.owner, c.state])).toEqual([
-    ['PALISADE-CA-guard-ABCDEFGH', 'cluster-policy', 'guard', 'in sync'],
+    ['PALISADE-CA-guard-ABCDEFGH', 'someFutureKind', 'guard', 'in sync'],
   ]);
   expect(isPolicyChain(inv.chains[0])).toBe(true);
   expect(isPolicyChain({ kind: 'pod', owner: 'x/a' })).toBe(false);
