@@ -2,7 +2,8 @@
  * Validation of raw Kubernetes objects, as the API server (with kubectl's strict field
  * validation) would accept or reject them. Pure: takes decoded JSON, returns every problem.
  *
- * Used by the scenario loader (compiler/scenario) before projecting objects into the model.
+ * Used by the scenario loader (compiler/scenario) before projecting objects into the model, and
+ * by the test API server for ClusterNetworkPolicy (the CRD's validation, e2e/apiserver/kinds).
  * The agent does not need it: objects from the API server are already valid.
  */
 import { CLUSTER_POLICY_API_VERSION, validateClusterNetworkPolicySpec } from './clusternetworkpolicy';

@@ -30,8 +30,8 @@ Examples:
   $ palisade chains PALISADE-WI-nginx-BAE2JLWV
   $ palisade chains --family 4 -o json | jq '.chains[] | {name, owner, state}'
 
-FROM is the policy (PALISADE-PI/PE-* chains: NAMESPACE/NAME), the ClusterNetworkPolicy (its
-NAME) or the pod (PALISADE-WI/WE-* chains) a chain was rendered from; KIND is the dataplane's
+FROM is the policy (PALISADE-PI/PE-* chains: NAMESPACE/NAME), the ClusterNetworkPolicy
+(PALISADE-CI/CE-* chains: its NAME) or the pod (PALISADE-WI/WE-* chains) a chain was rendered from; KIND is the dataplane's
 word for the chain, shown as it comes; the others are Palisade's fixed and dispatch chains
 (see dataplane/README.md).
 STATE compares the kernel with the agent's desired state ("missing": desired, not in the

@@ -239,3 +239,23 @@ test('explain: an Admin Pass hands over to the NetworkPolicies; an Admin Deny de
     'Ingress to y/c: NetworkPolicy tier: no policy isolates it for ingress; Baseline tier: ClusterNetworkPolicy baseline (priority 100) ingress[0] "deny-all" (Deny from every pod in every namespace, on any port) → denied.',
   );
 });
+
+test('chains and ipsets: a ClusterNetworkPolicy chain by its name, its kind as the dataplane gives it', async () => {
+  const c = await json('chains', '--policy', 'guard-x');
+  expect(
+    c.chains.map((ch: { name: string; kind: string; owner: string; state: string }) => [
+      ch.kind,
+      ch.owner,
+      ch.state,
+    ]),
+  ).toEqual([['clusterPolicy', 'guard-x', 'in sync']]);
+  expect(c.chains[0].rules.map((r: { note: string }) => r.note)).toEqual([
+    'cnp guard-x ingress rule 0 Pass',
+    'cnp guard-x ingress rule 1 Deny',
+  ]);
+  const sets = await json('ipsets');
+  const everyPod = sets.ipsets.find(
+    (s: { selects?: string }) => s.selects === 'every pod in every namespace',
+  );
+  expect(everyPod.policies).toEqual(['baseline', 'guard-x']);
+});
