@@ -290,3 +290,36 @@ describe('explain names the deciding tier, policy, rule and priority', () => {
     });
   });
 });
+
+test('an invalid ClusterNetworkPolicy: every error with file, document, field and line; exit 2', async () => {
+  const bad = join(dir, 'bad-cnp.yaml');
+  writeFileSync(
+    bad,
+    `apiVersion: policy.networking.k8s.io/v1alpha2
+kind: ClusterNetworkPolicy
+metadata: {name: p}
+spec:
+  tier: Admin
+  priority: 1
+  subject: {namespaces: {}}
+  ingress:
+  - action: Deny
+    from: [{networks: [10.0.0.0/8]}]
+  egress:
+  - action: Accept
+    to: [{networks: [10.0.0.0/33]}]
+`,
+  );
+  const r = await run(['analyze', bad, '-p', '80']);
+  expect(r.code).toBe(2);
+  expect(r.out).toBe('');
+  expect(r.err).toBe(
+    [
+      `palisade: invalid scenario ${bad} (3 errors):`,
+      `  ${bad}: document 1 (ClusterNetworkPolicy p): spec.ingress[0].from[0].networks: unknown field (an ingress peer is namespaces or pods; networks, nodes and domainNames are egress peers) (line 10)`,
+      `  ${bad}: document 1 (ClusterNetworkPolicy p): spec.ingress[0].from[0]: must set exactly one of namespaces, pods (has none) (line 10)`,
+      `  ${bad}: document 1 (ClusterNetworkPolicy p): spec.egress[0].to[0].networks[0]: "10.0.0.0/33": Invalid CIDR format provided (line 13)`,
+      '',
+    ].join('\n'),
+  );
+});

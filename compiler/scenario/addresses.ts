@@ -10,8 +10,8 @@
  *   Node n has the address 172.18.0.(n+1) (the kind/docker bridge range; .1 is the gateway) and,
  *   in a dual-stack scenario, fd00:172:18::(n+1). Its pod CIDR is 10.244.n.0/24 (and
  *   fd00:10:244:n::/64). A declared Node keeps what it declares instead: its InternalIP and
- *   ExternalIP addresses (the first of each family is the address its hostNetwork pods share)
- *   and, per family, its spec.podCIDRs. An undeclared node is labelled
+ *   ExternalIP addresses (the first of each family is the address its hostNetwork pods share;
+ *   a family it declares none of gets the implicit address) and, per family, its spec.podCIDRs. An undeclared node is labelled
  *   kubernetes.io/hostname=<name>, as kubelet labels its Node; a declared one has its own labels.
  *
  * Pods
@@ -106,8 +106,11 @@ function planNode(name: string, index: number, dualStack: boolean, declared?: No
   const cidrs = families.map(
     (f) => declared?.podCIDRs.find((c) => parseCIDR(c)?.family === f) ?? implicitPodCIDR(index, f),
   );
-  const addresses =
-    declared && declared.addresses.length > 0 ? declared.addresses : nodeAddresses(index, dualStack);
+  // Declared addresses first (in their order); a family the scenario uses that the Node does
+  // not declare gets the implicit address, so the sandbox can wire the node in every family.
+  const implicit = nodeAddresses(index, dualStack);
+  const given = declared?.addresses ?? [];
+  const addresses = [...given, ...implicit.filter((ip) => !given.some((g) => familyOf(g) === familyOf(ip)))];
   return { name, index, declared, cidrs, addresses };
 }
 

@@ -243,6 +243,16 @@ metadata: {name: w2}
     ]);
   });
 
+  test('a family the scenario uses and a Node does not declare gets the implicit address', () => {
+    const s = load(`---
+apiVersion: v1
+kind: Node
+metadata: {name: v6only}
+status: {addresses: [{type: InternalIP, address: "fd00::9"}]}
+${POD('a', 'v6only')}`);
+    expect(s.nodes[0].addresses).toEqual(['fd00::9', '172.18.0.2']);
+  });
+
   test('the snapshot carries the cluster policies in file order', () => {
     const cnp = (name: string, tier: string) => `---
 apiVersion: policy.networking.k8s.io/v1alpha2
