@@ -50,7 +50,7 @@ export interface ResourceType {
    */
   pruneUnknownFields?(obj: KubeObject): string[];
   /** Columns of `kubectl get`, for kinds table.ts does not print by name. */
-  table?: TablePrinter;
+  printer?: TablePrinter;
   /** Custom resources: served from a CustomResourceDefinition (no strategic merge patch). */
   customResource?: { readonly crd: string };
 }

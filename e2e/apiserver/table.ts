@@ -205,7 +205,7 @@ export function toTable(
   listMeta: Record<string, unknown>,
   options: TableOptions,
 ): Record<string, unknown> {
-  const printer = rt.table ?? PRINTERS[rt.kind];
+  const printer = rt.printer ?? PRINTERS[rt.kind];
   return {
     kind: 'Table',
     apiVersion: 'meta.k8s.io/v1',

@@ -150,7 +150,7 @@ export const customResourceDefinitions: ResourceType = {
       storedVersions: storage ? [str(storage.name)] : [],
     };
   },
-  table: {
+  printer: {
     columns: [
       {
         name: 'Name',
@@ -284,7 +284,7 @@ export function customResourceType(
       // With the status subresource, a create's status is dropped (set later through /status).
       if (status && !privileged) delete obj.status;
     },
-    table: printerOf(version),
+    printer: printerOf(version),
     customResource: { crd: crdName },
   };
 }

@@ -78,7 +78,7 @@ export const nodes: ResourceType = {
   prepareForCreate(obj, privileged) {
     if (!privileged || !isPlainObject(obj.status)) obj.status = {};
   },
-  table: {
+  printer: {
     columns: [
       col('Name', 'Name must be unique within a namespace.', 0, 'name'),
       col('Status', 'The status of the node'),
