@@ -373,16 +373,19 @@ function projectClusterRule(
 
 export function projectClusterPolicy(obj: K8sClusterNetworkPolicy): ClusterPolicyInfo {
   const s = obj.spec;
+  // Exactly one field is set once validated; none set selects nothing (subjectMatches).
   const subject: ClusterPolicySubject = s?.subject?.pods
     ? { pods: projectNamespacedPods(s.subject.pods) }
-    : { namespaces: projectCheckedSelector(s?.subject?.namespaces ?? undefined) };
+    : s?.subject?.namespaces
+      ? { namespaces: projectCheckedSelector(s.subject.namespaces) }
+      : {};
   const rules = (xs: Maybe<readonly Maybe<K8sClusterPolicyRule>[]>, dir: 'from' | 'to') =>
     (xs ?? []).filter((r): r is K8sClusterPolicyRule => !!r).map((r) => projectClusterRule(r, r[dir]));
   return {
     name: obj.metadata?.name ?? '',
     tier: s?.tier === 'Baseline' ? 'Baseline' : 'Admin',
     priority: typeof s?.priority === 'number' ? s.priority : 0,
-    subject: s?.subject?.pods || s?.subject?.namespaces ? subject : {},
+    subject,
     ingress: rules(s?.ingress, 'from'),
     egress: rules(s?.egress, 'to'),
     ...(isAudit(obj.metadata) ? { audit: true } : {}),
