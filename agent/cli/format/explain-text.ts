@@ -92,6 +92,11 @@ export interface Explanation {
   readonly details: readonly string[];
   /** Per direction, who decided (absent for traffic to itself and pod <-> own node). */
   readonly decisions?: readonly DirectionDecision[];
+  /**
+   * When an audit-mode policy (palisade.io/enforcement: audit) selects either end: the outcome
+   * if audited policies were enforced too, and who would decide it.
+   */
+  readonly audited?: { readonly allowed: boolean; readonly decisions: readonly DirectionDecision[] };
 }
 
 export function endpointName(e: Endpoint): string {
@@ -566,13 +571,41 @@ export function explainVerdict(
       ],
     };
   }
+  const details = [
+    directionText(v.egress, src, dst, dst, probe, lookup, opts),
+    directionText(v.ingress, dst, src, dst, probe, lookup, opts),
+  ];
+  const decisions = [decision(v.egress, src), decision(v.ingress, dst)];
+  if (!v.audited) return { headline, details, decisions };
+  const a = v.audited;
+  const same = a.allowed === v.allowed;
+  details.push(
+    `Audit mode: audited policies (palisade.io/enforcement: audit) select an end of this connection; enforced, they ${
+      same
+        ? `would not change the outcome (${a.allowed ? 'allowed' : 'denied'}).`
+        : `would ${a.allowed ? 'ALLOW' : 'DENY'} it:`
+    }`,
+  );
+  if (!same) {
+    for (const [d, subject, remote] of [
+      [a.egress, src, dst],
+      [a.ingress, dst, src],
+    ] as const) {
+      const enforced = d.direction === 'egress' ? v.egress : v.ingress;
+      if (d.allowed !== enforced.allowed)
+        details.push(
+          directionText(d, subject, remote, dst, probe, lookup, opts)
+            .split('\n')
+            .map((l) => `  ${l}`)
+            .join('\n'),
+        );
+    }
+  }
   return {
     headline,
-    details: [
-      directionText(v.egress, src, dst, dst, probe, lookup, opts),
-      directionText(v.ingress, dst, src, dst, probe, lookup, opts),
-    ],
-    decisions: [decision(v.egress, src), decision(v.ingress, dst)],
+    details,
+    decisions,
+    audited: { allowed: a.allowed, decisions: [decision(a.egress, src), decision(a.ingress, dst)] },
   };
 }
 
