@@ -21,12 +21,16 @@ import {
   compileClusterPolicy,
   unsupportedRuleWarnings,
   type ClusterPolicyInfo,
+  type CompileDelta,
+  type CompiledState,
   type NamespaceInfo,
   type NodeInfo,
   type PodInfo,
   type PolicyInfo,
 } from '../../compiler';
 import { createDataplane, ProcessKernel, type Dataplane, type Kernel } from '../../dataplane/api';
+import { ConntrackTable } from '../../dataplane/conntrack';
+import { FlowCutter, type CutReport } from './flow-cutter';
 import type { ResourceClient, ResourceName } from '../kube/client';
 import { createResourceClients, loadKubeConfig } from '../kube/client';
 import { Reflector, type ReflectorHandler, type ReflectorObserver } from '../kube/reflector';
@@ -128,6 +132,7 @@ export class Agent {
       metrics: this.metrics,
       minIntervalMs: config.minSyncIntervalMs,
       retry: this.deps.retryBackoff,
+      ...(config.keepEstablished ? {} : { afterApply: this.flowCutterStep() }),
     });
     this.runner = runner;
 
@@ -225,6 +230,29 @@ export class Agent {
       logger: this.log.child({ component: 'dataplane' }),
     });
   }
+
+  /** The runner's after-apply step that cuts open connections the new rules deny. */
+  private flowCutterStep(): (state: CompiledState, delta: CompileDelta, full: boolean) => Promise<void> {
+    const cutter = new FlowCutter(
+      new ConntrackTable(this.deps.kernel ?? new ProcessKernel()),
+      () => this.compilation.view(),
+      () => new Set(this.compilation.view().node(this.config.nodeName)?.addresses ?? []),
+    );
+    const log = this.log.child({ component: 'flow-cutter' });
+    return async (state, delta, full) => {
+      const report = await cutter.cut(state, delta, full);
+      this.metrics.connectionsChecked.inc(report.checked);
+      this.metrics.connectionsCut.inc(report.entries);
+      this.cutTotal += report.entries;
+      if (report.cut.length > 0) {
+        this.lastCut = { at: new Date().toISOString(), ...report };
+        log.info('cut open connections the new rules deny', { ...report });
+      }
+    };
+  }
+
+  private cutTotal = 0;
+  private lastCut: (CutReport & { at: string }) | undefined;
 
   /** The CRD appeared or went away: one log line per change, and the status says it. */
   private crdServed(served: boolean): void {
@@ -353,6 +381,11 @@ export class Agent {
       },
       kernel: this.dataplane?.counts() ?? null,
       runner: runner ?? null,
+      openConnections: {
+        policy: this.config.keepEstablished ? 'keep' : 'cut',
+        entriesCut: this.cutTotal,
+        lastCut: this.lastCut ?? null,
+      },
     };
   }
 }

@@ -11,6 +11,7 @@ const valid: Config = {
   syncMode: 'incremental',
   iptablesMode: 'auto',
   minSyncIntervalMs: 0,
+  keepEstablished: false,
 };
 
 describe('parseDuration', () => {
@@ -79,7 +80,18 @@ describe('parseConfig', () => {
       syncMode: 'full',
       iptablesMode: 'legacy',
       minSyncIntervalMs: 5,
+      keepEstablished: false,
     });
+  });
+
+  test('--keep-established is a switch: commander passes true, the environment a string', () => {
+    const on = (v: unknown) => parseConfig({ nodeName: 'n', keepEstablished: v as string });
+    expect(on(true).config.keepEstablished).toBe(true);
+    expect(on('true').config.keepEstablished).toBe(true);
+    expect(on('1').config.keepEstablished).toBe(true);
+    expect(on(undefined).config.keepEstablished).toBe(false);
+    expect(on('false').config.keepEstablished).toBe(false);
+    expect(on('maybe').problems).toEqual(['--keep-established: "maybe" is not true or false']);
   });
 
   test('reports every problem at once', () => {

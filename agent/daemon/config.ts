@@ -36,6 +36,11 @@ export interface Config {
   readonly iptablesMode: IptablesMode;
   /** Floor between the starts of two applies, ms (coalesces bursts). */
   readonly minSyncIntervalMs: number;
+  /**
+   * Leave open connections alone when a change denies them (false, the default: their conntrack
+   * entries are deleted in the same apply, so their next packet meets the new rules).
+   */
+  readonly keepEstablished: boolean;
 }
 
 /** Raw values, as strings, keyed like Config minus the unit suffixes. */
@@ -49,11 +54,12 @@ export type OptionKey =
   | 'resyncInterval'
   | 'syncMode'
   | 'iptablesMode'
-  | 'minSyncInterval';
+  | 'minSyncInterval'
+  | 'keepEstablished';
 
 export interface OptionSpec {
   readonly key: OptionKey;
-  /** Long flag with its value placeholder, as commander takes it. */
+  /** Long flag with its value placeholder, as commander takes it (none: a boolean switch). */
   readonly flag: string;
   readonly env: string;
   /** Default as the user would type it; undefined = no default. */
@@ -126,6 +132,14 @@ export const CONFIG_OPTIONS: readonly OptionSpec[] = [
     default: '0s',
     description: 'minimum time between the starts of two applies; events in between are coalesced',
   },
+  {
+    key: 'keepEstablished',
+    flag: '--keep-established',
+    env: 'PALISADE_KEEP_ESTABLISHED',
+    default: undefined,
+    description:
+      'leave open connections alone when a policy change denies them (default: cut them in the same apply)',
+  },
 ];
 
 function defaultOf(key: OptionKey): string {
@@ -155,6 +169,13 @@ export function parseConfig(raw: RawConfig): { config: Config; problems: string[
     problems.push(`${flag}: "${v}" is not one of ${allowed.join(', ')}`);
     return defaultOf(key) as T;
   };
+  const flag = (key: OptionKey, name: string): boolean => {
+    const v = raw[key] as string | boolean | undefined;
+    if (v === undefined || v === false || v === '' || v === 'false' || v === '0') return false;
+    if (v === true || v === 'true' || v === '1') return true;
+    problems.push(`${name}: "${String(v)}" is not true or false`);
+    return false;
+  };
   const config: Config = {
     nodeName: value('nodeName'),
     kubeconfig: raw.kubeconfig === undefined || raw.kubeconfig === '' ? undefined : raw.kubeconfig,
@@ -165,6 +186,7 @@ export function parseConfig(raw: RawConfig): { config: Config; problems: string[
     syncMode: choice('syncMode', '--sync-mode', SYNC_MODES),
     iptablesMode: choice('iptablesMode', '--iptables-mode', IPTABLES_MODES),
     minSyncIntervalMs: duration('minSyncInterval', '--min-sync-interval'),
+    keepEstablished: flag('keepEstablished', '--keep-established'),
   };
   return { config, problems: [...problems, ...validateConfig(config)] };
 }
@@ -234,5 +256,6 @@ export function describeConfig(c: Config): Record<string, string> {
     syncMode: c.syncMode,
     iptablesMode: c.iptablesMode,
     minSyncInterval: formatDuration(c.minSyncIntervalMs),
+    keepEstablished: String(c.keepEstablished),
   };
 }

@@ -59,6 +59,21 @@ export class AgentMetrics {
     help: 'Applies that failed (the kernel or a restore binary refused, or the xtables lock was held).',
     registers: [this.registry],
   });
+  readonly afterApplyErrors = new Counter({
+    name: 'palisade_after_apply_errors_total',
+    help: 'Applies whose after-apply step (cutting connections the new rules deny) failed; retried with the next apply.',
+    registers: [this.registry],
+  });
+  readonly connectionsCut = new Counter({
+    name: 'palisade_connections_cut_total',
+    help: 'Conntrack entries of open connections deleted because a policy change denies them.',
+    registers: [this.registry],
+  });
+  readonly connectionsChecked = new Counter({
+    name: 'palisade_connections_checked_total',
+    help: 'Open connections (groups of protocol, source, destination, port) judged after applies.',
+    registers: [this.registry],
+  });
   readonly driftChecks = new Counter({
     name: 'palisade_drift_checks_total',
     help: 'Periodic drift checks run (resync), by result (clean, repaired, error).',
