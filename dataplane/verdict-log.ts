@@ -201,6 +201,13 @@ export const LOG_LIMIT_NAME = 'palisade-log';
 export const LOG_SEEN_COUNTER = 'palisade-log-seen';
 export const LOG_LOGGED_COUNTER = 'palisade-log-logged';
 
+/**
+ * Bytes of each logged packet the kernel copies to userspace (`--nflog-size` in iptables, `log
+ * ... snaplen` in nftables): the IPv4 or IPv6 header with some options or extension headers, and
+ * the transport header's ports. The reader's buffer stays large (see the agent's capture.ts).
+ */
+export const LOG_COPY_BYTES = 128;
+
 /** "P" and "L" in ASCII: a group other tools are unlikely to use (kube-router takes 100, Calico 1 and 2). */
 export const DEFAULT_LOG_GROUP = 20556;
 
