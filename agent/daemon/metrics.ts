@@ -139,6 +139,19 @@ export class AgentMetrics {
     registers: [this.registry],
   });
 
+  readonly verdicts = new Counter({
+    name: 'palisade_verdicts_total',
+    help: 'Verdicts the kernel logged (NFLOG, rate-limited per node), per policy: direction, verdict (denied, allowed, would-deny, would-allow), the deciding policy (a NetworkPolicy by namespace and name, a ClusterNetworkPolicy by name with an empty namespace, the isolating NetworkPolicies joined by commas for the NetworkPolicy tier drop) and tier. Never per pod.',
+    labelNames: ['direction', 'verdict', 'policy_namespace', 'policy', 'tier'] as const,
+    registers: [this.registry],
+  });
+  readonly verdictEventsLost = new Counter({
+    name: 'palisade_verdict_events_lost_total',
+    help: 'Verdict events lost, by reason: rate_limit (over the kernel rate limit), queue_overflow (the kernel could not queue NFLOG messages to the reader: a lower bound), slow_reader (a watcher fell behind the event buffer).',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
   constructor(opts: { processMetrics?: boolean } = {}) {
     if (opts.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
   }
