@@ -53,6 +53,8 @@ import { resolveIptablesBackend, type IptablesBackend } from './iptables-mode';
 import { createLogger, errorFields, type Logger } from './logger';
 import { AgentMetrics } from './metrics';
 import { SyncRunner } from './runner';
+import { noCapture, spawnCapture, type CaptureStarter } from './verdicts/capture';
+import { VerdictLog } from './verdicts/service';
 
 /** What tests may replace; production uses the defaults. */
 export interface AgentDeps {
@@ -69,6 +71,10 @@ export interface AgentDeps {
   readonly retryBackoff?: BackoffOptions;
   /** How often to look again for an absent ClusterNetworkPolicy CRD; default 1 s doubling to 30 s. */
   readonly absentPoll?: BackoffOptions;
+  /** Starts the verdict log reader (tcpdump); default a child process. */
+  readonly captureStarter?: CaptureStarter;
+  /** The tcpdump binary; default `tcpdump` on PATH. */
+  readonly tcpdump?: string;
 }
 
 /** Whether the API server serves ClusterNetworkPolicies (the CRD is installed). */
@@ -88,6 +94,7 @@ export class Agent {
   private readonly unsupported = new Map<string, string[]>();
   private health: HealthServer | undefined;
   private debug: DebugServer | undefined;
+  private verdicts: VerdictLog | undefined;
   private resyncTimer: Timer | undefined;
   private readonly startedAt = Date.now();
   private stopping: Promise<void> | undefined;
@@ -124,9 +131,11 @@ export class Agent {
     }
 
     this.dataplane = this.deps.dataplane ?? (await this.buildDataplane());
+    this.verdicts = config.verdictLog === 'off' ? undefined : this.buildVerdictLog();
     const runner = new SyncRunner({
       compiler: this.compilation,
-      dataplane: this.dataplane,
+      // The verdict log's table of log points follows every delta, ahead of the kernel write.
+      dataplane: this.verdicts ? this.verdicts.tracking(this.dataplane) : this.dataplane,
       clock: this.clock,
       log: log.child({ component: 'runner' }),
       metrics: this.metrics,
@@ -144,6 +153,7 @@ export class Agent {
           desired: () => this.dataplane!.desiredView(),
           actual: () => runner.exclusive(() => this.dataplane!.kernelView()),
           drift: () => runner.exclusive(() => this.dataplane!.checkDrift()),
+          verdicts: () => this.verdicts,
         },
         log.child({ component: 'debug' }),
       );
@@ -185,6 +195,7 @@ export class Agent {
       ),
     ];
     for (const r of this.reflectors) r.start();
+    this.verdicts?.start();
     this.armResync();
     log.info('agent started; waiting for caches to sync before programming', { backend: this.backend });
   }
@@ -208,6 +219,7 @@ export class Agent {
     await Promise.all(this.reflectors.map((r) => r.stop()));
     const finished = (await this.runner?.stop()) ?? true;
     if (!finished) log.warn('abandoned an apply still running at shutdown; the next agent resyncs fully');
+    await this.verdicts?.stop();
     await Promise.all([this.health?.stop(), this.debug?.stop()]);
     log.info('agent stopped');
   }
@@ -253,6 +265,31 @@ export class Agent {
 
   private cutTotal = 0;
   private lastCut: (CutReport & { at: string }) | undefined;
+
+  /** Verdict logs: the NFLOG reader, the log point table, the event buffer (verdicts/service.ts). */
+  private buildVerdictLog(): VerdictLog {
+    const c = this.config;
+    return new VerdictLog(
+      {
+        nodeName: c.nodeName,
+        group: c.verdictLogGroup,
+        allowed: c.verdictLog === 'all',
+        bufferSize: c.verdictBuffer,
+      },
+      {
+        clock: this.clock,
+        log: this.log.child({ component: 'verdicts' }),
+        metrics: this.metrics,
+        podOf: (ip) => {
+          const p = this.compilation.view().podByIP(ip);
+          return p ? `${p.namespace}/${p.name}` : undefined;
+        },
+        // An injected kernel (tests, the bench) has no NFLOG group of its own: never read the host's.
+        start: this.deps.captureStarter ?? (this.deps.kernel ? noCapture : spawnCapture),
+        ...(this.deps.tcpdump ? { tcpdump: this.deps.tcpdump } : {}),
+      },
+    );
+  }
 
   /** The CRD appeared or went away: one log line per change, and the status says it. */
   private crdServed(served: boolean): void {
@@ -381,6 +418,9 @@ export class Agent {
       },
       kernel: this.dataplane?.counts() ?? null,
       runner: runner ?? null,
+      verdictLog: this.verdicts
+        ? { mode: this.config.verdictLog, ...this.verdicts.status() }
+        : { mode: 'off' },
       openConnections: {
         policy: this.config.keepEstablished ? 'keep' : 'cut',
         entriesCut: this.cutTotal,

@@ -12,6 +12,11 @@ const valid: Config = {
   iptablesMode: 'auto',
   minSyncIntervalMs: 0,
   keepEstablished: false,
+  verdictLog: 'denied',
+  verdictLogGroup: 20556,
+  verdictLogRate: 100,
+  verdictLogBurst: 200,
+  verdictBuffer: 4096,
 };
 
 describe('parseDuration', () => {
@@ -81,7 +86,45 @@ describe('parseConfig', () => {
       iptablesMode: 'legacy',
       minSyncIntervalMs: 5,
       keepEstablished: false,
+      verdictLog: 'denied',
+      verdictLogGroup: 20556,
+      verdictLogRate: 100,
+      verdictLogBurst: 200,
+      verdictBuffer: 4096,
     });
+  });
+
+  test('verdict log settings: a mode, whole numbers in range, every problem at once', () => {
+    const { config, problems } = parseConfig({
+      nodeName: 'n',
+      verdictLog: 'all',
+      verdictLogGroup: '7',
+      verdictLogRate: '20',
+      verdictLogBurst: '40',
+      verdictBuffer: '100',
+    });
+    expect(problems).toEqual([]);
+    expect(config).toMatchObject({
+      verdictLog: 'all',
+      verdictLogGroup: 7,
+      verdictLogRate: 20,
+      verdictLogBurst: 40,
+      verdictBuffer: 100,
+    });
+    expect(
+      parseConfig({
+        nodeName: 'n',
+        verdictLog: 'some',
+        verdictLogGroup: '70000',
+        verdictLogRate: 'fast',
+        verdictBuffer: '3',
+      }).problems,
+    ).toEqual([
+      '--verdict-log: "some" is not one of off, denied, all',
+      '--verdict-log-rate: "fast" is not a whole number',
+      '--verdict-log-*: NFLOG group 70000 is not an integer 0-65535',
+      '--verdict-buffer: 3 is not a whole number 16-1000000',
+    ]);
   });
 
   test('--keep-established is a switch: commander passes true, the environment a string', () => {

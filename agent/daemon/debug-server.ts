@@ -19,6 +19,10 @@
  *   /v1/dataplane/desired   chains and ipsets the agent wants in the kernel
  *   /v1/dataplane/actual    chains and ipsets read back from the kernel (own objects only)
  *   /v1/drift               differences between the two (reads the kernel; does not repair)
+ *   /v1/verdicts            verdict events as NDJSON, streamed while the client stays connected
+ *                           (?follow=0 sends what the buffer holds and ends); filters ?pod=NS/POD,
+ *                           ?namespace=NS, ?verdict=denied,allowed,would-deny,would-allow,
+ *                           ?since=DURATION (replays the buffer that far back). See verdicts/watch.ts
  *
  * Errors are {"error": "..."} with status 400 (bad query), 404 (unknown path or pod), 500.
  */
@@ -51,9 +55,14 @@ import type { DriftReport } from '../../dataplane/api';
 import type { ModelView } from './compilation';
 import { closeServer, listen, requestURL, sendJSON } from './http-util';
 import { errorFields, type Logger } from './logger';
+import { FilterError, parseWatchFilter } from './verdicts/filter';
+import type { VerdictLog } from './verdicts/service';
+import type { WatchStream } from './verdicts/watch';
 
 export interface DebugSource {
   status(): unknown;
+  /** The verdict logs; undefined when they are off. */
+  verdicts?(): VerdictLog | undefined;
   view(): ModelView;
   desired(): unknown;
   actual(): Promise<unknown>;
@@ -79,6 +88,7 @@ export const DEBUG_ROUTES = [
   '/v1/dataplane/desired',
   '/v1/dataplane/actual',
   '/v1/drift',
+  '/v1/verdicts',
 ] as const;
 
 function parseEndpoint(view: ModelView, name: string, text: string | null): Endpoint {
@@ -260,6 +270,8 @@ function rulesBundle(view: ModelView, key: string | null): unknown {
 export class DebugServer {
   private readonly server: Server;
   private socketPath: string | undefined;
+  /** Open /v1/verdicts streams, ended on stop so the server can close. */
+  private readonly streams = new Set<WatchStream>();
 
   constructor(
     private readonly source: DebugSource,
@@ -307,9 +319,47 @@ export class DebugServer {
         return sendJSON(res, 200, await s.actual());
       case '/v1/drift':
         return sendJSON(res, 200, await s.drift());
+      case '/v1/verdicts':
+        return this.streamVerdicts(res, q);
       default:
         throw new BadRequest(`no such path ${url.pathname}; routes: ${DEBUG_ROUTES.join(' ')}`, 404);
     }
+  }
+
+  /** NDJSON, one line per event, for as long as the client listens (see verdicts/watch.ts). */
+  private streamVerdicts(res: ServerResponse, q: URLSearchParams): void {
+    const log = this.source.verdicts?.();
+    if (!log) throw new BadRequest('verdict logs are off on this agent (--verdict-log off)', 503);
+    let filter;
+    try {
+      filter = parseWatchFilter(q, Date.now());
+    } catch (err) {
+      if (err instanceof FilterError) throw new BadRequest(err.message);
+      throw err;
+    }
+    const follow = q.get('follow') !== '0';
+    res.writeHead(200, {
+      'content-type': 'application/x-ndjson; charset=utf-8',
+      'cache-control': 'no-store',
+    });
+    let ended = false;
+    const stream: WatchStream = log.watch(
+      {
+        write: (line) => res.write(line),
+        onDrain: (l) => res.once('drain', l),
+        end: () => {
+          ended = true;
+          res.end();
+        },
+      },
+      filter,
+      follow,
+    );
+    if (ended) return;
+    this.streams.add(stream);
+    res.once('finish', () => this.streams.delete(stream));
+    // The client went away (Ctrl-C, a broken pipe): stop feeding it.
+    res.once('close', () => stream.close());
   }
 
   /**
@@ -332,6 +382,7 @@ export class DebugServer {
   }
 
   async stop(): Promise<void> {
+    for (const s of [...this.streams]) s.close();
     await closeServer(this.server);
     if (this.socketPath) {
       try {

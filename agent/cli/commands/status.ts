@@ -10,7 +10,7 @@ import { outputOption, toJSON, type OutputFormat } from '../format/output';
 import { agoText, bytesText, durationText, millisText, plural } from '../format/quantities';
 import { renderTable } from '../format/table';
 import { agentOption, AgentClient, describeAddress } from '../live/client';
-import type { StatusDoc } from '../live/documents';
+import type { StatusDoc, VerdictLogDoc } from '../live/documents';
 
 interface StatusOptions {
   agent: string;
@@ -100,6 +100,8 @@ export interface StatusReport {
   /** Rules Palisade cannot enforce as written (domainNames peers), one sentence each. */
   readonly unsupported: readonly string[];
   readonly watches: StatusDoc['watches'];
+  /** Verdict logs; null when the agent does not report them (older agents). */
+  readonly verdictLog: VerdictLogDoc | null;
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -175,7 +177,25 @@ export function statusReport(doc: StatusDoc, agent: string): StatusReport {
     clusterNetworkPolicyCrd: doc.clusterNetworkPolicies?.crd ?? 'not reported',
     unsupported: doc.clusterNetworkPolicies?.unsupported ?? [],
     watches: doc.watches,
+    verdictLog: doc.verdictLog ?? null,
   };
+}
+
+function verdictLogLines(s: StatusReport, c: Palette): string[] {
+  const v = s.verdictLog;
+  if (!v) return ['not reported by this agent'];
+  if (v.mode === 'off') return ['off (--verdict-log off)'];
+  const what = v.mode === 'all' ? 'drops and allowed connections' : 'drops';
+  const state = v.capture?.state ?? 'unknown';
+  const head = `${state === 'running' ? c.green('running') : c.red(state)}: ${what}, NFLOG group ${v.group}; ${plural(v.events ?? 0, 'event')}, ${plural(v.watchers ?? 0, 'watcher')}`;
+  const out = [head];
+  if (v.capture?.lastError) out.push(c.red(v.capture.lastError));
+  const l = v.lost;
+  if (l)
+    out.push(
+      `lost: ${l.rate_limit} to the rate limit, ${l.queue_overflow} queue overflows, ${l.slow_reader} to slow watchers`,
+    );
+  return out;
 }
 
 function clusterPolicyLines(s: StatusReport, c: Palette): string[] {
@@ -258,6 +278,7 @@ export function renderStatus(s: StatusReport, colour: boolean, now = Date.now())
   add('Apply errors:', errorLines(s, now, c));
   add('Drift:', driftLines(s, now, c));
   add('Tiers:', clusterPolicyLines(s, c));
+  add('Verdict logs:', verdictLogLines(s, c));
   const n = s.counts;
   const counts = renderTable(
     [

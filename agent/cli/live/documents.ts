@@ -68,6 +68,20 @@ export interface RunnerDoc {
 }
 
 /** GET /v1/status */
+/** /v1/status `verdictLog`: the mode, and when on, the reader and the counters (verdicts/service.ts). */
+export interface VerdictLogDoc {
+  readonly mode: 'off' | 'denied' | 'all';
+  readonly group?: number;
+  readonly capture?: { readonly state: string; readonly lastError?: string; readonly starts: number };
+  readonly events?: number;
+  readonly watchers?: number;
+  readonly lost?: {
+    readonly rate_limit: number;
+    readonly queue_overflow: number;
+    readonly slow_reader: number;
+  };
+}
+
 export interface StatusDoc {
   readonly nodeName: string;
   readonly syncMode: string;
@@ -97,6 +111,8 @@ export interface StatusDoc {
   };
   readonly kernel: KernelCounts | null;
   readonly runner: RunnerDoc | null;
+  /** Verdict logs (older agents leave it out). */
+  readonly verdictLog?: VerdictLogDoc;
 }
 
 export interface PeerSetDoc {

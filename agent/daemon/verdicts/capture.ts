@@ -77,6 +77,25 @@ export const spawnCapture: CaptureStarter = (argv) => {
   };
 };
 
+/**
+ * A starter for an agent whose kernel is injected (tests, the bench): there is no NFLOG group of
+ * its own to read, so the capture reports itself unavailable instead of reading the host's.
+ */
+export const noCapture: CaptureStarter = () => {
+  const exit: ChildExit = {
+    code: null,
+    signal: null,
+    error: { code: 'ENOTSUP', message: 'no verdict log reader: the agent runs on an injected kernel' },
+  };
+  return {
+    pid: undefined,
+    onStdout: () => undefined,
+    onStderr: () => undefined,
+    onExit: (l) => queueMicrotask(() => l(exit)),
+    kill: () => undefined,
+  };
+};
+
 export type CaptureState = 'stopped' | 'starting' | 'running' | 'backoff' | 'unavailable';
 
 export interface CaptureStatus {
@@ -262,9 +281,13 @@ export class NflogCapture {
       if (this.state === 'stopped') return;
       const ranMs = this.opts.clock.now() - startedAt;
       if (ranMs >= (this.opts.stableAfterMs ?? 60_000)) this.backoff.reset();
-      if (exit.error?.code === 'ENOENT') {
+      if (exit.error) {
+        // It could not start at all (missing, not executable, no reader on this kernel).
         this.state = 'unavailable';
-        this.lastError = `${this.argv[0]} not found: install tcpdump to read verdict logs (the agent enforces policy without it)`;
+        this.lastError =
+          exit.error.code === 'ENOENT'
+            ? `${this.argv[0]} not found: install tcpdump to read verdict logs (the agent enforces policy without it)`
+            : exit.error.message;
       } else {
         this.state = 'backoff';
         const lastLine = stderrTail
@@ -274,7 +297,6 @@ export class NflogCapture {
           .at(-1);
         this.lastError =
           broken ??
-          exit.error?.message ??
           `${this.argv[0]} exited (${exit.signal ?? `status ${exit.code}`})${lastLine ? `: ${lastLine}` : ''}`;
       }
       const delay = this.backoff.next();
