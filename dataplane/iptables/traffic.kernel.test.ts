@@ -3,9 +3,9 @@
  * a Linux bridge with br_netfilter. Pods "server", "friend" and "stranger" live in their own
  * namespaces; Palisade programs the node namespace through `ip netns exec`.
  */
-import type { CompiledState } from '../compiler/ir';
-import { type Dataplane, createDataplane } from './api';
-import { ProcessKernel } from './kernel';
+import type { CompiledState } from '../../compiler/ir';
+import { type Dataplane, createDataplane } from '../api';
+import { ProcessKernel } from '../kernel';
 import {
   deltaBetween,
   fullDelta,
@@ -16,7 +16,7 @@ import {
   state,
   tcp,
   withMembers,
-} from './testutil/fixtures';
+} from '../testutil/fixtures';
 import {
   type Server,
   type Topology,
@@ -25,7 +25,7 @@ import {
   connect,
   describeKernel,
   startServer,
-} from './testutil/netns';
+} from '../testutil/netns';
 
 jest.setTimeout(60_000);
 

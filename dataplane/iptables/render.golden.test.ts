@@ -5,8 +5,8 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { CompiledClusterPolicy, CompiledState, CompiledTierRule } from '../compiler/ir';
-import { createDataplane } from './api';
+import type { CompiledClusterPolicy, CompiledState, CompiledTierRule } from '../../compiler/ir';
+import { createDataplane } from '../api';
 import { FakeKernel } from './fake-kernel';
 import {
   cidrSet,
@@ -22,7 +22,7 @@ import {
   state,
   tcp,
   withMembers,
-} from './testutil/fixtures';
+} from '../testutil/fixtures';
 
 const GOLDEN_DIR = path.join(__dirname, 'golden');
 
