@@ -174,6 +174,8 @@ export interface DataplaneLogger {
 
 export interface DataplaneOptions {
   readonly kernel: Kernel;
+  /** Default 'iptables'. */
+  readonly backend?: BackendKind;
   /** Default 'incremental'. */
   readonly mode?: SyncMode;
   /** IP families to program; default both. */

@@ -1,10 +1,11 @@
 /**
- * The factory: the SyncEngine with the backend the options name.
+ * The factory: the SyncEngine with the backend the options name (iptables unless told).
  */
 import type { Dataplane, DataplaneLogger, DataplaneOptions } from './api';
 import { SyncEngine } from './engine';
 import { IptablesBackend } from './iptables/backend';
 import { DEFAULT_BINARIES } from './kernel';
+import { NftablesDataplane } from './nftables/dataplane';
 import { DEFAULT_MARK_BIT, validateMarkBit } from './tiers';
 
 const silentLogger: DataplaneLogger = { debug() {}, info() {}, warn() {}, error() {} };
@@ -20,6 +21,9 @@ export function createDataplane(opts: DataplaneOptions): Dataplane {
     logger,
     ...(opts.gcDelayMs !== undefined ? { gcDelayMs: opts.gcDelayMs } : {}),
   };
+  if ((opts.backend ?? 'iptables') === 'nftables') {
+    return new NftablesDataplane({ kernel: opts.kernel, families, markBit, binaries, logger, engine });
+  }
   return new SyncEngine(
     new IptablesBackend({ kernel: opts.kernel, families, markBit, binaries, logger }),
     engine,

@@ -7,6 +7,9 @@
  * so a restarted agent finds the names a previous run created.
  */
 import { createHash } from 'node:crypto';
+import type { PeerSet } from '../compiler/ir';
+import type { IPFamily } from './api';
+import { familyOf } from './ip';
 
 export type Direction = 'ingress' | 'egress';
 
@@ -62,4 +65,30 @@ export const RULE_HASH_TAG = 'pl:';
 /** The content hash of a rule: its kernel text and its human comment. */
 export function ruleHash(text: string, comment: string): string {
   return shortHash(`${text}\0${comment}`, RULE_HASH_CHARS);
+}
+
+/** A readable tail for a peer set's name: its cidr, port name, or first selector label value. */
+export function peerSetTail(ps: PeerSet): string {
+  const d = ps.def;
+  switch (d.kind) {
+    case 'cidr':
+      return d.cidr;
+    case 'namedPort':
+      return d.name;
+    case 'nodes':
+      return Object.values(d.nodeSelector.matchLabels ?? {})[0] ?? 'nodes';
+    case 'pods': {
+      const firstLabel = Object.values(d.podSelector.matchLabels ?? {})[0];
+      return firstLabel ?? d.namespace ?? 'pods';
+    }
+  }
+}
+
+/** Families a set of this peer set exists in: a cidr set in its own; the others in every family. */
+export function peerSetFamilies(ps: PeerSet, families: readonly IPFamily[]): IPFamily[] {
+  if (ps.def.kind === 'cidr') {
+    const f = familyOf(ps.def.cidr);
+    return families.includes(f) ? [f] : [];
+  }
+  return [...families];
 }

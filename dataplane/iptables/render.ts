@@ -35,7 +35,7 @@ import type { IPFamily } from '../api';
 import type { IsolationEntry, PodRender as SharedPodRender, Renderer } from '../desired';
 import { canonicalIP, canonicalIPPort, familyOf, netEntries, parseCIDR } from '../ip';
 import type { Chain, HookRule, KernelSet, Rule, TableKey } from '../model';
-import { RULE_HASH_TAG, ruleHash } from '../names';
+import { RULE_HASH_TAG, peerSetFamilies, peerSetTail, ruleHash } from '../names';
 import {
   type MarkOptions,
   type PolicyLookup,
@@ -373,30 +373,7 @@ export function setTypeOf(kind: PeerSetDef['kind']): SetType {
   return kind === 'pods' || kind === 'nodes' ? 'hash:ip' : kind === 'cidr' ? 'hash:net' : 'hash:ip,port';
 }
 
-function peerSetTail(ps: PeerSet): string {
-  const d = ps.def;
-  switch (d.kind) {
-    case 'cidr':
-      return d.cidr;
-    case 'namedPort':
-      return d.name;
-    case 'nodes':
-      return Object.values(d.nodeSelector.matchLabels ?? {})[0] ?? 'nodes';
-    case 'pods': {
-      const firstLabel = Object.values(d.podSelector.matchLabels ?? {})[0];
-      return firstLabel ?? d.namespace ?? 'pods';
-    }
-  }
-}
-
-/** Families an ipset of this peer set exists in: a cidr set in its own; the others in every family. */
-export function peerSetFamilies(ps: PeerSet, families: readonly IPFamily[]): IPFamily[] {
-  if (ps.def.kind === 'cidr') {
-    const f = familyOf(ps.def.cidr);
-    return families.includes(f) ? [f] : [];
-  }
-  return [...families];
-}
+export { peerSetFamilies };
 
 /** The ipset name of a peer set in a family, or undefined when it has no set there. */
 export function peerSetNameIn(ps: PeerSet, family: IPFamily): string | undefined {
