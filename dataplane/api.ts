@@ -125,6 +125,27 @@ export interface DataplaneView {
   readonly counts: KernelCounts;
 }
 
+/** A commit to the dataplane's own kernel objects that Palisade did not make, seen as it happened. */
+export interface ForeignChange {
+  /** The kernel's ruleset generation after the commit (0: the watch restarted, commits may be missed). */
+  readonly generation: number;
+  /** Who committed (0 when unknown). */
+  readonly pid: number;
+  readonly comm: string;
+  /** The commit's events that concern Palisade's objects (or that nft could not resolve). */
+  readonly events: readonly string[];
+  /** False when the change is only possible (unresolved events, a watch restart). */
+  readonly certain: boolean;
+}
+
+export interface DriftWatchStatus {
+  readonly running: boolean;
+  readonly restarts: number;
+  /** Foreign commits seen that touched (or may have touched) Palisade's objects. */
+  readonly foreignChanges: number;
+  readonly lastForeignChange: (ForeignChange & { readonly at: number }) | null;
+}
+
 export interface CleanupReport {
   readonly chains: number;
   readonly hooks: number;
@@ -160,6 +181,15 @@ export interface Dataplane {
    * path); runs on its own shortly after such a sync. Returns how many objects went.
    */
   collectGarbage(): Promise<number>;
+  /**
+   * Watch the kernel for changes to Palisade's objects that Palisade did not make, and call
+   * `listener` for each as it happens (nftables: `nft monitor`). The caller repairs (the agent's
+   * runner requests a drift repair). Returns false when the backend cannot watch (iptables: the
+   * periodic drift check is the only way).
+   */
+  watchDrift(listener: (change: ForeignChange) => void): boolean;
+  /** The watch's state, or null when there is none. */
+  driftWatch(): DriftWatchStatus | null;
   /** Stop background work (the nft session, the drift monitor); the kernel state stays. */
   close(): Promise<void>;
 }

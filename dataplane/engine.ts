@@ -32,6 +32,8 @@ import type {
   DataplaneLogger,
   DataplaneView,
   DriftReport,
+  DriftWatchStatus,
+  ForeignChange,
   HookView,
   IpSetView,
   KernelCounts,
@@ -153,6 +155,15 @@ export class SyncEngine implements Dataplane {
     this.closed = true;
     if (this.gcTimer) clearTimeout(this.gcTimer);
     await this.serial(() => this.impl.close());
+  }
+
+  /** A backend that cannot watch the kernel (iptables) relies on the periodic drift check. */
+  watchDrift(_listener: (change: ForeignChange) => void): boolean {
+    return false;
+  }
+
+  driftWatch(): DriftWatchStatus | null {
+    return null;
   }
 
   counts(): KernelCounts {

@@ -228,6 +228,7 @@ export class NftSession {
   private queue: Promise<unknown> = Promise.resolve();
   private closed = false;
   private counters = { transactions: 0, refused: 0, lists: 0, starts: 0, recycles: 0, deaths: 0 };
+  private started: number[] = [];
 
   constructor(opts: NftSessionOptions) {
     this.starter = opts.starter;
@@ -242,12 +243,20 @@ export class NftSession {
     return { ...this.counters };
   }
 
-  /** Pids of the children serving now (the monitor tells our commits from foreign ones by pid). */
+  /** Pids of the children serving now. */
   pids(): number[] {
     const out: number[] = [];
     for (const c of [this.current, this.spare])
       if (c?.alive && c.proc.pid !== undefined) out.push(c.proc.pid);
     return out;
+  }
+
+  /**
+   * Pids of the last children started, live or not: the monitor tells Palisade's commits from
+   * foreign ones by pid, and may read a commit's line after its child was recycled.
+   */
+  recentPids(): readonly number[] {
+    return this.started;
   }
 
   /** Commit `script` (nft commands, one per line) as one transaction. */
@@ -304,6 +313,7 @@ export class NftSession {
     if (!this.dir) this.dir = mkdtempSync(join(this.tmpParent, 'palisade-nft-'));
     this.counters.starts++;
     const child = new Child(this.starter, this.argv, this.dir, this.timeoutMs, (c) => this.lost(c));
+    if (child.proc.pid !== undefined) this.started = [...this.started.slice(-15), child.proc.pid];
     // A spare that fails to start is simply dropped; the current child keeps serving.
     child.whenReady.catch(() => undefined);
     return child;
