@@ -26,6 +26,7 @@ const cnpChain = {
 } as unknown as ChainView;
 
 const view: DataplaneView = {
+  backend: 'iptables',
   chains: [cnpChain],
   hooks: [],
   ipsets: [],

@@ -7,9 +7,9 @@
  * Unknown matches or targets throw, so a rule the tracer does not understand never silently
  * counts as a match or a miss.
  */
-import type { IPFamily } from './api';
+import type { IPFamily } from '../api';
 import type { FakeKernel, FakeSet } from './fake-kernel';
-import { canonicalIP, familyOf, parseCIDR } from './ip';
+import { canonicalIP, familyOf, parseCIDR } from '../ip';
 
 export interface Packet {
   readonly src: string;

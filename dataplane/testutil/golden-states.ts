@@ -1,17 +1,10 @@
 /**
- * Golden restore text for representative policies: what the first sync from an empty kernel
- * hands to ipset and iptables-restore, and what a few typical changes hand over afterwards.
- * Comparison is normalised (line endings, trailing blanks). Rewrite with UPDATE_GOLDEN=1.
+ * The representative states the golden tests of both backends render (iptables/golden/*.txt,
+ * nftables/golden/*.nft), and the sequence of typical changes after the first sync.
  */
-import * as fs from 'node:fs';
-import * as path from 'node:path';
-import type { CompiledClusterPolicy, CompiledState, CompiledTierRule } from '../compiler/ir';
-import { createDataplane } from './api';
-import { FakeKernel } from './fake-kernel';
+import type { CompiledClusterPolicy, CompiledState, CompiledTierRule } from '../../compiler/ir';
 import {
   cidrSet,
-  deltaBetween,
-  fullDelta,
   named,
   namedPortSet,
   pod,
@@ -22,64 +15,14 @@ import {
   state,
   tcp,
   withMembers,
-} from './testutil/fixtures';
+} from './fixtures';
 
-const GOLDEN_DIR = path.join(__dirname, 'golden');
-
-function normalise(text: string): string {
-  return `${text
-    .replace(/\r\n/g, '\n')
-    .split('\n')
-    .map((l) => l.trimEnd())
-    .join('\n')
-    .trim()}\n`;
-}
-
-function checkGolden(name: string, actual: string): void {
-  const file = path.join(GOLDEN_DIR, `${name}.txt`);
-  const text = normalise(actual);
-  if (process.env.UPDATE_GOLDEN === '1' || !fs.existsSync(file)) {
-    if (process.env.UPDATE_GOLDEN !== '1' && process.env.CI) throw new Error(`golden file ${file} missing`);
-    fs.mkdirSync(GOLDEN_DIR, { recursive: true });
-    fs.writeFileSync(file, text);
-  }
-  expect(text).toBe(normalise(fs.readFileSync(file, 'utf8')));
-}
-
-/** The restore inputs of the ops after `from`, as one text with a header per process. */
-function restoreText(k: FakeKernel, from: number): string {
-  return k
-    .opsSince(from)
-    .filter((o) => o.tool === 'iptables-restore' || o.argv[1] === 'restore')
-    .map((o) => `### ${o.argv.join(' ')}\n${o.input}`)
-    .join('\n');
-}
-
-async function firstSync(
-  s: CompiledState,
-): Promise<{ k: FakeKernel; text: string; sync: (n: CompiledState) => Promise<string> }> {
-  const k = new FakeKernel();
-  const dp = createDataplane({ kernel: k });
-  let prev = s;
-  await dp.sync(s, fullDelta(s));
-  return {
-    k,
-    text: restoreText(k, 0),
-    sync: async (next) => {
-      const from = k.ops.length;
-      await dp.sync(next, deltaBetween(prev, next));
-      prev = next;
-      return restoreText(k, from);
-    },
-  };
-}
-
-const webDenyAll = state({
+export const webDenyAll = state({
   pods: [pod('shop/web', { ips: ['10.1.0.5'], ingress: ['shop/default-deny'] })],
   policies: [policy('shop/default-deny', { ingress: [] })],
 });
 
-const allowFromNamespace = state({
+export const allowFromNamespace = state({
   pods: [
     pod('shop/web', { ips: ['10.1.0.5'], ingress: ['shop/allow-frontend'] }),
     pod('shop/cache', { ips: ['10.1.0.6'] }),
@@ -93,7 +36,7 @@ const allowFromNamespace = state({
   ],
 });
 
-const ipBlockDualStack = state({
+export const ipBlockDualStack = state({
   pods: [pod('shop/api', { ips: ['10.1.0.7', 'fd01::7'], egress: ['shop/egress-world'] })],
   policies: [
     policy('shop/egress-world', {
@@ -109,7 +52,7 @@ const ipBlockDualStack = state({
   ],
 });
 
-const namedPorts = state({
+export const namedPorts = state({
   pods: [pod('shop/web', { ips: ['10.1.0.5', 'fd01::5'], ingress: ['shop/named'] })],
   policies: [
     policy('shop/named', {
@@ -122,7 +65,7 @@ const namedPorts = state({
   ],
 });
 
-const portsAndProtocols = state({
+export const portsAndProtocols = state({
   pods: [pod('telco/smf', { ips: ['10.1.0.9'], ingress: ['telco/ports'], egress: ['telco/ports'] })],
   policies: [
     policy('telco/ports', {
@@ -164,7 +107,7 @@ const tierRule = (
  * Deny), same-namespace traffic passed to the namespace's own policies (admin Pass, later
  * priority), and a baseline default deny a NetworkPolicy can open.
  */
-const clusterTiers = state({
+export const clusterTiers = state({
   pods: [
     pod('kube-system/dns', {
       ips: ['10.1.0.10'],
@@ -206,41 +149,37 @@ const clusterTiers = state({
   ],
 });
 
-describe('golden restore text', () => {
-  test.each([
-    ['default-deny-ingress', webDenyAll],
-    ['allow-from-namespace-selector', allowFromNamespace],
-    ['ipblock-except-dual-stack', ipBlockDualStack],
-    ['named-ports', namedPorts],
-    ['ports-ranges-sctp-udp', portsAndProtocols],
-    ['cluster-policy-tiers', clusterTiers],
-  ])('%s', async (name, s) => {
-    checkGolden(name, (await firstSync(s)).text);
-  });
+export const GOLDEN_STATES: readonly [string, CompiledState][] = [
+  ['default-deny-ingress', webDenyAll],
+  ['allow-from-namespace-selector', allowFromNamespace],
+  ['ipblock-except-dual-stack', ipBlockDualStack],
+  ['named-ports', namedPorts],
+  ['ports-ranges-sctp-udp', portsAndProtocols],
+  ['cluster-policy-tiers', clusterTiers],
+];
 
-  test('changes: label change, new pod, new policy, policy removed', async () => {
-    const { sync } = await firstSync(allowFromNamespace);
-    const parts: string[] = [];
-    const relabelled = withMembers(allowFromNamespace, 'pods:frontend', ['10.2.0.2', '10.2.0.3']);
-    parts.push(`## label change\n${await sync(relabelled)}`);
-    const newPod = state({
-      pods: [
-        ...relabelled.pods.values(),
-        pod('shop/web-2', { ips: ['10.1.0.8'], ingress: ['shop/allow-frontend'] }),
-      ],
-      policies: [...relabelled.policies.values()],
-      peerSets: [...relabelled.peerSets.values()],
-    });
-    parts.push(`## pod added\n${await sync(newPod)}`);
-    const newPolicy = state({
-      pods: [...newPod.pods.values()].map((p) =>
-        p.key === 'shop/cache' ? pod('shop/cache', { ips: ['10.1.0.6'], ingress: ['shop/cache-deny'] }) : p,
-      ),
-      policies: [...newPod.policies.values(), policy('shop/cache-deny', { ingress: [] })],
-      peerSets: [...newPod.peerSets.values()],
-    });
-    parts.push(`## policy added\n${await sync(newPolicy)}`);
-    parts.push(`## policy removed\n${await sync(newPod)}`);
-    checkGolden('changes', parts.join('\n'));
+/** After allowFromNamespace: a label change, a new pod, a new policy, the policy removed. */
+export function goldenChanges(): [string, CompiledState][] {
+  const relabelled = withMembers(allowFromNamespace, 'pods:frontend', ['10.2.0.2', '10.2.0.3']);
+  const newPod = state({
+    pods: [
+      ...relabelled.pods.values(),
+      pod('shop/web-2', { ips: ['10.1.0.8'], ingress: ['shop/allow-frontend'] }),
+    ],
+    policies: [...relabelled.policies.values()],
+    peerSets: [...relabelled.peerSets.values()],
   });
-});
+  const newPolicy = state({
+    pods: [...newPod.pods.values()].map((p) =>
+      p.key === 'shop/cache' ? pod('shop/cache', { ips: ['10.1.0.6'], ingress: ['shop/cache-deny'] }) : p,
+    ),
+    policies: [...newPod.policies.values(), policy('shop/cache-deny', { ingress: [] })],
+    peerSets: [...newPod.peerSets.values()],
+  });
+  return [
+    ['label change', relabelled],
+    ['pod added', newPod],
+    ['policy added', newPolicy],
+    ['policy removed', newPod],
+  ];
+}

@@ -9,13 +9,13 @@
  *
  *   cd /work/main && NODE_OPTIONS=--experimental-vm-modules npx jest dataplane/measure.kernel.test.ts
  */
-import type { CompiledPolicy, CompiledState, PodRules } from '../compiler/ir';
-import { type ApplyStats, type DataplaneView, createDataplane } from './api';
+import type { CompiledPolicy, CompiledState, PodRules } from '../../compiler/ir';
+import { type ApplyStats, type DataplaneView, createDataplane } from '../api';
 import { FakeKernel } from './fake-kernel';
-import { type Kernel, ProcessKernel } from './kernel';
-import { deltaBetween, fullDelta, podsSet, withMembers } from './testutil/fixtures';
-import { podIP, syntheticCluster } from './testutil/generate';
-import { addNetns, deleteNetns, describeKernel, uniqueId } from './testutil/netns';
+import { type Kernel, ProcessKernel } from '../kernel';
+import { deltaBetween, fullDelta, podsSet, withMembers } from '../testutil/fixtures';
+import { podIP, syntheticCluster } from '../testutil/generate';
+import { addNetns, deleteNetns, describeKernel, uniqueId } from '../testutil/netns';
 
 jest.setTimeout(600_000);
 

@@ -5,15 +5,15 @@
  * a restart adopts, and the tools' real error output yields the failing lines.
  */
 import fc from 'fast-check';
-import type { CompiledState } from '../compiler/ir';
-import { type DataplaneView, createDataplane } from './api';
-import { ApplyError, ProcessKernel, failingLineNumber } from './kernel';
-import { EMPTY_STATE, deltaBetween, fullDelta, withMembers } from './testutil/fixtures';
-import { stateArb, syntheticCluster } from './testutil/generate';
-import { clusterArb, replay } from './testutil/tier-clusters';
-import { compileSnapshot } from '../compiler/incremental';
+import type { CompiledState } from '../../compiler/ir';
+import { type DataplaneView, createDataplane } from '../api';
+import { ApplyError, ProcessKernel, failingLineNumber } from '../kernel';
+import { EMPTY_STATE, deltaBetween, fullDelta, withMembers } from '../testutil/fixtures';
+import { stateArb, syntheticCluster } from '../testutil/generate';
+import { clusterArb, replay } from '../testutil/tier-clusters';
+import { compileSnapshot } from '../../compiler/incremental';
 import { FakeKernel } from './fake-kernel';
-import { addNetns, deleteNetns, describeKernel, inNs, must, run, uniqueId } from './testutil/netns';
+import { addNetns, deleteNetns, describeKernel, inNs, must, run, uniqueId } from '../testutil/netns';
 
 jest.setTimeout(300_000);
 

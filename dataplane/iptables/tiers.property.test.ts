@@ -10,14 +10,14 @@
  * and is not traced (verdict() allows it, and the dataplane does not hook INPUT/OUTPUT).
  */
 import fc from 'fast-check';
-import { compileSnapshot } from '../compiler/incremental';
-import type { ClusterSnapshot, Protocol } from '../compiler/model';
-import { verdict } from '../compiler/verdict';
-import type { Endpoint } from '../compiler/verdict-types';
-import { createDataplane } from './api';
+import { compileSnapshot } from '../../compiler/incremental';
+import type { ClusterSnapshot, Protocol } from '../../compiler/model';
+import { verdict } from '../../compiler/verdict';
+import type { Endpoint } from '../../compiler/verdict-types';
+import { createDataplane } from '../api';
 import { FakeKernel } from './fake-kernel';
-import { fullDelta } from './testutil/fixtures';
-import { clusterArb, EXTERNAL, NODE_ADDRESSES, PROBES, replay } from './testutil/tier-clusters';
+import { fullDelta } from '../testutil/fixtures';
+import { clusterArb, EXTERNAL, NODE_ADDRESSES, PROBES, replay } from '../testutil/tier-clusters';
 import { trace, type Packet } from './tracer';
 
 const SEED = Number(process.env.PALISADE_PROPERTY_SEED ?? 20261202);

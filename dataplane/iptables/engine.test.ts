@@ -3,10 +3,10 @@
  * how it recovers from failures and restarts, and that any batching converges.
  */
 import fc from 'fast-check';
-import type { CompileDelta, CompiledState } from '../compiler/ir';
-import { type Dataplane, createDataplane } from './api';
+import type { CompileDelta, CompiledState } from '../../compiler/ir';
+import { type Dataplane, createDataplane } from '../api';
 import { FakeKernel } from './fake-kernel';
-import { ApplyError } from './kernel';
+import { ApplyError } from '../kernel';
 import { CHAIN_FORWARD, CHAIN_INGRESS, isOwnName, podChainName, policyChainName } from './names';
 import {
   EMPTY_STATE,
@@ -23,8 +23,8 @@ import {
   state,
   tcp,
   withMembers,
-} from './testutil/fixtures';
-import { stateArb, syntheticCluster } from './testutil/generate';
+} from '../testutil/fixtures';
+import { stateArb, syntheticCluster } from '../testutil/generate';
 
 const base = state({
   pods: [

@@ -3,10 +3,10 @@
  * Address plan: local pods 10.1.0.0/16 and fd01::/64, remote pods 10.2.0.0/16 and fd02::/64,
  * the node 10.0.0.1, outside hosts 192.0.2.0/24 and 8.8.8.8.
  */
-import type { CompiledState } from '../compiler/ir';
-import { createDataplane } from './api';
+import type { CompiledState } from '../../compiler/ir';
+import { createDataplane } from '../api';
 import { FakeKernel } from './fake-kernel';
-import { DEFAULT_MARK_BIT } from './render';
+import { DEFAULT_MARK_BIT } from '../tiers';
 import { type Packet, trace } from './tracer';
 import {
   cidrSet,
@@ -22,7 +22,7 @@ import {
   state,
   tcp,
   withMembers,
-} from './testutil/fixtures';
+} from '../testutil/fixtures';
 
 const WEB = '10.1.0.5';
 const FREE = '10.1.0.6';

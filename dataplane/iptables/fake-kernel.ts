@@ -16,9 +16,9 @@
  * Promise: tests can read its state back (save/list, or `chains()`/`sets()`), count operations
  * (`ops`, `counts`), and inject failures (`failNextRestore`).
  */
-import type { IPFamily } from './api';
-import { canonicalIP, canonicalIPPort, netEntry, parseCIDR } from './ip';
-import type { Kernel, ProcessResult } from './kernel';
+import type { IPFamily } from '../api';
+import { canonicalIP, canonicalIPPort, netEntry, parseCIDR } from '../ip';
+import type { Kernel, ProcessResult } from '../kernel';
 
 export interface FakeRule {
   spec: string;

@@ -6,9 +6,10 @@
  * Rules are identified by the hash in their comment (see model.ts); a rule of ours without one
  * (edited by hand) gets a hash that no rendered rule has, so it shows up as a difference.
  */
-import type { IPFamily } from './api';
-import { canonicalIP, canonicalIPPort, netEntry, parseCIDR } from './ip';
-import type { Chain, ChainKind, FamilyTables, HookRule, IpSet, Rule, SetRole, SetType } from './model';
+import type { IPFamily } from '../api';
+import { canonicalIP, canonicalIPPort, netEntry, parseCIDR } from '../ip';
+import type { Chain, ChainKind, HookRule, KernelSet, Rule, SetRole, TableState } from '../model';
+import { RULE_HASH_CHARS, RULE_HASH_TAG } from '../names';
 import {
   CHAIN_EGRESS,
   CHAIN_INGRESS,
@@ -19,7 +20,7 @@ import {
   isolationSetName,
   shortHash,
 } from './names';
-import { RULE_HASH_CHARS, RULE_HASH_TAG } from './render';
+import type { SetType } from './render';
 
 const HASH_RE = new RegExp(`--comment "?${RULE_HASH_TAG}([A-Z2-7]{${RULE_HASH_CHARS}})`);
 const TARGET_RE = /(?:^|\s)-[jg] (\S+)/;
@@ -41,7 +42,7 @@ function chainKindOf(name: string): { kind: ChainKind; direction?: Direction } {
 }
 
 /** Own chains and hooks from the filter table of one family's iptables-save output. */
-export function parseIptablesSave(text: string, family: IPFamily): FamilyTables {
+export function parseIptablesSave(text: string, family: IPFamily): TableState {
   const rules = new Map<string, Rule[]>();
   const hooks: HookRule[] = [];
   const positions = new Map<string, number>();
@@ -79,7 +80,8 @@ export function parseIptablesSave(text: string, family: IPFamily): FamilyTables 
     }
   }
   const chains = new Map<string, Chain>();
-  for (const [name, list] of rules) chains.set(name, { name, family, ...chainKindOf(name), rules: list });
+  for (const [name, list] of rules)
+    chains.set(name, { name, table: family, family, ...chainKindOf(name), rules: list });
   return { chains, hooks };
 }
 
@@ -107,8 +109,8 @@ function setRoleOf(name: string, family: IPFamily): { role: SetRole; direction?:
 }
 
 /** Own sets from `ipset save` output (all sets, or one). */
-export function parseIpsetSave(text: string): Map<string, IpSet> {
-  const sets = new Map<string, IpSet>();
+export function parseIpsetSave(text: string): Map<string, KernelSet> {
+  const sets = new Map<string, KernelSet>();
   for (const raw of text.split('\n')) {
     const line = raw.trim();
     if (line.startsWith('create ')) {

@@ -1,4 +1,4 @@
-import { canonicalIP, canonicalIPPort, netEntries, netEntry, parseCIDR } from './ip';
+import { canonicalIP, canonicalIPPort, netEntries, netEntry, parseCIDR } from '../ip';
 import {
   FIXED_CHAINS,
   MAX_CHAIN_NAME,

@@ -24,17 +24,27 @@ import type {
   CompiledClusterPolicy,
   CompiledPolicy,
   CompiledRule,
-  CompiledState,
   CompiledTierRule,
   PeerSet,
   PeerSetDef,
   PeerSetKey,
   PodRules,
   PortMatch,
-} from '../compiler/ir';
-import type { IPFamily } from './api';
-import { canonicalIP, canonicalIPPort, familyOf, netEntries, parseCIDR } from './ip';
-import type { Chain, HookRule, IpSet, Rule, SetType } from './model';
+} from '../../compiler/ir';
+import type { IPFamily } from '../api';
+import type { IsolationEntry, PodRender as SharedPodRender, Renderer } from '../desired';
+import { canonicalIP, canonicalIPPort, familyOf, netEntries, parseCIDR } from '../ip';
+import type { Chain, HookRule, KernelSet, Rule, TableKey } from '../model';
+import { RULE_HASH_TAG, peerSetFamilies, peerSetTail, ruleHash } from '../names';
+import {
+  type MarkOptions,
+  type PolicyLookup,
+  clusterPolicyHasDirection,
+  enforcedPolicies,
+  markMask,
+  passBitOf,
+  policyHasDirection,
+} from '../tiers';
 import {
   CHAIN_ACCEPTED,
   CHAIN_ALLOW,
@@ -49,35 +59,16 @@ import {
   peerSetName,
   podChainName,
   policyChainName,
-  shortHash,
 } from './names';
 
-/** Length of the per-rule content hash carried in comments (50 bits). */
-export const RULE_HASH_CHARS = 10;
-/** Comment marker before the rule hash. */
-export const RULE_HASH_TAG = 'pl:';
+export type SetType = 'hash:ip' | 'hash:net' | 'hash:ip,port';
+
 /** xt_comment allows 256 bytes; keep the human part well inside. */
 const MAX_COMMENT_TEXT = 200;
 
-/** Default bit of the packet mark that carries "some policy allowed this" inside our chains. */
-export const DEFAULT_MARK_BIT = 0x100000;
-
-export interface RenderOptions {
-  /** A single bit of the packet mark, owned by Palisade while a packet is in its chains. */
-  readonly markBit: number;
-}
+export type RenderOptions = MarkOptions;
 
 const hex = (n: number): string => `0x${n.toString(16)}`;
-
-/** The second mark bit: "a ClusterNetworkPolicy Pass rule matched" (the next bit up, or down at bit 31). */
-export function passBitOf(markBit: number): number {
-  return markBit === 0x80000000 ? 0x40000000 : markBit * 2;
-}
-
-/** Both mark bits Palisade owns, as one mask. */
-function markMask(opts: RenderOptions): number {
-  return (opts.markBit | passBitOf(opts.markBit)) >>> 0;
-}
 
 /**
  * One rule. `head` holds the address and protocol matches (-s, -d, -p), which iptables-save
@@ -93,7 +84,7 @@ export function makeRule(
   const text = human.replace(/["\\]/g, '').slice(0, MAX_COMMENT_TEXT);
   // The human part is hashed too: a rule whose origin changed is rewritten, so the kernel's
   // comments always say where each rule comes from now.
-  const hash = shortHash(`${[...head, ...matches, parts.target].join(' ')}\0${text}`, RULE_HASH_CHARS);
+  const hash = ruleHash([...head, ...matches, parts.target].join(' '), text);
   const comment = `-m comment --comment "${RULE_HASH_TAG}${hash} ${text}"`;
   const body = [...head, comment, ...matches, parts.target].join(' ');
   return {
@@ -165,15 +156,17 @@ export function renderFixedChains(family: IPFamily, opts: RenderOptions): Chain[
     ),
   ];
   return [
-    { name: CHAIN_FORWARD, family, kind: 'fixed', rules: forward },
+    { name: CHAIN_FORWARD, table: family, family, kind: 'fixed', rules: forward },
     {
       name: CHAIN_ALLOW,
+      table: family,
       family,
       kind: 'fixed',
       rules: [makeRule({ target: `-j MARK --set-xmark ${bit}/${bit}` }, 'palisade: a policy rule allows')],
     },
     {
       name: CHAIN_PASS,
+      table: family,
       family,
       kind: 'fixed',
       rules: [
@@ -182,6 +175,7 @@ export function renderFixedChains(family: IPFamily, opts: RenderOptions): Chain[
     },
     {
       name: CHAIN_ACCEPTED,
+      table: family,
       family,
       kind: 'fixed',
       rules: [makeRule({ target: `-j MARK --set-xmark 0x0/${both}` }, 'palisade: allowed, clear the marks')],
@@ -203,6 +197,7 @@ export function renderDispatchChain(family: IPFamily, direction: Direction, podR
   rules.push(dispatchDefaultRule(direction));
   return {
     name: direction === 'ingress' ? CHAIN_INGRESS : CHAIN_EGRESS,
+    table: family,
     family,
     kind: 'dispatch',
     direction,
@@ -223,46 +218,6 @@ export interface PodRender {
   readonly dispatch: { readonly ingress: Rule[]; readonly egress: Rule[] };
   /** Entries of the isolation sets. */
   readonly isolated: { readonly ingress: string[]; readonly egress: string[] };
-}
-
-/** Does a policy contribute a chain for this direction? */
-export function policyHasDirection(p: CompiledPolicy | undefined, direction: Direction): p is CompiledPolicy {
-  return !!p && (direction === 'ingress' ? p.ingress : p.egress) !== null;
-}
-
-/** Does a ClusterNetworkPolicy contribute a chain for this direction? */
-export function clusterPolicyHasDirection(
-  p: CompiledClusterPolicy | undefined,
-  direction: Direction,
-): p is CompiledClusterPolicy {
-  return !!p && (direction === 'ingress' ? p.ingress : p.egress) !== null;
-}
-
-/** What a pod chain refers to: the compiled policies of both kinds. */
-export type PolicyLookup = Pick<CompiledState, 'policies' | 'clusterPolicies'>;
-
-/**
- * The policies of a pod that are enforced in a direction, per tier, in evaluation order.
- * Audit-mode policies are left out: they never change a packet's fate.
- */
-export function enforcedPolicies(
-  pod: PodRules,
-  direction: Direction,
-  lookup: PolicyLookup,
-): { policyKeys: string[]; admin: string[]; baseline: string[] } {
-  const np = (k: string) => !lookup.policies.get(k)?.audit;
-  const cnp = (k: string) => !lookup.clusterPolicies.get(k)?.audit;
-  return direction === 'ingress'
-    ? {
-        policyKeys: pod.ingress.filter(np),
-        admin: pod.adminIngress.filter(cnp),
-        baseline: pod.baselineIngress.filter(cnp),
-      }
-    : {
-        policyKeys: pod.egress.filter(np),
-        admin: pod.adminEgress.filter(cnp),
-        baseline: pod.baselineEgress.filter(cnp),
-      };
 }
 
 export function renderPod(
@@ -388,7 +343,15 @@ export function renderPod(
         }),
       );
     }
-    out.chains.push({ name: chainName, family, kind: 'pod', direction, owner: pod.key, rules });
+    out.chains.push({
+      name: chainName,
+      table: family,
+      family,
+      kind: 'pod',
+      direction,
+      owner: pod.key,
+      rules,
+    });
     for (const ip of ips) {
       out.dispatch[direction].push(
         makeRule(
@@ -410,30 +373,7 @@ export function setTypeOf(kind: PeerSetDef['kind']): SetType {
   return kind === 'pods' || kind === 'nodes' ? 'hash:ip' : kind === 'cidr' ? 'hash:net' : 'hash:ip,port';
 }
 
-function peerSetTail(ps: PeerSet): string {
-  const d = ps.def;
-  switch (d.kind) {
-    case 'cidr':
-      return d.cidr;
-    case 'namedPort':
-      return d.name;
-    case 'nodes':
-      return Object.values(d.nodeSelector.matchLabels ?? {})[0] ?? 'nodes';
-    case 'pods': {
-      const firstLabel = Object.values(d.podSelector.matchLabels ?? {})[0];
-      return firstLabel ?? d.namespace ?? 'pods';
-    }
-  }
-}
-
-/** Families an ipset of this peer set exists in: a cidr set in its own; the others in every family. */
-export function peerSetFamilies(ps: PeerSet, families: readonly IPFamily[]): IPFamily[] {
-  if (ps.def.kind === 'cidr') {
-    const f = familyOf(ps.def.cidr);
-    return families.includes(f) ? [f] : [];
-  }
-  return [...families];
-}
+export { peerSetFamilies };
 
 /** The ipset name of a peer set in a family, or undefined when it has no set there. */
 export function peerSetNameIn(ps: PeerSet, family: IPFamily): string | undefined {
@@ -463,7 +403,7 @@ export function memberEntries(ps: PeerSet, member: string, family: IPFamily): st
   }
 }
 
-export function renderPeerSet(ps: PeerSet, family: IPFamily): IpSet | undefined {
+export function renderPeerSet(ps: PeerSet, family: IPFamily): KernelSet | undefined {
   const name = peerSetNameIn(ps, family);
   if (!name) return undefined;
   const members = new Set<string>();
@@ -570,6 +510,7 @@ export function renderPolicy(
       for (const line of ruleLines(policy, direction, r, peerSets, family)) out.push(line);
     chains.push({
       name: policyChainName(policy.key, policy.name, direction),
+      table: family,
       family,
       kind: 'policy',
       direction,
@@ -656,6 +597,7 @@ export function renderClusterPolicy(
       for (const line of tierRuleLines(cp, direction, r, peerSets, family)) out.push(line);
     chains.push({
       name: clusterPolicyChainName(cp.key, direction),
+      table: family,
       family,
       kind: 'clusterPolicy',
       direction,
@@ -667,7 +609,7 @@ export function renderClusterPolicy(
 }
 
 /** The (empty) isolation sets of a family; DesiredState fills them from the pods. */
-export function renderIsolationSets(family: IPFamily): IpSet[] {
+export function renderIsolationSets(family: IPFamily): KernelSet[] {
   return (['ingress', 'egress'] as const).map((direction) => ({
     name: isolationSetName(direction, family),
     family,
@@ -676,4 +618,32 @@ export function renderIsolationSets(family: IPFamily): IpSet[] {
     direction,
     members: new Set<string>(),
   }));
+}
+
+/** The iptables backend's rendering, as DesiredState consumes it. */
+export function iptablesRenderer(families: readonly IPFamily[], opts: RenderOptions): Renderer {
+  const isolation = (ips: readonly string[]): IsolationEntry[] => ips.map((ip) => ({ key: ip, element: ip }));
+  return {
+    families,
+    tables: families,
+    tableOf: (family: IPFamily): TableKey => family,
+    fixedChains: () => families.flatMap((f) => renderFixedChains(f, opts)),
+    hooks: () => new Map<TableKey, HookRule[]>(families.map((f) => [f, renderHooks()])),
+    isolationSets: renderIsolationSets,
+    isolationSetName,
+    dispatchChain: renderDispatchChain,
+    pod(pod, family, lookup): SharedPodRender {
+      const r = renderPod(pod, family, lookup, opts);
+      return {
+        chains: r.chains,
+        dispatch: r.dispatch,
+        isolated: { ingress: isolation(r.isolated.ingress), egress: isolation(r.isolated.egress) },
+      };
+    },
+    policy: renderPolicy,
+    clusterPolicy: renderClusterPolicy,
+    peerSetFamilies,
+    peerSet: renderPeerSet,
+    memberEntries,
+  };
 }
