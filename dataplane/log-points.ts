@@ -29,7 +29,7 @@ import type {
 import type { ObjectKey } from '../compiler/model';
 import type { DirectionVerdict } from '../compiler/verdict-types';
 import type { Direction } from './names';
-import { clusterPolicyHasDirection, enforcedPolicies, policyHasDirection, type PolicyLookup } from './render';
+import { clusterPolicyHasDirection, enforcedPolicies, policyHasDirection, type PolicyLookup } from './tiers';
 import { logPoint, type LogPoint, type LogPointId, type LogTier, type LogVerdict } from './verdict-log';
 
 export interface LogPointOptions {
