@@ -98,16 +98,19 @@ export type TierName = 'admin' | 'baseline';
 
 /**
  * One ClusterNetworkPolicy rule. Evaluation within a policy is in `index` order, first match
- * wins. `peers: []` matches nothing (an Accept rule whose only peers Palisade cannot match);
- * 'any' matches every remote address (a Deny or Pass rule whose peers Palisade cannot match,
- * which the API says must fail closed), `ports` as in v1 rules.
+ * wins. `peers: []` matches nothing (an Accept rule with a peer Palisade cannot match);
+ * 'any' matches every remote address (a Deny or Pass rule with such a peer, compiled as a
+ * Deny: the API's fail-closed rule), `ports` as in v1 rules.
  */
 export interface CompiledTierRule {
   /** Index in the policy's ingress or egress list. */
   readonly index: number;
   /** The rule's `name`; '' when it has none. */
   readonly name: string;
+  /** The rule's action; Deny for a Pass rule that fails closed (see `unsupported`). */
   readonly action: ClusterPolicyAction;
+  /** The action as written, present only when failing closed changed it (Pass, compiled as Deny). */
+  readonly writtenAction?: ClusterPolicyAction;
   readonly peers: readonly PeerSetKey[] | 'any';
   readonly ports: readonly PortMatch[] | 'any';
   /**

@@ -146,7 +146,7 @@ async function run(args: string[]): Promise<{ code: number; out: string; err: st
 }
 
 const DOMAIN_WARNING =
-  'palisade: warning: ClusterNetworkPolicy egress-guard: egress rule 0 "allow-example" (Accept) has domainNames peers, which Palisade does not enforce; Palisade treats those peers as matching no traffic (the API\'s fail-closed rule for Accept)\n';
+  'palisade: warning: ClusterNetworkPolicy egress-guard: egress rule 0 "allow-example" (Accept) has domainNames peers, which Palisade does not enforce; Palisade treats the rule as matching no traffic (the API\'s fail-closed rule for Accept)\n';
 
 describe('analyze over both APIs', () => {
   test('the matrix, and a warning naming the policy and rule with domainNames peers', async () => {

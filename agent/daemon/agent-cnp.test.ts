@@ -180,7 +180,7 @@ test('nodes peers follow the Node objects; domainNames peers are logged and repo
   await eventually(async () => !(await allowed('x/a', '172.18.0.2')), 'the relabelled node to join');
 
   const warning =
-    'ClusterNetworkPolicy no-workers: egress rule 0 "dns" (Accept) has domainNames peers, which Palisade does not enforce; Palisade treats those peers as matching no traffic (the API\'s fail-closed rule for Accept)';
+    'ClusterNetworkPolicy no-workers: egress rule 0 "dns" (Accept) has domainNames peers, which Palisade does not enforce; Palisade treats the rule as matching no traffic (the API\'s fail-closed rule for Accept)';
   expect((await cnpStatus()).unsupported).toEqual([warning]);
   expect(logLines.filter((l) => l.msg === warning)).toHaveLength(1);
   expect(logLines.find((l) => l.msg === warning)).toMatchObject({ level: 'warn', policy: 'no-workers' });

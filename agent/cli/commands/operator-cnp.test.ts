@@ -104,7 +104,7 @@ const json = async (...args: string[]): Promise<Record<string, any>> => {
 };
 
 const DNS_WARNING =
-  'ClusterNetworkPolicy egress-dns: egress rule 0 "dns" (Accept) has domainNames peers, which Palisade does not enforce; Palisade treats those peers as matching no traffic (the API\'s fail-closed rule for Accept)';
+  'ClusterNetworkPolicy egress-dns: egress rule 0 "dns" (Accept) has domainNames peers, which Palisade does not enforce; Palisade treats the rule as matching no traffic (the API\'s fail-closed rule for Accept)';
 
 test('status: the CRD is installed, the counts, and the rule Palisade cannot enforce', async () => {
   const s = await json('status');
