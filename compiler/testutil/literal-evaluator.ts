@@ -39,13 +39,21 @@
  * both have one; with no common family there is no connection (denied unless self or node).
  * An address endpoint that is the address of a live, non-hostNetwork pod is that pod (using
  * that one address); any other address is a host outside the cluster, never subject to policy.
+ *
+ * ClusterNetworkPolicy tiers (literal-cluster-policy.ts has the reading of one tier): per
+ * direction, "Policy tiers are evaluated in the following order: Admin tier, NetworkPolicy
+ * tier, Baseline tier"; an Admin Accept or Deny decides; an Admin Pass, or no Admin match,
+ * goes on to NetworkPolicy, which "always makes a final decision for selected pods" (the
+ * isolation rules above); for pods no NetworkPolicy isolates, the Baseline tier decides the
+ * same way; "If a given connection wasn't allowed or denied by any of the tiers, the default
+ * kubernetes policy is applied, which says that all pods can communicate with each other."
+ * The two exemptions above (a pod to itself, a pod and its own node) hold for every tier:
+ * "A Pod connecting to its own Pod IP is not subject to CNP" (api-overview.md); the node rule
+ * is the Kubernetes docs' for NetworkPolicy, which Palisade applies to every tier (the CNP API
+ * text is silent on it).
  */
-// Test code (excluded from the build): node:net's BlockList is the independent CIDR check.
-// eslint-disable-next-line no-restricted-imports
-import { BlockList, isIP } from 'node:net';
 import type {
   ClusterSnapshot,
-  LabelSelector,
   NamespaceInfo,
   NetworkPolicyPeer,
   NetworkPolicyPort,
@@ -53,56 +61,21 @@ import type {
   PolicyInfo,
   Protocol,
 } from '../model';
+import {
+  family,
+  inCidr,
+  isPolicyTarget,
+  literalSelectorMatches,
+  participates,
+  type LiteralEnd,
+} from './literal-basics';
+import { LiteralClusterPolicies } from './literal-cluster-policy';
+
+export { literalSelectorMatches } from './literal-basics';
 
 export type LiteralEndpoint = { kind: 'pod'; key: string } | { kind: 'ip'; ip: string };
 
-interface End {
-  readonly pod?: PodInfo;
-  readonly ips: readonly string[];
-}
-
-function hasLabel(labels: Readonly<Record<string, string>>, key: string): boolean {
-  return Object.prototype.hasOwnProperty.call(labels, key);
-}
-
-/** metav1.LabelSelector semantics: every matchLabels pair and every expression must hold. */
-export function literalSelectorMatches(
-  sel: LabelSelector,
-  labels: Readonly<Record<string, string>>,
-): boolean {
-  for (const key of Object.keys(sel.matchLabels ?? {})) {
-    if (!hasLabel(labels, key) || labels[key] !== sel.matchLabels![key]) return false;
-  }
-  for (const req of sel.matchExpressions ?? []) {
-    const present = hasLabel(labels, req.key);
-    const values = req.values ?? [];
-    if (req.operator === 'In' && !(present && values.includes(labels[req.key]))) return false;
-    if (req.operator === 'NotIn' && present && values.includes(labels[req.key])) return false;
-    if (req.operator === 'Exists' && !present) return false;
-    if (req.operator === 'DoesNotExist' && present) return false;
-  }
-  return true;
-}
-
-function family(ip: string): 'ipv4' | 'ipv6' {
-  return isIP(ip) === 6 ? 'ipv6' : 'ipv4';
-}
-
-function inCidr(ip: string, cidr: string): boolean {
-  const [net, bits] = cidr.split('/');
-  if (family(net) !== family(ip)) return false;
-  const list = new BlockList();
-  list.addSubnet(net, Number(bits), family(net));
-  return list.check(ip, family(ip));
-}
-
-function participates(p: PodInfo): boolean {
-  return p.ips.length > 0 && p.phase !== 'Succeeded' && p.phase !== 'Failed';
-}
-
-function isPolicyTarget(p: PodInfo): boolean {
-  return participates(p) && !p.hostNetwork;
-}
+type End = LiteralEnd;
 
 function policyHasType(p: PolicyInfo, t: 'Ingress' | 'Egress'): boolean {
   if (p.spec.policyTypes !== undefined) return p.spec.policyTypes.includes(t);
@@ -111,7 +84,11 @@ function policyHasType(p: PolicyInfo, t: 'Ingress' | 'Egress'): boolean {
 }
 
 export class LiteralEvaluator {
-  constructor(private readonly cluster: ClusterSnapshot) {}
+  private readonly tiers: LiteralClusterPolicies;
+
+  constructor(private readonly cluster: ClusterSnapshot) {
+    this.tiers = new LiteralClusterPolicies(cluster);
+  }
 
   private namespace(name: string): NamespaceInfo | undefined {
     return this.cluster.namespaces.find((n) => n.name === name);
@@ -182,9 +159,15 @@ export class LiteralEvaluator {
     port: number,
     protocol: Protocol,
   ): boolean {
-    if (!subject) return true;
+    if (!subject || !isPolicyTarget(subject)) return true;
+    const query = { subject, direction: t, remote, remoteIP, dst, port, protocol };
+    const admin = this.tiers.tierMatch('Admin', query);
+    if (admin && admin.action !== 'Pass') return admin.action === 'Accept';
     const policies = this.isolatingPolicies(subject, t);
-    if (policies.length === 0) return true;
+    if (policies.length === 0) {
+      const baseline = this.tiers.tierMatch('Baseline', query);
+      return !baseline || baseline.action !== 'Deny';
+    }
     for (const pol of policies) {
       const rules = t === 'Ingress' ? (pol.spec.ingress ?? []) : (pol.spec.egress ?? []);
       for (const rule of rules) {
