@@ -345,6 +345,13 @@ test('all errors of a file are reported, not just the first', () => {
   expect(errs[1]).toContain('document 2 (Pod x/a): spec.containers[0].ports[0].containerPort: 99999');
 });
 
+test('podSelector with no value (null) selects every pod, as the API server decodes it', () => {
+  const text = `${policy('podSelector:\npolicyTypes: [Ingress]')}---\n${POD()}`;
+  const r = loadScenario(text, 'ok.yaml');
+  if (!r.ok) throw new Error(r.errors.join('\n'));
+  expect(r.scenario.policies[0].spec.podSelector).toEqual({});
+});
+
 test('valid edge cases are accepted', () => {
   const text = `${policy(`
 podSelector: {}
