@@ -64,11 +64,12 @@ describeKernel('conformance: every case of e2e/cases with real packets', () => {
 
   test('the cases form few clusters, each with same-node and cross-node pairs', () => {
     expect(GROUPS.reduce((n, g) => n + g.cases.length, 0)).toBeGreaterThanOrEqual(50);
-    // Each group costs a sandbox per topology: a case with new wiring should reuse the 9 pods.
-    expect(GROUPS.length).toBeLessThanOrEqual(2);
+    // Each group costs a sandbox per topology: a case with new wiring should reuse the 9 pods
+    // (NetworkPolicy) or the houses (ClusterNetworkPolicy).
+    expect(GROUPS.length).toBeLessThanOrEqual(3);
     for (const g of GROUPS) {
       const placement = pairPlacement(g.plan);
-      expect(g.plan.nodes.length).toBe(2);
+      expect(g.plan.nodes.length).toBeGreaterThanOrEqual(2);
       expect(placement.sameNode).toBeGreaterThan(0);
       expect(placement.crossNode).toBeGreaterThan(0);
     }

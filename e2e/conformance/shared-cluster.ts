@@ -25,7 +25,7 @@ import {
 } from '../sandbox';
 import { waitForEnforcement, expectedModel, type EnforcementWait } from './agent-sync';
 import { ApiWriter } from './api-writer';
-import { planWrites, type ClusterWrite, type PolicyChange } from './cluster-writes';
+import { planWrites, type ClusterWrite, type ObjectKind, type PolicyChange } from './cluster-writes';
 import { forgetUdpFlows } from '../sandbox/flows';
 
 export interface SharedClusterOptions {
@@ -106,7 +106,8 @@ export class SharedCluster {
       // Some writes may have happened: start the next move from what the server holds (of
       // the namespaces this cluster manages; the server also seeds `default`).
       const managed = new Set(this.held.filter((o) => o.kind === 'Namespace').map((o) => o.metadata.name));
-      this.held = (await this.api.readState()).filter(
+      const kinds = new Set([...this.held, ...objects].map((o) => o.kind as ObjectKind));
+      this.held = (await this.api.readState([...kinds])).filter(
         (o) => o.kind !== 'Namespace' || managed.has(o.metadata.name),
       );
       throw e;
