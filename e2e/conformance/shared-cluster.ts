@@ -24,7 +24,7 @@ import {
   type Topology,
 } from '../sandbox';
 import { waitForEnforcement, expectedModel, type EnforcementWait } from './agent-sync';
-import { ApiWriter } from './api-writer';
+import { ApiWriter, RESOURCE_OF_KIND } from './api-writer';
 import { planWrites, type ClusterWrite, type ObjectKind, type PolicyChange } from './cluster-writes';
 import { forgetUdpFlows } from '../sandbox/flows';
 
@@ -106,10 +106,17 @@ export class SharedCluster {
       // Some writes may have happened: start the next move from what the server holds (of
       // the namespaces this cluster manages; the server also seeds `default`).
       const managed = new Set(this.held.filter((o) => o.kind === 'Namespace').map((o) => o.metadata.name));
-      const kinds = new Set([...this.held, ...objects].map((o) => o.kind as ObjectKind));
-      this.held = (await this.api.readState([...kinds])).filter(
-        (o) => o.kind !== 'Namespace' || managed.has(o.metadata.name),
+      // The kinds planWrites handles (a CRD the cluster was seeded with never changes).
+      const kinds = new Set(
+        [...this.held, ...objects].map((o) => o.kind).filter((k): k is ObjectKind => k in RESOURCE_OF_KIND),
       );
+      const fixed = this.held.filter((o) => !(o.kind in RESOURCE_OF_KIND));
+      this.held = [
+        ...fixed,
+        ...(await this.api.readState([...kinds])).filter(
+          (o) => o.kind !== 'Namespace' || managed.has(o.metadata.name),
+        ),
+      ];
       throw e;
     }
     this.held = objects;
