@@ -311,7 +311,8 @@ test('compiler verdicts equal the literal evaluator on random clusters', () => {
               EXTERNALS.includes(to.e.ip)
             )
               continue;
-            const got = verdict(compiler, from.e, to.e, probe).allowed;
+            const v = verdict(compiler, from.e, to.e, probe);
+            const got = v.allowed;
             const want = literal.allowed(
               from.e as LiteralEndpoint,
               to.e as LiteralEndpoint,
@@ -319,10 +320,31 @@ test('compiler verdicts equal the literal evaluator on random clusters', () => {
               probe.protocol,
             );
             pairsChecked++;
+            const what = `${from.name} -> ${to.name} on ${probe.port}/${probe.protocol}`;
             if (got !== want) {
               throw new Error(
-                `${from.name} -> ${to.name} on ${probe.port}/${probe.protocol}: compiler says ${got ? 'allowed' : 'denied'}, literal evaluator ${want ? 'allowed' : 'denied'}\ncluster: ${describe(cluster)}`,
+                `${what}: compiler says ${got ? 'allowed' : 'denied'}, literal evaluator ${want ? 'allowed' : 'denied'}\ncluster: ${describe(cluster)}`,
               );
+            }
+            // Who decided, too: the same tier, and for a CNP tier the same policy and rule (ties
+            // broken by name in both), so an order mistake cannot hide behind an equal action.
+            const d = literal.decisions(
+              from.e as LiteralEndpoint,
+              to.e as LiteralEndpoint,
+              probe.port,
+              probe.protocol,
+            );
+            for (const dir of ['egress', 'ingress'] as const) {
+              if (!d) break;
+              const c = v[dir];
+              const l = d[dir];
+              const gotBy = `${c.decidedBy} ${c.clusterRule ? `${c.clusterRule.policy}[${c.clusterRule.rule}] ${c.clusterRule.action}` : ''}`;
+              const wantBy = `${l.decidedBy} ${l.rule ? `${l.rule.policy}[${l.rule.rule}] ${l.rule.action}` : ''}`;
+              if (gotBy !== wantBy) {
+                throw new Error(
+                  `${what}, ${dir}: compiler decided by ${gotBy}, literal evaluator by ${wantBy}\ncluster: ${describe(cluster)}`,
+                );
+              }
             }
           }
         }

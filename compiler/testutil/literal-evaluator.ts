@@ -69,11 +69,18 @@ import {
   participates,
   type LiteralEnd,
 } from './literal-basics';
-import { LiteralClusterPolicies } from './literal-cluster-policy';
+import { LiteralClusterPolicies, type TierMatch } from './literal-cluster-policy';
 
 export { literalSelectorMatches } from './literal-basics';
 
 export type LiteralEndpoint = { kind: 'pod'; key: string } | { kind: 'ip'; ip: string };
+
+/** How one direction of a connection is decided: the tier, and for a CNP tier the rule. */
+export interface LiteralDecision {
+  readonly allowed: boolean;
+  readonly decidedBy: 'admin' | 'networkpolicy' | 'baseline' | 'default';
+  readonly rule?: TierMatch;
+}
 
 type End = LiteralEnd;
 
@@ -150,8 +157,9 @@ export class LiteralEvaluator {
     return port === p.port;
   }
 
-  private directionAllows(
-    subject: PodInfo | undefined,
+  /** Does some rule of the NetworkPolicies isolating `subject` for `t` admit the connection? */
+  private networkPoliciesAdmit(
+    policies: readonly PolicyInfo[],
     t: 'Ingress' | 'Egress',
     remote: End,
     remoteIP: string,
@@ -159,15 +167,6 @@ export class LiteralEvaluator {
     port: number,
     protocol: Protocol,
   ): boolean {
-    if (!subject || !isPolicyTarget(subject)) return true;
-    const query = { subject, direction: t, remote, remoteIP, dst, port, protocol };
-    const admin = this.tiers.tierMatch('Admin', query);
-    if (admin && admin.action !== 'Pass') return admin.action === 'Accept';
-    const policies = this.isolatingPolicies(subject, t);
-    if (policies.length === 0) {
-      const baseline = this.tiers.tierMatch('Baseline', query);
-      return !baseline || baseline.action !== 'Deny';
-    }
     for (const pol of policies) {
       const rules = t === 'Ingress' ? (pol.spec.ingress ?? []) : (pol.spec.egress ?? []);
       for (const rule of rules) {
@@ -189,10 +188,45 @@ export class LiteralEvaluator {
     return false;
   }
 
-  allowed(from: LiteralEndpoint, to: LiteralEndpoint, port: number, protocol: Protocol): boolean {
+  /** Which tier decides one direction for `subject`, and how. */
+  private directionDecision(
+    subject: PodInfo | undefined,
+    t: 'Ingress' | 'Egress',
+    remote: End,
+    remoteIP: string,
+    dst: End,
+    port: number,
+    protocol: Protocol,
+  ): LiteralDecision {
+    if (!subject || !isPolicyTarget(subject)) return { allowed: true, decidedBy: 'default' };
+    const query = { subject, direction: t, remote, remoteIP, dst, port, protocol };
+    const admin = this.tiers.tierMatch('Admin', query);
+    if (admin && admin.action !== 'Pass')
+      return { allowed: admin.action === 'Accept', decidedBy: 'admin', rule: admin };
+    const policies = this.isolatingPolicies(subject, t);
+    if (policies.length > 0) {
+      const allowed = this.networkPoliciesAdmit(policies, t, remote, remoteIP, dst, port, protocol);
+      return { allowed, decidedBy: 'networkpolicy' };
+    }
+    const baseline = this.tiers.tierMatch('Baseline', query);
+    if (baseline && baseline.action !== 'Pass')
+      return { allowed: baseline.action === 'Accept', decidedBy: 'baseline', rule: baseline };
+    return { allowed: true, decidedBy: 'default' };
+  }
+
+  /**
+   * Both directions of a connection: undefined when no policy can decide it (a pod to itself,
+   * a pod and its own node, or no address family the two ends share).
+   */
+  decisions(
+    from: LiteralEndpoint,
+    to: LiteralEndpoint,
+    port: number,
+    protocol: Protocol,
+  ): { egress: LiteralDecision; ingress: LiteralDecision } | undefined {
     const src = this.resolve(from);
     const dst = this.resolve(to);
-    if (src.pod && src.pod === dst.pod) return true;
+    if (src.pod && src.pod === dst.pod) return undefined;
     if (
       src.pod &&
       dst.pod &&
@@ -200,16 +234,33 @@ export class LiteralEvaluator {
       src.pod.nodeName === dst.pod.nodeName &&
       (src.pod.hostNetwork || dst.pod.hostNetwork)
     ) {
-      return true;
+      return undefined;
     }
     const srcIP =
       src.ips.find((s) => family(s) === 'ipv4' && dst.ips.some((d) => family(d) === 'ipv4')) ??
       src.ips.find((s) => family(s) === 'ipv6' && dst.ips.some((d) => family(d) === 'ipv6'));
-    if (srcIP === undefined) return false;
+    if (srcIP === undefined) return undefined;
     const dstIP = dst.ips.find((d) => family(d) === family(srcIP))!;
+    return {
+      egress: this.directionDecision(src.pod, 'Egress', dst, dstIP, dst, port, protocol),
+      ingress: this.directionDecision(dst.pod, 'Ingress', src, srcIP, dst, port, protocol),
+    };
+  }
+
+  allowed(from: LiteralEndpoint, to: LiteralEndpoint, port: number, protocol: Protocol): boolean {
+    const src = this.resolve(from);
+    const dst = this.resolve(to);
+    const d = this.decisions(from, to, port, protocol);
+    if (d) return d.egress.allowed && d.ingress.allowed;
+    // Undecidable by policy: a pod to itself or a pod and its own node (allowed), or no
+    // common address family (no connection at all).
+    if (src.pod && src.pod === dst.pod) return true;
     return (
-      this.directionAllows(src.pod, 'Egress', dst, dstIP, dst, port, protocol) &&
-      this.directionAllows(dst.pod, 'Ingress', src, srcIP, dst, port, protocol)
+      src.pod !== undefined &&
+      dst.pod !== undefined &&
+      src.pod.nodeName !== '' &&
+      src.pod.nodeName === dst.pod.nodeName &&
+      (src.pod.hostNetwork || dst.pod.hostNetwork)
     );
   }
 }
