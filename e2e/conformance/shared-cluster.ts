@@ -6,6 +6,7 @@
  *   moveTo(objects) ── planWrites(held, wanted) ── ApiWriter.apply (HTTP, at the sandbox's
  *                      kubeconfig) ── waitForEnforcement (every agent's debug socket)
  *   probe(probes)  ── forget UDP flows in the nodes ── real packets between every pair
+ *                     ── forget the probes' flows (they would slow the agents' flow cutter)
  *
  * Promise: after moveTo resolves, every agent has applied exactly the objects given (each
  * watch reached the revision of the last write to its resource, nothing is pending, the last
@@ -26,7 +27,7 @@ import {
 import { waitForEnforcement, expectedModel, type EnforcementWait } from './agent-sync';
 import { ApiWriter, RESOURCE_OF_KIND } from './api-writer';
 import { planWrites, type ClusterWrite, type ObjectKind, type PolicyChange } from './cluster-writes';
-import { forgetUdpFlows } from '../sandbox/flows';
+import { forgetProbeFlows, forgetUdpFlows } from '../sandbox/flows';
 
 export interface SharedClusterOptions {
   readonly topology: Topology;
@@ -132,6 +133,7 @@ export class SharedCluster {
     const t0 = Date.now();
     const report = await this.sandbox.probe(probes, DEFAULT_PROBE_SETTINGS);
     const probeMs = Date.now() - t0;
+    await forgetProbeFlows(this.sandbox, probes);
     let serialWaitMs = 0;
     for (const trial of report.failures.keys())
       serialWaitMs += timeoutOf(trial.split(' ')[0].split('/')[1], DEFAULT_PROBE_SETTINGS);
