@@ -1,11 +1,11 @@
 # Palisade. `make demo` runs the sandbox demo; `make test` runs every test.
 # Both install what is missing first: npm packages (including the pinned Node 24 LTS
-# binary, node_modules/.bin/node) and, as root, iptables, ipset, iproute2, conntrack and tcpdump
-# via apt-get.
+# binary, node_modules/.bin/node) and, as root, iptables, ipset, nftables, iproute2, conntrack
+# and tcpdump via apt-get. `make bench` also installs wrk and iperf3 (the datapath figures).
 SHELL := /bin/bash
 export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 
-.PHONY: all deps npm-deps sys-deps build test test-unit lint format demo bench clean image kind-up deploy e2e-kind undeploy
+.PHONY: all deps npm-deps sys-deps bench-deps build test test-unit lint format demo bench clean image kind-up deploy e2e-kind undeploy
 
 all: build
 
@@ -18,6 +18,7 @@ sys-deps:
 	@missing=""; \
 	command -v iptables-restore >/dev/null || missing="$$missing iptables"; \
 	command -v ipset >/dev/null || missing="$$missing ipset"; \
+	command -v nft >/dev/null || missing="$$missing nftables"; \
 	command -v ip >/dev/null || missing="$$missing iproute2"; \
 	command -v conntrack >/dev/null || missing="$$missing conntrack"; \
 	command -v tcpdump >/dev/null || missing="$$missing tcpdump"; \
@@ -29,6 +30,19 @@ sys-deps:
 	fi
 
 deps: npm-deps sys-deps
+
+# The bench's datapath figures drive real traffic through the rules: wrk (connection rate) and
+# iperf3 (throughput).
+bench-deps:
+	@missing=""; \
+	command -v wrk >/dev/null || missing="$$missing wrk"; \
+	command -v iperf3 >/dev/null || missing="$$missing iperf3"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing:$$missing"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "missing:$$missing (run: sudo apt-get install$$missing)"; fi; \
+	fi
 
 build: npm-deps
 	npm run -s build
@@ -48,7 +62,7 @@ format: npm-deps
 demo: deps build
 	bash examples/demo.sh
 
-bench: deps build
+bench: deps bench-deps build
 	npm run -s bench
 
 clean:

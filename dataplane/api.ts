@@ -221,6 +221,11 @@ export interface DataplaneOptions {
   readonly logger?: DataplaneLogger;
   /** Delay before objects a sync left unused are deleted (nftables); default 1000 ms. */
   readonly gcDelayMs?: number;
+  /**
+   * iptables: send small ipset batches (member changes) through a long-lived `ipset -` rather
+   * than an `ipset restore` process each; default true (when the kernel can start processes).
+   */
+  readonly ipsetSession?: boolean;
 }
 
 export { createDataplane } from './dataplane';

@@ -6,10 +6,12 @@
  *         clusternetworkpolicies: optional, its CRD  │
  *         may be absent and installed later)         ▼
  *   resync timer ─requestRepair─▶ SyncRunner ─compile()+sync(state, delta)─▶ Dataplane ─▶ kernel
+ *   drift watch (nftables: nft monitor) ─requestRepair─┘                 (iptables | nftables)
  *                                                   │
  *   HealthServer (/healthz /readyz /metrics)  ◀─────┴─────▶  DebugServer (unix socket, JSON)
  *
- * Lifecycle: start() brings up the servers, resolves the iptables backend and starts the
+ * Lifecycle: start() brings up the servers, builds the dataplane of the configured backend
+ * (for iptables, resolving which iptables: nft or legacy) and starts the
  * reflectors; the runner programs nothing until all of them have listed once (a
  * ClusterNetworkPolicy list answered 404 counts: the CRD is absent, so there is nothing to
  * wait for; the reflector keeps looking and picks the CRD up when installed). stop() closes the
@@ -87,7 +89,7 @@ export class Agent {
   private readonly compilation: Compilation;
   private runner: SyncRunner | undefined;
   private dataplane: Dataplane | undefined;
-  private backend: IptablesBackend | 'injected' = 'injected';
+  private backend: IptablesBackend | 'injected' | 'not used' = 'injected';
   private reflectors: Array<Reflector<unknown>> = [];
   private crd: CrdState = 'unknown';
   /** Per ClusterNetworkPolicy, the rules Palisade cannot enforce as written (domainNames peers). */
@@ -144,6 +146,11 @@ export class Agent {
       ...(config.keepEstablished ? {} : { afterApply: this.flowCutterStep() }),
     });
     this.runner = runner;
+    // Foreign changes seen as they happen (nftables) ask for the same repair the resync timer does.
+    this.dataplane.watchDrift((change) => {
+      this.metrics.foreignChanges.inc({ certain: String(change.certain) });
+      runner.requestRepair();
+    });
 
     if (config.debugSocket !== '') {
       this.debug = new DebugServer(
@@ -221,11 +228,22 @@ export class Agent {
     if (!finished) log.warn('abandoned an apply still running at shutdown; the next agent resyncs fully');
     await this.verdicts?.stop();
     await Promise.all([this.health?.stop(), this.debug?.stop()]);
+    await this.dataplane?.close();
     log.info('agent stopped');
   }
 
   private async buildDataplane(): Promise<Dataplane> {
     const kernel = this.deps.kernel ?? new ProcessKernel();
+    if (this.config.backend === 'nftables') {
+      this.backend = 'not used';
+      this.log.info('dataplane backend: nftables (table inet palisade, one transaction per change)');
+      return createDataplane({
+        kernel,
+        backend: 'nftables',
+        mode: this.config.syncMode,
+        logger: this.log.child({ component: 'dataplane' }),
+      });
+    }
     const { backend, detection } = await resolveIptablesBackend(this.config.iptablesMode, kernel);
     this.backend = backend;
     const binaries = await binariesFor(backend, kernel);
@@ -392,6 +410,7 @@ export class Agent {
     return {
       nodeName: this.config.nodeName,
       syncMode: this.config.syncMode,
+      backend: this.dataplane?.backend ?? this.config.backend,
       iptablesBackend: this.backend,
       startedAt: new Date(this.startedAt).toISOString(),
       uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
@@ -421,6 +440,7 @@ export class Agent {
       verdictLog: this.verdicts
         ? { mode: this.config.verdictLog, ...this.verdicts.status() }
         : { mode: 'off' },
+      driftWatch: this.dataplane?.driftWatch() ?? null,
       openConnections: {
         policy: this.config.keepEstablished ? 'keep' : 'cut',
         entriesCut: this.cutTotal,

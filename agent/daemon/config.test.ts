@@ -9,6 +9,7 @@ const valid: Config = {
   logLevel: 'info',
   resyncIntervalMs: 300_000,
   syncMode: 'incremental',
+  backend: 'iptables',
   iptablesMode: 'auto',
   minSyncIntervalMs: 0,
   keepEstablished: false,
@@ -71,6 +72,7 @@ describe('parseConfig', () => {
       logLevel: 'debug',
       resyncInterval: '30s',
       syncMode: 'full',
+      backend: 'nftables',
       iptablesMode: 'legacy',
       minSyncInterval: '5ms',
     });
@@ -83,6 +85,7 @@ describe('parseConfig', () => {
       logLevel: 'debug',
       resyncIntervalMs: 30_000,
       syncMode: 'full',
+      backend: 'nftables',
       iptablesMode: 'legacy',
       minSyncIntervalMs: 5,
       keepEstablished: false,
@@ -145,14 +148,16 @@ describe('parseConfig', () => {
       logLevel: 'loud',
       resyncInterval: '5 minutes',
       syncMode: 'sometimes',
+      backend: 'ebpf',
       iptablesMode: 'bpf',
       minSyncInterval: 'soon',
     });
-    expect(problems).toHaveLength(8);
+    expect(problems).toHaveLength(9);
     for (const flag of [
       '--log-level',
       '--resync-interval',
       '--sync-mode',
+      '--backend',
       '--iptables-mode',
       '--min-sync-interval',
       '--node-name',

@@ -10,6 +10,7 @@
  */
 import { isIP } from 'node:net';
 import { DEFAULT_VERDICT_LOG, validateVerdictLogOptions } from '../../dataplane/verdict-log';
+import { BACKENDS, type BackendKind } from '../../dataplane/api';
 import { formatDuration, parseDuration } from './duration';
 
 export type SyncMode = 'incremental' | 'full';
@@ -36,6 +37,9 @@ export interface Config {
   readonly resyncIntervalMs: number;
   /** incremental: apply what changed; full: recompile and restore everything on each change. */
   readonly syncMode: SyncMode;
+  /** Which kernel interface programs the rules: iptables + ipset, or nftables natively. */
+  readonly backend: BackendKind;
+  /** iptables backend only: which iptables (nft or legacy), or detect it. */
   readonly iptablesMode: IptablesMode;
   /** Floor between the starts of two applies, ms (coalesces bursts). */
   readonly minSyncIntervalMs: number;
@@ -65,6 +69,7 @@ export type OptionKey =
   | 'logLevel'
   | 'resyncInterval'
   | 'syncMode'
+  | 'backend'
   | 'iptablesMode'
   | 'minSyncInterval'
   | 'keepEstablished'
@@ -133,6 +138,13 @@ export const CONFIG_OPTIONS: readonly OptionSpec[] = [
     env: 'PALISADE_SYNC_MODE',
     default: 'incremental',
     description: 'incremental: apply only what changed; full: recompile and restore everything per change',
+  },
+  {
+    key: 'backend',
+    flag: '--backend <backend>',
+    env: 'PALISADE_BACKEND',
+    default: 'iptables',
+    description: `dataplane: ${BACKENDS.join('|')} (nftables: Palisade's own inet table, one transaction per change)`,
   },
   {
     key: 'iptablesMode',
@@ -243,6 +255,7 @@ export function parseConfig(raw: RawConfig): { config: Config; problems: string[
     logLevel: choice('logLevel', '--log-level', LOG_LEVELS),
     resyncIntervalMs: duration('resyncInterval', '--resync-interval'),
     syncMode: choice('syncMode', '--sync-mode', SYNC_MODES),
+    backend: choice('backend', '--backend', BACKENDS),
     iptablesMode: choice('iptablesMode', '--iptables-mode', IPTABLES_MODES),
     minSyncIntervalMs: duration('minSyncInterval', '--min-sync-interval'),
     keepEstablished: flag('keepEstablished', '--keep-established'),
@@ -293,6 +306,8 @@ export function validateConfig(c: Config): string[] {
     problems.push(`--log-level: "${c.logLevel}" is not one of ${LOG_LEVELS.join(', ')}`);
   if (!oneOf(SYNC_MODES, c.syncMode))
     problems.push(`--sync-mode: "${c.syncMode}" is not one of ${SYNC_MODES.join(', ')}`);
+  if (!oneOf(BACKENDS, c.backend))
+    problems.push(`--backend: "${c.backend}" is not one of ${BACKENDS.join(', ')}`);
   if (!oneOf(IPTABLES_MODES, c.iptablesMode)) {
     problems.push(`--iptables-mode: "${c.iptablesMode}" is not one of ${IPTABLES_MODES.join(', ')}`);
   }
@@ -332,6 +347,7 @@ export function describeConfig(c: Config): Record<string, string> {
     logLevel: c.logLevel,
     resyncInterval: formatDuration(c.resyncIntervalMs),
     syncMode: c.syncMode,
+    backend: c.backend,
     iptablesMode: c.iptablesMode,
     minSyncInterval: formatDuration(c.minSyncIntervalMs),
     keepEstablished: String(c.keepEstablished),

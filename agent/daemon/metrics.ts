@@ -82,7 +82,13 @@ export class AgentMetrics {
   });
   readonly driftRepairs = new Counter({
     name: 'palisade_drift_repairs_total',
-    help: 'Drift repairs: periodic resyncs that found the kernel differing from the desired state and rewrote it.',
+    help: 'Drift repairs: checks (periodic, or asked by the drift watch) that found the kernel differing from the desired state and rewrote it.',
+    registers: [this.registry],
+  });
+  readonly foreignChanges = new Counter({
+    name: 'palisade_foreign_changes_total',
+    help: "Commits to Palisade's kernel objects by another process, seen as they happened (nftables: nft monitor), by whether the change is certain.",
+    labelNames: ['certain'] as const,
     registers: [this.registry],
   });
   readonly driftDifferences = new Counter({

@@ -12,6 +12,7 @@ import type { Backend, Meter } from '../engine';
 import { ApplyError, type Binaries, type Kernel } from '../kernel';
 import type { TableState, TablesState } from '../model';
 import type { DataplaneLogger } from '../api';
+import { IpsetSession } from './ipset-session';
 import { type Plan, planChanges, planIsEmpty, removeAll, rewriteAll } from './plan';
 import { parseIpsetSave, parseIptablesSave } from './readback';
 import { type RenderOptions, iptablesRenderer } from './render';
@@ -22,7 +23,15 @@ export interface IptablesBackendOptions extends RenderOptions {
   readonly families: readonly IPFamily[];
   readonly binaries: Binaries;
   readonly logger: DataplaneLogger;
+  /** Send small ipset batches through a long-lived `ipset -` (when the kernel can start one); default true. */
+  readonly ipsetSession?: boolean;
 }
+
+/**
+ * Batches up to this many ipset lines go through the session (a netlink round trip per line);
+ * larger ones (first syncs, full mode) through `ipset restore`, which batches its messages.
+ */
+export const SESSION_MAX_LINES = 256;
 
 export class IptablesBackend implements Backend {
   readonly kind = 'iptables' as const;
@@ -31,6 +40,7 @@ export class IptablesBackend implements Backend {
   private readonly families: readonly IPFamily[];
   private readonly bin: Binaries;
   private readonly log: DataplaneLogger;
+  private readonly ipset: IpsetSession | undefined;
 
   constructor(opts: IptablesBackendOptions) {
     this.kernel = opts.kernel;
@@ -38,6 +48,15 @@ export class IptablesBackend implements Backend {
     this.bin = opts.binaries;
     this.log = opts.logger;
     this.renderer = iptablesRenderer(opts.families, { markBit: opts.markBit });
+    const kernel = opts.kernel;
+    this.ipset =
+      kernel.start && opts.ipsetSession !== false
+        ? new IpsetSession({
+            starter: { start: (argv, o) => kernel.start!(argv, o) },
+            binary: opts.binaries.ipset,
+            logger: opts.logger,
+          })
+        : undefined;
   }
 
   /** Our objects as the kernel holds them: one iptables-save per family, one ipset save. */
@@ -64,7 +83,9 @@ export class IptablesBackend implements Backend {
     await this.execute(removeAll(applied), meter);
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    await this.ipset?.close();
+  }
 
   // -------------------------------------------------------------------------------------------
 
@@ -91,6 +112,17 @@ export class IptablesBackend implements Backend {
     const text = `${lines.join('\n')}\n`;
     meter.ipsetLines += lines.length;
     meter.bytes += Buffer.byteLength(text);
+    if (this.ipset && lines.length <= SESSION_MAX_LINES) {
+      const starts = this.ipset.stats.starts;
+      const t = performance.now();
+      try {
+        await this.ipset.run(lines);
+      } finally {
+        meter.applyMs += performance.now() - t;
+        meter.spawns += this.ipset.stats.starts - starts;
+      }
+      return;
+    }
     await this.run([this.bin.ipset, 'restore', '-exist'], text, meter);
   }
 

@@ -2,7 +2,7 @@
  * NftSession: one long-lived `nft -i` process fed transaction after transaction, so an apply
  * costs the kernel's commit and not a process start and teardown (a fresh `nft -f` that deleted
  * anything waits ~16 ms for nf_tables' deferred destroy work when it closes its netlink socket;
- * a process that stays open does not). `bench/nft-floors.ts` measures both on this machine.
+ * a process that stays open does not). `bench/session-floors.ts` measures both on this machine.
  *
  * How a request works (one in flight at a time; callers queue):
  *   transaction: the script is written to `tx` in a private directory that is the child's cwd,

@@ -122,18 +122,19 @@ export function trace(nft: FakeNft, p: Packet, hook = 'forward'): TraceResult {
       const r: RuleExpr = rules[index].expr;
       index++;
       if (!r.matches.every((m) => matches(m, p, family, mark, sets))) continue;
-      matched.push(here);
-      for (const s of r.statements) {
-        if (s.kind !== 'mark') throw new Error(`tracer: cannot apply ${s.json}`);
-        mark = (s.op === '&' ? mark & s.value : mark | s.value) >>> 0;
-      }
       let v = r.verdict;
       if (v?.kind === 'vmap') {
+        // A map without the packet's key (or of the other family) is no match at all.
         if (v.family !== family) continue;
         const element = sets(v.map).elements.get(canonicalIP(v.field === 'saddr' ? p.src : p.dst));
         if (element === undefined) continue;
         const [how, target] = element.split(' ');
         v = { kind: how as 'jump' | 'goto', target };
+      }
+      matched.push(here);
+      for (const s of r.statements) {
+        if (s.kind !== 'mark') throw new Error(`tracer: cannot apply ${s.json}`);
+        mark = (s.op === '&' ? mark & s.value : mark | s.value) >>> 0;
       }
       if (!v) continue;
       if (v.kind === 'jump') {

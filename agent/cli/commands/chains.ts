@@ -1,6 +1,6 @@
 /**
- * `palisade chains [CHAIN] [--family 4|6] [--policy NS/NAME]`: Palisade's own iptables chains
- * (filter table) and hook rules as the kernel holds them, each with the policy or pod it was
+ * `palisade chains [CHAIN] [--family 4|6] [--policy NS/NAME]`: Palisade's own chains (iptables:
+ * the filter table, with the hook rules; nftables: table inet palisade) as the kernel holds them, each with the policy or pod it was
  * rendered from and whether it matches the desired state; with CHAIN, its rules one by one.
  */
 import { Option, type Command } from 'commander';
@@ -70,6 +70,7 @@ function renderList(
   chains: readonly ChainRow[],
   hooks: readonly HookRow[],
   c: Palette,
+  backend: 'iptables' | 'nftables' = 'iptables',
 ): string {
   const rules = chains.reduce((n, ch) => n + ch.rules.length, 0);
   const table = renderTable(
@@ -88,7 +89,7 @@ function renderList(
     { alignRight: [4] },
   );
   return [
-    `${node}: ${plural(chains.length, 'chain')}, ${plural(rules, 'rule')} in the filter table (as the kernel holds them)`,
+    `${node}: ${plural(chains.length, 'chain')}, ${plural(rules, 'rule')} in ${backend === 'nftables' ? 'table inet palisade' : 'the filter table'} (as the kernel holds them)`,
     '',
     ...(hooks.length > 0 ? [renderHooks(hooks, c), ''] : []),
     table,
@@ -166,7 +167,7 @@ export function register(program: Command): void {
       ctx.stdout(
         opts.output === 'json'
           ? toJSON({ node: status.nodeName, hooks, chains })
-          : renderList(status.nodeName, chains, opts.policy ? [] : hooks, c),
+          : renderList(status.nodeName, chains, opts.policy ? [] : hooks, c, inv.backend),
       );
     });
 }

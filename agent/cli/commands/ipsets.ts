@@ -49,7 +49,12 @@ function usedBy(s: SetRow): string {
   return (s.policies.length > 0 ? s.policies : s.chains).join(', ') || '-';
 }
 
-function renderList(node: string, sets: readonly SetRow[], c: Palette): string {
+function renderList(
+  node: string,
+  sets: readonly SetRow[],
+  c: Palette,
+  backend: 'iptables' | 'nftables' = 'iptables',
+): string {
   const members = sets.reduce((n, s) => n + s.members.length, 0);
   const table = renderTable(
     [
@@ -66,7 +71,8 @@ function renderList(node: string, sets: readonly SetRow[], c: Palette): string {
     ],
     { alignRight: [3] },
   );
-  return `${node}: ${plural(sets.length, 'ipset')}, ${plural(members, 'member')} (as the kernel holds them)\n\n${table}\n`;
+  const [one, many] = backend === 'nftables' ? ['set or map', 'sets and maps'] : ['ipset', 'ipsets'];
+  return `${node}: ${plural(sets.length, one, many)}, ${plural(members, backend === 'nftables' ? 'element' : 'member')} (as the kernel holds them)\n\n${table}\n`;
 }
 
 function ownerOf(pods: readonly PodInfo[], member: string): string {
@@ -119,7 +125,8 @@ export function register(program: Command): void {
         client.dataplaneViews(),
       ]);
       const family = opts.family ? (Number(opts.family) as IPFamily) : undefined;
-      let sets = inventory(desired, actual).ipsets.filter((s) => family === undefined || s.family === family);
+      const inv = inventory(desired, actual);
+      let sets = inv.ipsets.filter((s) => family === undefined || s.family === family);
       if (opts.policy !== undefined) {
         sets = sets.filter((s) => s.policies.includes(opts.policy!));
         if (sets.length === 0)
@@ -131,7 +138,7 @@ export function register(program: Command): void {
         ctx.stdout(
           opts.output === 'json'
             ? toJSON({ node: status.nodeName, ipsets: sets })
-            : renderList(status.nodeName, sets, c),
+            : renderList(status.nodeName, sets, c, inv.backend),
         );
         return;
       }

@@ -44,6 +44,7 @@ export interface StatusReport {
   readonly ready: boolean;
   readonly healthy: boolean;
   readonly syncMode: string;
+  readonly backend: string;
   readonly iptablesBackend: string;
   readonly startedAt: string;
   readonly uptimeSeconds: number;
@@ -60,6 +61,8 @@ export interface StatusReport {
     readonly restoreLines?: number;
     readonly ipsetLines?: number;
     readonly iptablesLines?: number;
+    readonly nftLines?: number;
+    readonly transactions?: number;
     readonly spawns?: number;
   } | null;
   readonly applyErrors: number;
@@ -78,6 +81,18 @@ export interface StatusReport {
     readonly lastRepair: { readonly at: string; readonly differences: readonly string[] } | null;
     /** Checks that found and repaired differences since the agent started. */
     readonly repairs: number;
+    /** The drift watch (nftables): foreign changes seen as they happened; null without one. */
+    readonly watch: {
+      readonly running: boolean;
+      readonly foreignChanges: number;
+      readonly restarts: number;
+      readonly last: {
+        readonly at: string;
+        readonly pid: number;
+        readonly comm: string;
+        readonly events: readonly string[];
+      } | null;
+    } | null;
   };
   readonly counts: {
     readonly localPods: number;
@@ -120,6 +135,7 @@ export function statusReport(doc: StatusDoc, agent: string): StatusReport {
     ready: doc.ready,
     healthy: doc.healthy,
     syncMode: doc.syncMode,
+    backend: doc.backend ?? 'iptables',
     iptablesBackend: doc.iptablesBackend,
     startedAt: doc.startedAt,
     uptimeSeconds: doc.uptimeSeconds,
@@ -137,6 +153,8 @@ export function statusReport(doc: StatusDoc, agent: string): StatusReport {
             restoreLines: la.stats.restoreLines,
             ipsetLines: la.stats.ipsetLines,
             iptablesLines: la.stats.iptablesLines,
+            nftLines: la.stats.nftLines ?? 0,
+            transactions: la.stats.transactions ?? 0,
             spawns: la.stats.spawns,
           }
         : {}),
@@ -158,6 +176,21 @@ export function statusReport(doc: StatusDoc, agent: string): StatusReport {
         ? { at: iso(r.lastRepaired.at), differences: r.lastRepaired.differences }
         : null,
       repairs: r?.repairs ?? 0,
+      watch: doc.driftWatch
+        ? {
+            running: doc.driftWatch.running,
+            foreignChanges: doc.driftWatch.foreignChanges,
+            restarts: doc.driftWatch.restarts,
+            last: doc.driftWatch.lastForeignChange
+              ? {
+                  at: iso(doc.driftWatch.lastForeignChange.at),
+                  pid: doc.driftWatch.lastForeignChange.pid,
+                  comm: doc.driftWatch.lastForeignChange.comm,
+                  events: doc.driftWatch.lastForeignChange.events,
+                }
+              : null,
+          }
+        : null,
     },
     counts: {
       localPods: doc.compiled.subjectPods,
@@ -227,7 +260,9 @@ function applyLines(s: StatusReport, now: number): string[] {
   if (a.restoreBytes === undefined) return [head, 'nothing to write (the change did not concern this node)'];
   return [
     head,
-    `wrote ${plural(a.restoreLines ?? 0, 'line')}, ${bytesText(a.restoreBytes)} (${a.ipsetLines} ipset, ${a.iptablesLines} iptables) in ${plural(a.spawns ?? 0, 'process', 'processes')}`,
+    s.backend === 'nftables'
+      ? `wrote ${plural(a.restoreLines ?? 0, 'line')}, ${bytesText(a.restoreBytes)} in ${plural(a.transactions ?? 0, 'nft transaction')}${a.spawns ? ` (${plural(a.spawns, 'nft process', 'nft processes')} started)` : ''}`
+      : `wrote ${plural(a.restoreLines ?? 0, 'line')}, ${bytesText(a.restoreBytes)} (${a.ipsetLines} ipset, ${a.iptablesLines} iptables) in ${plural(a.spawns ?? 0, 'process', 'processes')}`,
   ];
 }
 
@@ -245,22 +280,38 @@ function errorLines(s: StatusReport, now: number, c: Palette): string[] {
   return out;
 }
 
+/** The drift watch line (nftables): what nft monitor saw others do to Palisade's table. */
+function watchLines(s: StatusReport, now: number, c: Palette): string[] {
+  const w = s.drift.watch;
+  if (!w) return [];
+  const state = w.running ? 'watching (nft monitor)' : c.red('watch not running');
+  const seen = `${plural(w.foreignChanges, 'foreign change')} seen${w.restarts ? `, ${plural(w.restarts, 'restart')}` : ''}`;
+  const out = [`${state}: ${seen}, each repaired at once`];
+  if (w.last) {
+    out.push(
+      `last ${agoText(Date.parse(w.last.at), now)} by pid ${w.last.pid} (${w.last.comm || 'unknown'}): ${w.last.events[0] ?? ''}`,
+    );
+  }
+  return out;
+}
+
 function driftLines(s: StatusReport, now: number, c: Palette): string[] {
   const repairs = `${plural(s.drift.repairs, 'repair')} since start`;
   const last = s.drift.lastCheck;
-  if (!last) return [`no check yet; ${repairs}`];
+  if (!last) return [`no check yet; ${repairs}`, ...watchLines(s, now, c)];
   const when = agoText(Date.parse(last.at), now);
   if (last.differences.length === 0) {
     const repaired = s.drift.lastRepair;
     const lastFix = repaired
       ? `; last repair ${agoText(Date.parse(repaired.at), now)} (${plural(repaired.differences.length, 'difference')})`
       : '';
-    return [`last check ${when}: clean; ${repairs}${lastFix}`];
+    return [`last check ${when}: clean; ${repairs}${lastFix}`, ...watchLines(s, now, c)];
   }
   return [
     c.red(`last check ${when}: repaired ${plural(last.differences.length, 'difference')}`) + `; ${repairs}`,
     ...last.differences.slice(0, 10).map((d) => `  ${d}`),
     ...(last.differences.length > 10 ? [`  ... and ${last.differences.length - 10} more`] : []),
+    ...watchLines(s, now, c),
   ];
 }
 
@@ -271,7 +322,7 @@ export function renderStatus(s: StatusReport, colour: boolean, now = Date.now())
     lines.forEach((l, i) => rows.push([i === 0 ? label : '', l]));
   add('State:', [stateWords(s, c)]);
   add('Up:', [
-    `${durationText(s.uptimeSeconds)} (since ${s.startedAt.replace(/\.\d{3}Z$/, 'Z')}); sync mode ${s.syncMode}, iptables ${s.iptablesBackend}`,
+    `${durationText(s.uptimeSeconds)} (since ${s.startedAt.replace(/\.\d{3}Z$/, 'Z')}); sync mode ${s.syncMode}, ${s.backend === 'nftables' ? 'nftables (table inet palisade)' : `iptables ${s.iptablesBackend}`}`,
   ]);
   add('Last apply:', applyLines(s, now));
   add('Pending:', [`${plural(s.pendingEvents, 'event')}${s.running ? `; ${s.running} running now` : ''}`]);
@@ -294,10 +345,19 @@ export function renderStatus(s: StatusReport, colour: boolean, now = Date.now())
         `ClusterNetworkPolicies holding local pods (${n.clusterNetworkPoliciesInCluster} in the cluster)`,
       ],
       ['peer sets', String(n.peerSets), 'distinct peers those policies name'],
-      ['chains', String(n.chains), 'iptables chains, both families'],
-      ['rules', String(n.rules), 'in those chains, and the hook rules'],
-      ['ipsets', String(n.ipsets), ''],
-      ['members', String(n.members), 'in those ipsets'],
+      ...(s.backend === 'nftables'
+        ? [
+            ['chains', String(n.chains), 'in table inet palisade, both families'],
+            ['rules', String(n.rules), 'in those chains'],
+            ['sets', String(n.ipsets), 'sets and dispatch maps'],
+            ['elements', String(n.members), 'in those sets and maps'],
+          ]
+        : [
+            ['chains', String(n.chains), 'iptables chains, both families'],
+            ['rules', String(n.rules), 'in those chains, and the hook rules'],
+            ['ipsets', String(n.ipsets), ''],
+            ['members', String(n.members), 'in those ipsets'],
+          ]),
     ],
     { alignRight: [1] },
   );

@@ -75,7 +75,7 @@ function portLines(p: PortReport, podKey: string, o: PodRulesTextOptions): strin
 }
 
 function kernelRuleLine(k: KernelRuleReport, c: Palette): string[] {
-  const where = `${k.chain} #${k.rule ?? '?'}`;
+  const where = k.rule === null && k.chain.startsWith('map ') ? k.chain : `${k.chain} #${k.rule ?? '?'}`;
   return k.state === 'missing'
     ? [`${c.red(`${where} MISSING from the kernel`)}  ${k.spec}`]
     : [`${where}  ${k.spec}`];
@@ -227,8 +227,11 @@ function setText(s: KernelSetReport, r: PodRulesReport, o: PodRulesTextOptions, 
     s.state === 'in sync'
       ? ''
       : `  ${c.red(s.state === 'missing' ? 'MISSING from the kernel' : `${s.state} from the desired state: run palisade diff`)}`;
-  const head = `ipset ${c.bold(s.name)} (${s.type}, ${familyText(s.family)}, ${what}): ${plural(s.members.length, 'member')}${state}`;
-  const members = s.role === 'isolation' ? s.members.filter((m) => r.pod.ips.includes(m)) : s.members;
+  const word = r.backend === 'nftables' ? (s.type.endsWith(': verdict') ? 'map' : 'set') : 'ipset';
+  const head = `${word} ${c.bold(s.name)} (${s.type}, ${familyText(s.family)}, ${what}): ${plural(s.members.length, 'member')}${state}`;
+  // nftables dispatch maps hold "address : jump chain" elements.
+  const ofPod = (m: string): boolean => r.pod.ips.some((ip) => m === ip || m.startsWith(`${ip} : `));
+  const members = s.role === 'isolation' ? s.members.filter(ofPod) : s.members;
   const { shown, more } = capped(members, o.maxMembers);
   const lines = [head];
   if (s.role === 'isolation') {
@@ -263,7 +266,7 @@ export function renderPodRules(r: PodRulesReport, o: PodRulesTextOptions): strin
   }
   out.push(
     c.bold(
-      `Kernel objects (${k.families.map(familyText).join(' and ')}, filter table, as the kernel holds them now):`,
+      `Kernel objects (${k.families.map(familyText).join(' and ')}, ${r.backend === 'nftables' ? 'table inet palisade' : 'filter table'}, as the kernel holds them now):`,
     ),
   );
   for (const d of k.dispatch) out.push(`  ${kernelRuleLine(d, c).join('')}`);

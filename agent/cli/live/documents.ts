@@ -85,7 +85,22 @@ export interface VerdictLogDoc {
 export interface StatusDoc {
   readonly nodeName: string;
   readonly syncMode: string;
+  /** The dataplane backend ('iptables' or 'nftables'; absent from older agents: iptables). */
+  readonly backend?: string;
   readonly iptablesBackend: string;
+  /** The drift watch (nftables: nft monitor); null when the backend has none. */
+  readonly driftWatch?: {
+    readonly running: boolean;
+    readonly restarts: number;
+    readonly foreignChanges: number;
+    readonly lastForeignChange: {
+      readonly at: number;
+      readonly pid: number;
+      readonly comm: string;
+      readonly events: readonly string[];
+      readonly certain: boolean;
+    } | null;
+  } | null;
   readonly startedAt: string;
   readonly uptimeSeconds: number;
   readonly synced: boolean;

@@ -64,6 +64,8 @@ export interface HookRow {
 }
 
 export interface Inventory {
+  /** The agent's dataplane backend: iptables chains and ipsets, or the nftables table. */
+  readonly backend: 'iptables' | 'nftables';
   readonly chains: readonly ChainRow[];
   readonly ipsets: readonly SetRow[];
   readonly hooks: readonly HookRow[];
@@ -182,6 +184,7 @@ export function inventory(desired: DataplaneView, actual: DataplaneView): Invent
     .map((k) => chainRow(dChains.get(k), aChains.get(k)))
     .sort((x, y) => x.family - y.family || (x.name < y.name ? -1 : x.name > y.name ? 1 : 0));
   return {
+    backend: desired.backend ?? 'iptables',
     chains,
     ipsets: setNames.map((n) => setRow(dSets.get(n), aSets.get(n), users)),
     hooks: hookRows(desired.hooks, actual.hooks),

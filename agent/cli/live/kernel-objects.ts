@@ -4,8 +4,8 @@
  * carries, the policy rule a policy-chain rule implements, the sets a rule matches, where a rule
  * sits in its chain, and how the kernel's copy of an object compares with the desired one.
  *
- * Every rule Palisade writes carries `-m comment --comment "pl:<hash> <note>"` (dataplane/
- * render.ts); policy-chain rules have the note "<namespace>/<policy> <direction> rule <index>",
+ * Every rule Palisade writes carries `-m comment --comment "pl:<hash> <note>"` (iptables) or
+ * `comment "pl:<hash> <note>"` (nftables) (dataplane/iptables/render.ts, dataplane/nftables/render.ts); policy-chain rules have the note "<namespace>/<policy> <direction> rule <index>",
  * and rules of a ClusterNetworkPolicy's chain "cnp <name> <direction> rule <index> <action>" (its
  * key is its name). A chain's kind is whatever the dataplane says; the CLI shows kinds it does
  * not know as they come, and treats any chain with an owner that is not a pod chain as a policy's.
@@ -22,8 +22,14 @@ export interface RuleParts {
 }
 
 const COMMENT = /(?:^|\s)-m comment --comment (?:"((?:[^"\\]|\\.)*)"|(\S+))/;
+/** nftables: the comment comes last, quoted (Palisade's never hold a quote). */
+const NFT_COMMENT = /(?:^|\s)comment "([^"]*)"\s*$/;
 
 export function ruleParts(text: string): RuleParts {
+  const n = NFT_COMMENT.exec(text);
+  if (n && !COMMENT.test(text)) {
+    return { spec: text.slice(0, n.index).trim(), note: n[1].replace(/^pl:\S+\s?/, '') };
+  }
   const m = COMMENT.exec(text);
   if (!m) return { spec: text.trim(), note: '' };
   const comment = (m[1] ?? m[2]).replace(/\\(.)/g, '$1');
@@ -49,19 +55,26 @@ export function policyRuleOf(rule: RuleView): PolicyRuleRef | undefined {
   return policyRuleOfNote(ruleParts(rule.text).note);
 }
 
-/** The ipsets a rule matches against (`-m set --match-set NAME src|dst[,dst]`). */
+/**
+ * The sets a rule matches against: iptables `-m set --match-set NAME src|dst[,dst]`; nftables
+ * `ip saddr @NAME` (src), `ip daddr @NAME` (dst), `ip daddr . tcp dport @NAME` (dst,dst).
+ */
 export function setsMatchedBy(text: string): Array<{ name: string; flags: string }> {
   const out: Array<{ name: string; flags: string }> = [];
-  const re = /--match-set (\S+) (\S+)/g;
+  const re = /--match-set (\S+) (\S+)|\bip6? (saddr|daddr)( \. \w+ dport)? @(\S+)/g;
   let m: RegExpExecArray | null;
-  while ((m = re.exec(text))) out.push({ name: m[1], flags: m[2] });
+  while ((m = re.exec(text))) {
+    if (m[1] !== undefined) out.push({ name: m[1], flags: m[2] });
+    else out.push({ name: m[5], flags: m[4] ? 'dst,dst' : m[3] === 'saddr' ? 'src' : 'dst' });
+  }
   return out;
 }
 
 /** Where a rule jumps or goes (`-j X`, `-g X`), if anywhere. */
 export function ruleTarget(text: string): { how: 'jump' | 'goto'; target: string } | undefined {
-  const m = /(?:^|\s)-(j|g) (\S+)/.exec(text);
-  return m ? { how: m[1] === 'g' ? 'goto' : 'jump', target: m[2] } : undefined;
+  const m = /(?:^|\s)(?:-(j|g)|(jump|goto)) (\S+)/.exec(text);
+  if (!m) return undefined;
+  return { how: m[1] === 'g' || m[2] === 'goto' ? 'goto' : 'jump', target: m[3] };
 }
 
 /** Lookups over one view. */

@@ -1,8 +1,9 @@
 /**
- * The kernel path of one connection: its first packet walked through Palisade's chains and
- * ipsets exactly as the kernel holds them now (the agent's /v1/dataplane/actual view), rule by
- * rule, with the dataplane's packet tracer (dataplane/tracer.ts) over an in-memory copy of those
- * objects (FakeKernel, which interprets the same restore text as the real tools).
+ * The kernel path of one connection: its first packet walked through Palisade's chains and sets
+ * exactly as the kernel holds them now (the agent's /v1/dataplane/actual view), rule by rule,
+ * with the backend's packet tracer over an in-memory copy of those objects (iptables: FakeKernel
+ * and dataplane/iptables/tracer.ts; nftables: FakeNft and dataplane/nftables/tracer.ts, which
+ * interpret the same input as the real tools).
  *
  * Only Palisade's objects are copied: our hook rules stand alone in FORWARD and INPUT, so
  * "allowed" means "Palisade's chains let the packet through" (the rest of FORWARD, other tools'
@@ -10,6 +11,9 @@
  */
 import { FakeKernel, type DataplaneView, type IPFamily } from '../../../dataplane/api';
 import { trace, type Packet } from '../../../dataplane/iptables/tracer';
+import { FakeNft } from '../../../dataplane/nftables/fake-nft';
+import { setHolds, trace as traceNft } from '../../../dataplane/nftables/tracer';
+import { viewScript } from '../../../dataplane/nftables/view-script';
 import { ruleParts, ruleTarget, setsMatchedBy } from './kernel-objects';
 
 /** A set match of a rule: the element the packet presents and whether the set holds it. */
@@ -115,14 +119,63 @@ function familyOf(ip: string): IPFamily {
   return ip.includes(':') ? 6 : 4;
 }
 
+/** The view's objects in a FakeNft (nftables views). */
+export function nftOf(view: DataplaneView): FakeNft {
+  const k = new FakeNft();
+  const err = k.transact(viewScript(view), 1, 'view');
+  if (err) throw new Error(`cannot copy the kernel view: ${err.trim()}`);
+  return k;
+}
+
+/** The nftables kernel path: the packet through the forward hook's base chains of the table. */
+function nftKernelPath(
+  view: DataplaneView,
+  packet: { src: string; dst: string; protocol: string; port: number },
+  p: Packet,
+): KernelPath {
+  const k = nftOf(view);
+  const family = familyOf(packet.src);
+  const result = traceNft(k, p);
+  const table = k.table()!;
+  const step = (ref: string): PathStep => {
+    const at = ref.lastIndexOf('#');
+    const chain = ref.slice(ref.indexOf(' ') + 1, at);
+    const rule = Number(ref.slice(at + 1));
+    const text = view.chains.find((c) => c.name === chain)!.rules[rule - 1].text;
+    const parts = ruleParts(text);
+    const sets = setsMatchedBy(text).map(({ name, flags }) => {
+      const address = flags === 'src' ? p.src : p.dst;
+      const element = flags === 'dst,dst' ? `${address} . ${p.dport}` : address;
+      const set = table.sets.get(name);
+      return { name, element, member: !!set && setHolds(set, element) };
+    });
+    return { chain, rule, spec: parts.spec, note: parts.note, sets };
+  };
+  const steps = result.matched.map(step);
+  const misses: PathStep[] = [];
+  for (const s of steps) {
+    const t = ruleTarget(s.spec);
+    if (!t || t.how !== 'jump') continue;
+    const inChain = (ref: string): boolean => ref.startsWith(`palisade ${t.target}#`);
+    if (result.matched.some(inChain)) continue;
+    misses.push(...result.evaluated.filter(inChain).map(step));
+  }
+  return {
+    family,
+    hook: 'FORWARD',
+    packet,
+    result: result.verdict === 'ACCEPT' ? 'allowed' : 'dropped',
+    steps,
+    misses,
+  };
+}
+
 /** Walks the first packet of a connection (conntrack state NEW, no mark) through `hook`. */
 export async function kernelPath(
   view: DataplaneView,
   hook: 'FORWARD' | 'INPUT',
   packet: { src: string; dst: string; protocol: string; port: number },
 ): Promise<KernelPath> {
-  const kernel = await kernelOf(view);
-  const family = familyOf(packet.src);
   const p: Packet = {
     src: packet.src,
     dst: packet.dst,
@@ -131,6 +184,10 @@ export async function kernelPath(
     ctstate: 'NEW',
     mark: 0,
   };
+  // nftables hooks only forward: traffic to and from the node itself is never ours to judge.
+  if (view.backend === 'nftables') return nftKernelPath(view, packet, p);
+  const kernel = await kernelOf(view);
+  const family = familyOf(packet.src);
   const result = trace(kernel, family, hook, p);
   const chains = kernel.tables.get(family)!.get('filter')!;
   const step = (ref: string): PathStep => {

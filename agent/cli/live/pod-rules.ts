@@ -169,6 +169,8 @@ export interface KernelSetReport {
 export interface PodRulesReport {
   /** The node of the agent that answered. */
   readonly node: string;
+  /** Its dataplane backend: how to read the kernel objects below. */
+  readonly backend: 'iptables' | 'nftables';
   readonly pod: {
     readonly key: string;
     readonly node: string;
@@ -503,9 +505,30 @@ function kernelReport(
     chains.push(kernelChainReport(c, a.chain(c.family, c.name)));
     for (const r of c.rules) for (const { name } of setsMatchedBy(r.text)) setNames.add(name);
   }
-  // Isolation sets that should hold (or hold) one of the pod's addresses.
+  // Isolation sets (nftables: dispatch maps, "address : jump chain") that should hold, or hold,
+  // one of the pod's addresses.
+  const holds = (s: IpSetView, ip: string): boolean =>
+    s.members.some((m) => m === ip || m.startsWith(`${ip} : `));
   for (const s of [...d.view.ipsets, ...a.view.ipsets]) {
-    if (s.role === 'isolation' && doc.pod.ips.some((ip) => s.members.includes(ip))) setNames.add(s.name);
+    if (s.role === 'isolation' && doc.pod.ips.some((ip) => holds(s, ip))) setNames.add(s.name);
+  }
+  // nftables dispatches through those maps: each element is the pod's dispatch "rule".
+  if (d.view.backend === 'nftables') {
+    for (const s of d.view.ipsets) {
+      if (s.role !== 'isolation' || !families.includes(s.family)) continue;
+      for (const m of s.members) {
+        if (!doc.pod.ips.some((ip) => m.startsWith(`${ip} : `))) continue;
+        const inKernel = a.set(s.name)?.members.includes(m) ?? false;
+        dispatch.push({
+          family: s.family,
+          chain: `map ${s.name}`,
+          rule: null,
+          spec: m,
+          note: `pod ${key}`,
+          state: inKernel ? 'in kernel' : 'missing',
+        });
+      }
+    }
   }
   const ipsets = [...setNames]
     .sort()
@@ -533,6 +556,7 @@ export function podRulesReport(
   ];
   return {
     node,
+    backend: desired.backend ?? 'iptables',
     pod: {
       key: `${p.namespace}/${p.name}`,
       node: p.nodeName,

@@ -20,6 +20,8 @@ export interface AgentProcessOptions {
   readonly nodeName?: string;
   readonly resyncInterval?: string;
   readonly syncMode?: 'incremental' | 'full';
+  /** Dataplane backend; default the agent's (iptables). */
+  readonly backend?: 'iptables' | 'nftables';
   /** Prepended to PATH (stub binaries). */
   readonly pathPrefix?: string;
   readonly logLevel?: string;
@@ -89,6 +91,7 @@ export class AgentProcess {
       opts.syncMode ?? 'incremental',
       '--log-level',
       opts.logLevel ?? 'info',
+      ...(opts.backend ? ['--backend', opts.backend] : []),
     ];
     const env: NodeJS.ProcessEnv = { ...process.env, NODE_OPTIONS: '' };
     if (opts.pathPrefix) env.PATH = `${opts.pathPrefix}:${process.env.PATH ?? ''}`;

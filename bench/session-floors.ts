@@ -1,18 +1,20 @@
 /**
- * The kernel's floor for one nftables change, measured on this machine: what one small
- * transaction costs through a new `nft -f -` process each time, and through one long-lived
- * `nft -i` session (dataplane/nftables/session.ts), each scenario in a fresh network namespace.
- * Also the session's own overhead (a sentinel round trip), the same changes in a table the size
- * of the bench's L node (so the cost of nft's cache refresh in a large table shows), and why the
- * session is recycled (the per-transaction cost of an nft -i that was never recycled).
+ * The kernel's floor for one change, measured on this machine, a new process each time against
+ * a long-lived session: for nftables, one small transaction through `nft -f -` vs the persistent
+ * `nft -i` (dataplane/nftables/session.ts); for ipset, one member change through `ipset restore`
+ * vs the long-lived `ipset -` (dataplane/iptables/ipset-session.ts). Each scenario in a fresh
+ * network namespace. Also the nft session's own overhead (a sentinel round trip), the same
+ * changes in a table the size of the bench's L node (nft's cache refresh in a large table), and
+ * why the nft session is recycled (the cost of an nft -i that never was).
  *
- *   npm run build && node dist/bench/nft-floors.js [--repetitions N] [--json]
+ *   npm run build && node dist/bench/session-floors.js [--repetitions N] [--json]
  *
  * Needs root; creates network namespaces named plbf… and removes them. Each scenario runs in a
  * child Node process inside its namespace, so tools are spawned directly (no `ip netns exec` per
  * spawn), as the agent spawns them on a node.
  */
 import { ProcessKernel } from '../dataplane/kernel';
+import { IpsetSession } from '../dataplane/iptables/ipset-session';
 import { NftSession } from '../dataplane/nftables/session';
 import { SpawnStarter } from '../dataplane/process';
 import { BenchNetns, runCommand } from './netns';
@@ -41,6 +43,24 @@ function sessionExecutor(recycleAfter?: number): Executor {
     ...(recycleAfter !== undefined ? { recycleAfter } : {}),
   });
   return { run: (s) => session.transact(s), close: () => session.close() };
+}
+
+const silent = { debug() {}, info() {}, warn() {}, error() {} };
+
+function ipsetProcessExecutor(): Executor {
+  const kernel = new ProcessKernel();
+  return {
+    async run(script) {
+      const r = await kernel.run(['ipset', 'restore', '-exist'], `${script}\n`);
+      if (r.code !== 0) throw new Error(`ipset restore exited with ${r.code}: ${r.stderr.trim()}`);
+    },
+    async close() {},
+  };
+}
+
+function ipsetSessionExecutor(): Executor {
+  const session = new IpsetSession({ starter: new SpawnStarter(), binary: 'ipset', logger: silent });
+  return { run: (s) => session.run(s.split('\n')), close: () => session.close() };
 }
 
 interface Operation {
@@ -116,6 +136,18 @@ function figure(times: readonly number[]): Figure {
   return { medianMs: round(median(times), 3), p90Ms: round(quantile(times, 0.9), 3) };
 }
 
+const IPSET_BASE = 'create floor hash:ip family inet hashsize 1024 maxelem 1048576';
+
+/** The ipset changes of the event path: a member added, a member deleted. */
+const IPSET_OPERATIONS: readonly Operation[] = [
+  { name: 'ipset: add a member', timed: (i) => `add floor ${host(i)}` },
+  {
+    name: 'ipset: delete a member',
+    before: (i) => `add floor ${host(1_000_000 + i)}`,
+    timed: (i) => `del floor ${host(1_000_000 + i)}`,
+  },
+];
+
 type Scenario =
   | {
       readonly kind: 'operation';
@@ -123,16 +155,24 @@ type Scenario =
       readonly op: number;
       readonly large: boolean;
     }
+  | { readonly kind: 'ipset'; readonly executor: 'process' | 'session'; readonly op: number }
   | { readonly kind: 'roundTrip' }
   | { readonly kind: 'history'; readonly count: number; readonly recycleAfter: number };
 
 /** Runs inside the scenario's namespace: kernel tools are spawned directly, as the agent does. */
 async function runScenario(sc: Scenario, repetitions: number): Promise<Figure> {
-  if (sc.kind === 'operation') {
-    const op = OPERATIONS[sc.op];
-    const ex = sc.executor === 'process' ? processExecutor() : sessionExecutor();
+  if (sc.kind === 'operation' || sc.kind === 'ipset') {
+    const nft = sc.kind === 'operation';
+    const op = nft ? OPERATIONS[sc.op] : IPSET_OPERATIONS[sc.op];
+    const ex = nft
+      ? sc.executor === 'process'
+        ? processExecutor()
+        : sessionExecutor()
+      : sc.executor === 'process'
+        ? ipsetProcessExecutor()
+        : ipsetSessionExecutor();
     try {
-      await ex.run(sc.large ? largeTableScript() : BASE);
+      await ex.run(nft ? (sc.large ? largeTableScript() : BASE) : IPSET_BASE);
       const times: number[] = [];
       // Two warm-up rounds: the first request of a session starts its child.
       for (let i = -2; i < repetitions; i++) {
@@ -209,6 +249,7 @@ export interface NftFloors {
     readonly session: Figure;
     readonly sessionLargeTable: Figure;
   }[];
+  readonly ipset: { readonly name: string; readonly process: Figure; readonly session: Figure }[];
   readonly sessionRoundTrip: Figure;
   readonly afterTransactions: {
     readonly count: number;
@@ -229,10 +270,19 @@ export async function measureNftFloors(repetitions: number): Promise<NftFloors> 
       sessionLargeTable: await at('session', true),
     });
   }
+  const ipset: NftFloors['ipset'][number][] = [];
+  for (let op = 0; op < IPSET_OPERATIONS.length; op++) {
+    ipset.push({
+      name: IPSET_OPERATIONS[op].name,
+      process: await inFreshNamespace({ kind: 'ipset', executor: 'process', op }, repetitions),
+      session: await inFreshNamespace({ kind: 'ipset', executor: 'session', op }, repetitions),
+    });
+  }
   const count = 10_000;
   return {
     repetitions,
     operations,
+    ipset,
     sessionRoundTrip: await inFreshNamespace({ kind: 'roundTrip' }, repetitions),
     afterTransactions: {
       count,
@@ -258,6 +308,10 @@ function table(f: NftFloors): string {
     `Medians of ${f.repetitions} repetitions, each scenario in a fresh network namespace.`,
     '',
     ...rows,
+    '',
+    '| ipset operation | new `ipset restore` each time | one `ipset -` session |',
+    '| --- | --- | --- |',
+    ...f.ipset.map((o) => `| ${o.name} | ${o.process.medianMs} ms | ${o.session.medianMs} ms |`),
     '',
     `Session round trip (an empty script: file write, include line, sentinel): ${f.sessionRoundTrip.medianMs} ms.`,
     `One element added after ${f.afterTransactions.count} transactions: ${f.afterTransactions.recycled.medianMs} ms ` +
