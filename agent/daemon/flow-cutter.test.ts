@@ -154,3 +154,48 @@ test('a group that ended meanwhile (conntrack exits 1, 0 deleted) is not an erro
   };
   await expect(new ConntrackTable(broken).delete(g)).rejects.toThrow(/Operation not permitted/);
 });
+
+test('many affected addresses: one dump per family, filtered here, instead of two per address', async () => {
+  const pods = Array.from({ length: 6 }, (_, i) => ({
+    namespace: 'app',
+    name: `p${i}`,
+    labels: { role: 'server' },
+    nodeName: 'n1',
+    ips: [`10.0.1.${10 + i}`],
+    hostNetwork: false,
+    phase: 'Running',
+    namedPorts: [],
+  }));
+  const c = compileSnapshot(
+    { namespaces: [{ name: 'app', labels: {} }], pods, policies: [] },
+    { nodeName: 'n1' },
+  );
+  const runs: string[][] = [];
+  const kernel: Kernel = {
+    run: async (argv) => {
+      runs.push([...argv]);
+      if (argv[1] === '-L') {
+        return {
+          code: 0,
+          stdout: [
+            'tcp 6 100 ESTABLISHED src=10.0.9.9 dst=10.0.1.10 sport=1 dport=443 src=10.0.1.10 dst=10.0.9.9',
+            'tcp 6 100 ESTABLISHED src=10.0.9.9 dst=10.0.7.7 sport=1 dport=443 src=10.0.7.7 dst=10.0.9.9',
+          ].join('\n'),
+          stderr: '',
+        };
+      }
+      return { code: 0, stdout: '', stderr: '1 flow entries have been deleted.' };
+    },
+  };
+  const cutter = new FlowCutter(
+    new ConntrackTable(kernel),
+    () => c,
+    () => new Set(),
+  );
+  c.upsertPolicy({ ...onlyPort80, spec: { ...onlyPort80.spec, podSelector: {} } });
+  const report = await cutter.cut(c.state(), c.flush(), false);
+  expect(runs.filter((r) => r[1] === '-L')).toEqual([['conntrack', '-L', '-f', 'ipv4']]);
+  // 10.0.7.7 is no pod of this change: its connection is not judged.
+  expect(report.checked).toBe(1);
+  expect(report.cut).toEqual(['tcp 10.0.9.9 10.0.1.10 443']);
+});

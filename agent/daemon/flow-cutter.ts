@@ -18,12 +18,17 @@
 import type { CompileDelta, CompiledState, Probe } from '../../compiler';
 import { verdict } from '../../compiler';
 import type { CompiledView } from '../../compiler/incremental';
-import { type ConntrackTable, type FlowGroup, flowGroupKey } from '../../dataplane/conntrack';
+import { type ConntrackTable, type Flow, type FlowGroup, flowGroupKey } from '../../dataplane/conntrack';
 
 /** Above this many addresses, one apply checks every local pod instead (bounded by the node). */
 const MAX_ADDRESSES = 4096;
 /** conntrack processes run at once. */
 const CONCURRENCY = 4;
+/**
+ * Up to this many addresses, each is listed on its own (two kernel-filtered dumps); beyond, one
+ * dump per family is cheaper than 2 × N processes, and is filtered here.
+ */
+const PER_ADDRESS_LIMIT = 4;
 
 /** fn over every item, at most `n` at a time; results in item order. */
 async function inBatches<T, R>(items: readonly T[], n: number, fn: (t: T) => Promise<R>): Promise<R[]> {
@@ -104,12 +109,17 @@ export class FlowCutter {
     const groups = new Map<string, FlowGroup>();
     const judged = new Set<string>();
     let checked = 0;
-    // The dumps are independent processes: run a few at once (an apply waits for them).
-    const listed = await inBatches(
-      [...addresses].filter((a) => !node.has(a)),
-      CONCURRENCY,
-      (a) => this.table.flowsOf(a),
-    );
+    const wanted = [...addresses].filter((a) => !node.has(a));
+    let listed: Flow[][];
+    if (wanted.length <= PER_ADDRESS_LIMIT) {
+      // Independent processes: run them at once (the apply waits for them).
+      listed = await inBatches(wanted, CONCURRENCY, (a) => this.table.flowsOf(a));
+    } else {
+      const set = new Set(wanted);
+      const families = [...new Set(wanted.map((a) => (a.includes(':') ? 6 : 4) as 4 | 6))];
+      const dumps = await Promise.all(families.map((f) => this.table.allFlows(f)));
+      listed = dumps.map((flows) => flows.filter((f) => set.has(f.src) || set.has(f.dst)));
+    }
     for (const flows of listed) {
       for (const f of flows) {
         if (node.has(f.src) || node.has(f.dst)) continue;
