@@ -13,6 +13,7 @@
 import type { CompileDelta, CompiledState, PeerSetDef, PeerSetKey } from '../compiler/ir';
 import type { ObjectKey } from '../compiler/model';
 import type { Binaries, Kernel } from './kernel';
+import type { VerdictLogOptions } from './verdict-log';
 
 export type IPFamily = 4 | 6;
 
@@ -108,7 +109,8 @@ export interface IpSetView {
   readonly family: IPFamily;
   /** ipset: hash:ip, hash:net, hash:ip,port; nftables: ipv4_addr, ipv4_addr interval, ipv4_addr . inet_service, ipv4_addr : verdict (and ipv6). */
   readonly type: string;
-  readonly role: 'peer' | 'isolation' | 'temp';
+  /** object: an nftables named object (the verdict log's limit and counters; `type` declares it). */
+  readonly role: 'peer' | 'isolation' | 'temp' | 'object';
   readonly direction?: 'ingress' | 'egress';
   /** Peer sets: the IR key and definition (kernel view: known only for sets we rendered). */
   readonly peerSet?: { readonly key: PeerSetKey; readonly def: PeerSetDef };
@@ -226,6 +228,12 @@ export interface DataplaneOptions {
    * than an `ipset restore` process each; default true (when the kernel can start processes).
    */
   readonly ipsetSession?: boolean;
+  /**
+   * Verdict logs (verdict-log.ts): every drop, and optionally the first packet of allowed
+   * connections, handed to NFLOG with its log point's prefix, rate-limited per node; audit-mode
+   * policies evaluated for logging only. Undefined (the default): nothing of it is rendered.
+   */
+  readonly verdictLog?: VerdictLogOptions;
 }
 
 export { createDataplane } from './dataplane';

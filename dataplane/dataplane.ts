@@ -7,12 +7,16 @@ import { IptablesBackend } from './iptables/backend';
 import { DEFAULT_BINARIES } from './kernel';
 import { NftablesDataplane } from './nftables/dataplane';
 import { DEFAULT_MARK_BIT, validateMarkBit } from './tiers';
+import { validateVerdictLogOptions } from './verdict-log';
 
 const silentLogger: DataplaneLogger = { debug() {}, info() {}, warn() {}, error() {} };
 
 export function createDataplane(opts: DataplaneOptions): Dataplane {
   const markBit = opts.markBit ?? DEFAULT_MARK_BIT;
   validateMarkBit(markBit);
+  const problems = opts.verdictLog ? validateVerdictLogOptions(opts.verdictLog) : [];
+  if (problems.length > 0) throw new Error(`verdict log options: ${problems.join('; ')}`);
+  const verdictLog = opts.verdictLog ? { verdictLog: opts.verdictLog } : {};
   const families = opts.families ?? [4, 6];
   const logger = opts.logger ?? silentLogger;
   const binaries = opts.binaries ?? DEFAULT_BINARIES;
@@ -22,10 +26,26 @@ export function createDataplane(opts: DataplaneOptions): Dataplane {
     ...(opts.gcDelayMs !== undefined ? { gcDelayMs: opts.gcDelayMs } : {}),
   };
   if ((opts.backend ?? 'iptables') === 'nftables') {
-    return new NftablesDataplane({ kernel: opts.kernel, families, markBit, binaries, logger, engine });
+    return new NftablesDataplane({
+      kernel: opts.kernel,
+      families,
+      markBit,
+      binaries,
+      logger,
+      engine,
+      ...verdictLog,
+    });
   }
   return new SyncEngine(
-    new IptablesBackend({ kernel: opts.kernel, families, markBit, binaries, logger }),
+    new IptablesBackend({
+      kernel: opts.kernel,
+      families,
+      markBit,
+      binaries,
+      logger,
+      ...verdictLog,
+      ...(opts.ipsetSession !== undefined ? { ipsetSession: opts.ipsetSession } : {}),
+    }),
     engine,
   );
 }

@@ -36,8 +36,14 @@ import {
   type TablesState,
   emptyTables,
 } from './model';
+import {
+  CLUSTER_CHAIN_VARIANTS,
+  type ClusterChainVariant,
+  callTargetKey,
+  parseCallTargetKey,
+} from './evaluations';
 import type { Direction } from './names';
-import { type PolicyLookup, enforcedPolicies } from './tiers';
+import type { PolicyLookup } from './tiers';
 
 /** One address's entry in an isolation set: `key` is unique in the set, `element` what it holds. */
 export interface IsolationEntry {
@@ -52,6 +58,11 @@ export interface PodRender {
   readonly dispatch: { readonly ingress: Rule[]; readonly egress: Rule[] };
   /** Entries of the isolation sets (iptables: the address; nftables: address : jump chain). */
   readonly isolated: { readonly ingress: IsolationEntry[]; readonly egress: IsolationEntry[] };
+  /**
+   * The policy chains the pod's chains jump to, as evaluations.ts `callTargetKey` writes them: a
+   * NetworkPolicy's key, or `cnp:<variant>:<name>`.
+   */
+  readonly uses: readonly string[];
 }
 
 /** A backend's rendering: IR objects to chains, rules and sets. Pure functions of their inputs. */
@@ -67,16 +78,21 @@ export interface Renderer {
   hooks(): ReadonlyMap<TableKey, readonly HookRule[]>;
   /** The (empty) isolation sets of a family; DesiredState fills them from the pods. */
   isolationSets(family: IPFamily): KernelSet[];
+  /** nftables: the table's named objects (role `object`), fixed for the renderer's options. */
+  objects?(): KernelSet[];
   isolationSetName(direction: Direction, family: IPFamily): string;
   /** iptables: a family's dispatch chain from its pods' dispatch rules (nftables: undefined). */
   dispatchChain?(family: IPFamily, direction: Direction, rules: Iterable<Rule>): Chain;
   pod(pod: PodRules, family: IPFamily, lookup: PolicyLookup): PodRender;
   policy(policy: CompiledPolicy, peerSets: ReadonlyMap<PeerSetKey, PeerSet>, family: IPFamily): Chain[];
+  /** The chains of one variant of a cluster policy's chain (evaluations.ts), log point chains included. */
   clusterPolicy(
     cp: CompiledClusterPolicy,
     peerSets: ReadonlyMap<PeerSetKey, PeerSet>,
     family: IPFamily,
+    variant: ClusterChainVariant,
   ): Chain[];
+
   /** Families a set of this peer set exists in. */
   peerSetFamilies(ps: PeerSet, families: readonly IPFamily[]): IPFamily[];
   peerSet(ps: PeerSet, family: IPFamily): KernelSet | undefined;
@@ -85,30 +101,11 @@ export interface Renderer {
 }
 
 /**
- * What owns shared rule chains: a NetworkPolicy (its "namespace/name" key) or a
- * ClusterNetworkPolicy ("cnp:" + its name). The two never collide: NetworkPolicy keys hold a
- * "/", cluster policy names (DNS subdomains) never hold ":" or "/".
+ * What owns shared rule chains: a NetworkPolicy (its "namespace/name" key) or one variant of a
+ * ClusterNetworkPolicy's chain (`cnp:<variant>:<name>`): evaluations.ts `callTargetKey`. The
+ * two never collide: NetworkPolicy keys hold a "/", cluster policy names never hold ":" or "/".
  */
 type PolicyRef = string;
-
-function clusterPolicyRef(name: string): PolicyRef {
-  return `cnp:${name}`;
-}
-
-function clusterPolicyOfRef(ref: PolicyRef): string | undefined {
-  return ref.startsWith('cnp:') ? ref.slice(4) : undefined;
-}
-
-/** Every policy chain a pod's chains jump to, NetworkPolicies and ClusterNetworkPolicies. */
-function policyRefsOf(pod: PodRules, lookup: PolicyLookup): PolicyRef[] {
-  const refs = new Set<PolicyRef>();
-  for (const direction of ['ingress', 'egress'] as const) {
-    const { policyKeys, admin, baseline } = enforcedPolicies(pod, direction, lookup);
-    for (const k of policyKeys) refs.add(k);
-    for (const name of [...admin, ...baseline]) refs.add(clusterPolicyRef(name));
-  }
-  return [...refs];
-}
 
 export interface Dirty {
   /** Chain names touched, per table. */
@@ -149,6 +146,7 @@ export class DesiredState {
     this.tables = emptyTables(renderer.tables);
     for (const c of renderer.fixedChains()) this.putChain(c, 'fixed');
     for (const [table, hooks] of renderer.hooks()) this.tables.tables.get(table)!.hooks.push(...hooks);
+    for (const o of renderer.objects?.() ?? []) this.putSet(o, 'fixed');
     for (const f of renderer.families) {
       this.cache.set(f, {
         pods: new Map(),
@@ -172,7 +170,7 @@ export class DesiredState {
     const d = new DesiredState(renderer);
     for (const ps of state.peerSets.values()) d.setPeerSet(ps);
     for (const p of state.policies.keys()) d.setPolicy(state, p);
-    for (const c of state.clusterPolicies.keys()) d.setPolicy(state, clusterPolicyRef(c));
+    for (const c of state.clusterPolicies.keys()) d.setClusterPolicy(state, c);
     for (const p of state.pods.keys()) d.setPod(state, p);
     for (const f of renderer.families) d.refreshDispatch(f);
     return d;
@@ -187,7 +185,7 @@ export class DesiredState {
       if (ps) this.changeMembers(ps, [...change.added, ...change.removed]);
     }
     for (const key of delta.policies) this.setPolicy(state, key);
-    for (const key of delta.clusterPolicies) this.setPolicy(state, clusterPolicyRef(key));
+    for (const key of delta.clusterPolicies) this.setClusterPolicy(state, key);
     const touchedDispatch = new Set<IPFamily>();
     for (const key of delta.pods) {
       for (const f of this.setPod(state, key)) touchedDispatch.add(f);
@@ -300,17 +298,25 @@ export class DesiredState {
     for (const f of this.renderer.families) this.renderPolicyIn(state, key, f);
   }
 
+  /** Every variant of a cluster policy's chain (each is rendered while some pod chain uses it). */
+  private setClusterPolicy(state: CompiledState, name: string): void {
+    for (const variant of CLUSTER_CHAIN_VARIANTS) {
+      this.setPolicy(state, callTargetKey({ kind: 'clusterPolicy', key: name, variant }));
+    }
+  }
+
   /** (Re)renders one policy's chains in one family, or drops them if it has no user there. */
   private renderPolicyIn(state: CompiledState, key: PolicyRef, f: IPFamily): void {
     const all = this.policyChains.get(key) ?? [];
     const old = all.filter((n) => n.family === f);
     const fresh: ChainRef[] = [];
     if ((this.policyUsers.get(f)?.get(key) ?? 0) > 0) {
-      const cnp = clusterPolicyOfRef(key);
+      const target = parseCallTargetKey(key);
+      const cnp = target.kind === 'clusterPolicy' ? target.key : undefined;
       let chains: Chain[] = [];
-      if (cnp !== undefined) {
-        const cp = state.clusterPolicies.get(cnp);
-        if (cp) chains = this.renderer.clusterPolicy(cp, state.peerSets, f);
+      if (target.kind === 'clusterPolicy') {
+        const cp = state.clusterPolicies.get(target.key);
+        if (cp) chains = this.renderer.clusterPolicy(cp, state.peerSets, f, target.variant);
       } else {
         const policy = state.policies.get(key);
         if (policy) chains = this.renderer.policy(policy, state.peerSets, f);
@@ -354,7 +360,7 @@ export class DesiredState {
       for (const c of next?.chains ?? []) this.putChain(c, `pod ${key}`);
       // Policies first gain a user (their chains appear), then lose the old ones.
       const oldPolicies = cache.podPolicies.get(key) ?? [];
-      const newPolicies = pod && next && next.chains.length > 0 ? policyRefsOf(pod, state) : [];
+      const newPolicies = next && next.chains.length > 0 ? next.uses : [];
       for (const p of newPolicies) if (!oldPolicies.includes(p)) this.usePolicy(state, p, f, +1);
       for (const p of oldPolicies) if (!newPolicies.includes(p)) this.usePolicy(state, p, f, -1);
       if (newPolicies.length > 0) cache.podPolicies.set(key, newPolicies);

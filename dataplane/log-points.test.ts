@@ -8,13 +8,13 @@ import type { CompiledClusterPolicy, CompiledTierRule } from '../compiler/ir';
 import { compileSnapshot } from '../compiler/incremental';
 import type { ClusterSnapshot } from '../compiler/model';
 import { verdict } from '../compiler/verdict';
-import type { Endpoint } from '../compiler/verdict-types';
+import type { DirectionVerdict, Endpoint } from '../compiler/verdict-types';
 import {
   clusterPolicyLogPoints,
+  expectedAuditLogPoint,
   expectedLogPoint,
   fixedLogPoints,
   LogPointIndex,
-  podHasAudit,
   podLogPoints,
   type LogPointOptions,
 } from './log-points';
@@ -79,8 +79,8 @@ describe('the points of a pod', () => {
         (p) => `${p.verdict} ${p.direction} ${p.tier} ${p.cause} ${p.policy?.key ?? ''}`,
       ),
     ).toEqual([
-      'denied ingress networkpolicy isolation ',
       'allowed ingress networkpolicy policy shop/allow-web',
+      'denied ingress networkpolicy isolation ',
       'allowed egress default default ',
     ]);
   });
@@ -116,18 +116,10 @@ describe('the points of a ClusterNetworkPolicy', () => {
     ingress: [tierRule(0, 'Accept', 'ops'), tierRule(1, 'Pass'), tierRule(2, 'Deny', 'rest')],
   });
 
-  test('Deny rules log, Accept rules only with allowed connections, Pass never; each also in the shadow evaluation', () => {
+  test('Deny rules log, Accept rules only with allowed connections, Pass never', () => {
     expect(strip(clusterPolicyLogPoints(guard, DENIED))).toEqual([
       {
         verdict: 'denied',
-        direction: 'ingress',
-        tier: 'admin',
-        cause: 'rule',
-        policy: { kind: 'ClusterNetworkPolicy', key: 'guard' },
-        rule: { index: 2, name: 'rest' },
-      },
-      {
-        verdict: 'would-deny',
         direction: 'ingress',
         tier: 'admin',
         cause: 'rule',
@@ -138,17 +130,18 @@ describe('the points of a ClusterNetworkPolicy', () => {
     expect(strip(clusterPolicyLogPoints(guard, ALL)).map((p) => `${p.verdict} ${p.rule?.index}`)).toEqual([
       'allowed 0',
       'denied 2',
-      'would-allow 0',
-      'would-deny 2',
     ]);
   });
 
-  test('an audited policy has the shadow points only', () => {
-    expect(
-      strip(clusterPolicyLogPoints({ ...guard, audit: true, tier: 'baseline' }, DENIED)).map(
-        (p) => `${p.verdict} ${p.tier}`,
-      ),
-    ).toEqual(['would-deny baseline']);
+  test('an audited policy has the shadow points only: would-deny, and would-allow with allowed connections', () => {
+    const audited = { ...guard, audit: true as const, tier: 'baseline' as const };
+    expect(strip(clusterPolicyLogPoints(audited, DENIED)).map((p) => `${p.verdict} ${p.tier}`)).toEqual([
+      'would-deny baseline',
+    ]);
+    expect(strip(clusterPolicyLogPoints(audited, ALL)).map((p) => `${p.verdict} ${p.rule?.index}`)).toEqual([
+      'would-deny 2',
+      'would-allow 0',
+    ]);
   });
 });
 
@@ -219,70 +212,68 @@ test('incremental updates through cluster changes hold what a fresh index of the
 });
 
 test('every decision on a local pod that logs has its point in the index: denied, allowed, would-deny, would-allow', () => {
-  const seen = { denied: 0, shadowDenied: 0, allowed: 0 };
+  const seen = { denied: 0, allowed: 0, wouldDeny: 0, wouldAllow: 0 };
   fc.assert(
     fc.property(clusterArb, fc.boolean(), (cluster, allowed) => {
       const view = compileSnapshot(cluster, { nodeName: 'node-1' });
       const state = view.state();
-      const index = new LogPointIndex({ allowed });
+      const opts = { allowed };
+      const index = new LogPointIndex(opts);
       index.update(state, fullDelta(state));
       const ends: Endpoint[] = [
         ...cluster.pods.map((p) => ({ kind: 'pod' as const, key: `${p.namespace}/${p.name}` })),
         { kind: 'ip', ip: EXTERNAL },
       ];
+      const enforcedHolds = (dv: DirectionVerdict): boolean => {
+        const pod = state.pods.get(dv.subject!)!;
+        const lists =
+          dv.direction === 'ingress'
+            ? [pod.ingress, pod.adminIngress, pod.baselineIngress]
+            : [pod.egress, pod.adminEgress, pod.baselineEgress];
+        return lists
+          .flat()
+          .some((k) => !(state.policies.get(k)?.audit || state.clusterPolicies.get(k)?.audit));
+      };
       for (const from of ends) {
         for (const to of ends) {
           if (from === to) continue;
           for (const probe of PROBES) {
             const v = verdict(view, from, to, probe);
-            const outcomes = [
-              { mode: 'enforced' as const, o: v },
-              ...(v.audited ? [{ mode: 'audited' as const, o: v.audited }] : []),
-            ];
-            for (const { mode, o } of outcomes) {
-              for (const dv of [o.egress, o.ingress]) {
-                if (o.self || o.node) continue;
-                const point = expectedLogPoint(state, dv, mode, { allowed });
-                // The shadow evaluation runs only in the directions an audit-mode policy holds the
-                // pod for; elsewhere the audited outcome is the enforced one, logged as such.
-                const local =
-                  dv.evaluated &&
-                  dv.subject !== null &&
-                  state.pods.has(dv.subject) &&
-                  (mode === 'enforced' || podHasAudit(state.pods.get(dv.subject)!, dv.direction, state));
-                if (local && !dv.allowed) {
-                  // A denial on a local pod always logs, and says what explain says.
-                  expect(point).toBeDefined();
-                  if (mode === 'enforced') seen.denied++;
-                  else seen.shadowDenied++;
-                }
-                if (local && allowed && mode === 'enforced' && dv.allowed && point === undefined) {
-                  // Allowed and unlogged only where no enforced policy gives the pod a chain.
-                  const pod = state.pods.get(dv.subject!)!;
-                  const lists =
-                    dv.direction === 'ingress'
-                      ? [pod.ingress, pod.adminIngress, pod.baselineIngress]
-                      : [pod.egress, pod.adminEgress, pod.baselineEgress];
-                  const enforced = lists
-                    .flat()
-                    .filter((k) => !(state.policies.get(k)?.audit || state.clusterPolicies.get(k)?.audit));
-                  expect(enforced).toEqual([]);
-                }
-                if (!point) continue;
+            if (v.self || v.node) continue;
+            for (const dir of ['egress', 'ingress'] as const) {
+              const dv = v[dir];
+              const local = dv.evaluated && dv.subject !== null && state.pods.has(dv.subject);
+              const point = expectedLogPoint(state, dv, opts);
+              // A denial on a local pod always logs, and says what explain says.
+              if (local && !dv.allowed) expect(point).toBeDefined();
+              // Allowed and unlogged only where no enforced policy gives the pod a chain.
+              if (local && allowed && dv.allowed && point === undefined)
+                expect(enforcedHolds(dv)).toBe(false);
+              if (point) {
                 if (point.verdict === 'allowed') seen.allowed++;
+                else seen.denied++;
                 expect(index.get(point.id)).toEqual(point);
-                expect(point.verdict).toBe(
-                  mode === 'enforced'
-                    ? dv.allowed
-                      ? 'allowed'
-                      : 'denied'
-                    : dv.allowed
-                      ? 'would-allow'
-                      : 'would-deny',
-                );
+                expect(point.verdict).toBe(dv.allowed ? 'allowed' : 'denied');
                 expect(point.tier).toBe(dv.decidedBy);
                 if (dv.clusterRule)
                   expect(point.rule).toEqual({ index: dv.clusterRule.rule, name: dv.clusterRule.ruleName });
+              }
+              if (!v.audited) continue;
+              const av = v.audited[dir];
+              const shadow = expectedAuditLogPoint(state, dv, av, opts);
+              // Reported exactly where the audited outcome differs (would-allow: when allowed connections log).
+              const differs = local && av.allowed !== dv.allowed && (!av.allowed || allowed);
+              expect(shadow !== undefined).toBe(differs);
+              if (!shadow) continue;
+              if (shadow.verdict === 'would-deny') seen.wouldDeny++;
+              else seen.wouldAllow++;
+              expect(index.get(shadow.id)).toEqual(shadow);
+              expect(shadow.verdict).toBe(av.allowed ? 'would-allow' : 'would-deny');
+              expect(shadow.tier).toBe(av.decidedBy);
+              if (av.clusterRule) {
+                expect(shadow.rule).toEqual({ index: av.clusterRule.rule, name: av.clusterRule.ruleName });
+                // Only an audited cluster policy decides otherwise than the enforced evaluation.
+                expect(state.clusterPolicies.get(av.clusterRule.policy)?.audit).toBe(true);
               }
             }
           }
@@ -293,6 +284,7 @@ test('every decision on a local pod that logs has its point in the index: denied
   );
   // The generator reaches every kind of decision (a property over nothing proves nothing).
   expect(seen.denied).toBeGreaterThan(100);
-  expect(seen.shadowDenied).toBeGreaterThan(10);
   expect(seen.allowed).toBeGreaterThan(100);
+  expect(seen.wouldDeny).toBeGreaterThan(10);
+  expect(seen.wouldAllow).toBeGreaterThan(10);
 });

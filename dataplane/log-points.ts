@@ -1,20 +1,17 @@
 /**
  * Which log points the rules of a compiled state carry (verdict-log.ts says what a log point is).
- * Pure, backend-neutral: both renderers take each point's prefix from here, and the agent's table
- * of identifiers comes from the same functions, so the two cannot disagree.
+ * Pure, backend-neutral: the points are read from the same evaluation steps the renderers turn
+ * into rules (evaluations.ts), so the agent's table and the kernel cannot disagree.
  *
- * Per pod and direction whose pod chain exists (an enforced policy decides the direction):
- *   - NetworkPolicies isolate it: `denied` at the tier's final drop, naming the isolating policies;
- *     with allowed connections logged, `allowed` per policy after its chain admitted.
- *   - none isolates it: with allowed connections logged, `allowed` by default at the chain's end.
- *   - an audit-mode policy holds the pod for the direction: the shadow evaluation (enforced and
- *     audited policies together, as `verdict()`'s `audited` outcome) has the same points with
- *     `would-deny` / `would-allow`; it changes no packet's fate.
- * Per ClusterNetworkPolicy and direction (its chain is shared by the pods it holds): `denied` at
- * each Deny rule, `allowed` at each Accept rule when allowed connections are logged, and the same
- * for the shadow evaluation (`would-deny`, `would-allow`) whether the policy is enforced or audited.
- * Per direction, once: `denied` at the dispatch chain's final drop (an isolated address whose pod
- * chain is not written yet).
+ * Per pod and direction, the points of each of its evaluations: the enforced one (`denied` at the
+ * NetworkPolicy tier's drop; with allowed connections logged, `allowed` per admitting policy and
+ * by default), and for a pod an audit-mode policy holds, the shadow evaluations (`would-deny`,
+ * and with allowed connections logged `would-allow`). Per ClusterNetworkPolicy and direction (its
+ * chains are shared by the pods it holds): an enforced one's `denied` at each Deny rule and
+ * `allowed` at each Accept rule (allowed connections logged); an audited one's `would-deny` at
+ * each Deny rule and `would-allow` at each Accept rule. Per direction, once: `denied` at the
+ * iptables dispatch chain's final drop (an isolated address whose pod chain is not written yet;
+ * nftables has no such window).
  *
  * `LogPointIndex` keeps the points of a state up to date from compile deltas, redoing only the
  * pods and cluster policies a delta names, as DesiredState does for chains.
@@ -28,131 +25,47 @@ import type {
 } from '../compiler/ir';
 import type { ObjectKey } from '../compiler/model';
 import type { DirectionVerdict } from '../compiler/verdict-types';
+import {
+  clusterChainVariants,
+  clusterRuleEnd,
+  defaultAllowPoint,
+  isolationPoint,
+  type LogPointOptions,
+  podEvaluations,
+  podSteps,
+  policyAllowPoint,
+} from './evaluations';
 import type { Direction } from './names';
-import { clusterPolicyHasDirection, enforcedPolicies, policyHasDirection, type PolicyLookup } from './tiers';
-import { logPoint, type LogPoint, type LogPointId, type LogTier, type LogVerdict } from './verdict-log';
+import { clusterPolicyHasDirection, type PolicyLookup } from './tiers';
+import { logPoint, type LogPoint, type LogPointId } from './verdict-log';
 
-export interface LogPointOptions {
-  /** Log the first packet of allowed connections (and audit mode's "would allow"). */
-  readonly allowed: boolean;
-}
+export { type LogPointOptions, podHasAudit } from './evaluations';
 
 const DIRECTIONS: readonly Direction[] = ['ingress', 'egress'];
 
-/** Every policy of a pod in a direction, audited ones included, per tier. */
-function allPolicies(
-  pod: PodRules,
-  direction: Direction,
-): { policyKeys: readonly string[]; admin: readonly string[]; baseline: readonly string[] } {
-  return direction === 'ingress'
-    ? { policyKeys: pod.ingress, admin: pod.adminIngress, baseline: pod.baselineIngress }
-    : { policyKeys: pod.egress, admin: pod.adminEgress, baseline: pod.baselineEgress };
-}
-
-/** Does an audit-mode policy hold the pod for the direction (so its chain runs a shadow evaluation)? */
-export function podHasAudit(pod: PodRules, direction: Direction, lookup: PolicyLookup): boolean {
-  const { policyKeys, admin, baseline } = allPolicies(pod, direction);
-  return (
-    policyKeys.some((k) => lookup.policies.get(k)?.audit) ||
-    [...admin, ...baseline].some((k) => lookup.clusterPolicies.get(k)?.audit)
-  );
-}
-
-/**
- * The points of one evaluation (enforced or shadow) of a pod chain: the NetworkPolicy tier's drop
- * and, when asked, its per-policy and default allows. Cluster policy rules log in their own chains.
- */
-function evaluationPoints(
-  pod: PodRules,
-  direction: Direction,
-  npKeys: readonly string[],
-  lookup: PolicyLookup,
-  shadow: boolean,
-  opts: LogPointOptions,
-): LogPoint[] {
-  const deny: LogVerdict = shadow ? 'would-deny' : 'denied';
-  const allow: LogVerdict = shadow ? 'would-allow' : 'allowed';
-  const isolating = npKeys.filter((k) => policyHasDirection(lookup.policies.get(k), direction));
-  const out: LogPoint[] = [];
-  if (isolating.length > 0) {
-    out.push(
-      logPoint({
-        verdict: deny,
-        direction,
-        tier: 'networkpolicy',
-        cause: 'isolation',
-        policies: [...isolating].sort(),
-        pod: pod.key,
-      }),
-    );
-    if (opts.allowed) {
-      for (const key of isolating) {
-        out.push(
-          logPoint({
-            verdict: allow,
-            direction,
-            tier: 'networkpolicy',
-            cause: 'policy',
-            policy: { kind: 'NetworkPolicy', key },
-            pod: pod.key,
-          }),
-        );
-      }
-    }
-  } else if (opts.allowed) {
-    out.push(logPoint({ verdict: allow, direction, tier: 'default', cause: 'default', pod: pod.key }));
-  }
-  return out;
-}
-
-/** The log points of one pod's chains (both directions). */
+/** The log points of one pod's chains (both directions, every evaluation). */
 export function podLogPoints(pod: PodRules, lookup: PolicyLookup, opts: LogPointOptions): LogPoint[] {
   const out: LogPoint[] = [];
   for (const direction of DIRECTIONS) {
-    const enforced = enforcedPolicies(pod, direction, lookup);
-    if (enforced.policyKeys.length + enforced.admin.length + enforced.baseline.length > 0)
-      out.push(...evaluationPoints(pod, direction, enforced.policyKeys, lookup, false, opts));
-    if (podHasAudit(pod, direction, lookup))
-      out.push(
-        ...evaluationPoints(pod, direction, allPolicies(pod, direction).policyKeys, lookup, true, opts),
-      );
+    for (const evaluation of podEvaluations(pod, direction, lookup, opts)) {
+      for (const s of podSteps(pod, direction, lookup, evaluation, opts)) {
+        if (s.kind === 'decide' && s.log) out.push(s.log.point);
+      }
+    }
   }
   return out;
 }
 
-/** The point of one ClusterNetworkPolicy rule in the enforced or the shadow evaluation, if it logs. */
-export function clusterRuleLogPoint(
-  cp: CompiledClusterPolicy,
-  direction: Direction,
-  rule: CompiledTierRule,
-  shadow: boolean,
-  opts: LogPointOptions,
-): LogPoint | undefined {
-  if (rule.action === 'Pass') return undefined;
-  if (rule.action === 'Accept' && !opts.allowed) return undefined;
-  const verdict: LogVerdict =
-    rule.action === 'Deny' ? (shadow ? 'would-deny' : 'denied') : shadow ? 'would-allow' : 'allowed';
-  const tier: LogTier = cp.tier;
-  return logPoint({
-    verdict,
-    direction,
-    tier,
-    cause: 'rule',
-    policy: { kind: 'ClusterNetworkPolicy', key: cp.key },
-    rule: { index: rule.index, name: rule.name },
-  });
-}
-
-/** The log points of one ClusterNetworkPolicy's chains: enforced (unless audited) and shadow. */
+/** The log points of one ClusterNetworkPolicy's chains, every variant it can have. */
 export function clusterPolicyLogPoints(cp: CompiledClusterPolicy, opts: LogPointOptions): LogPoint[] {
   const out: LogPoint[] = [];
   for (const direction of DIRECTIONS) {
     if (!clusterPolicyHasDirection(cp, direction)) continue;
     const rules = (direction === 'ingress' ? cp.ingress : cp.egress) ?? [];
-    for (const shadow of cp.audit ? [true] : [false, true]) {
+    for (const variant of clusterChainVariants(cp, opts)) {
       for (const rule of rules) {
-        const p = clusterRuleLogPoint(cp, direction, rule, shadow, opts);
-        if (p) out.push(p);
+        const end = clusterRuleEnd(cp, direction, rule, variant, opts);
+        if (end.log) out.push(end.log.point);
       }
     }
   }
@@ -260,64 +173,93 @@ export class LogPointIndex {
   }
 }
 
+type Lookup = PolicyLookup & Pick<CompiledState, 'pods'>;
+
+/** The subject's rules when the direction was decided on this node, else undefined. */
+function localSubject(lookup: Lookup, dv: DirectionVerdict): PodRules | undefined {
+  if (!dv.evaluated || dv.subject === null) return undefined;
+  return lookup.pods.get(dv.subject);
+}
+
+/** The cluster policy rule that decided, as the compiled state holds it. */
+function decidingRule(
+  lookup: PolicyLookup,
+  dv: DirectionVerdict,
+): { cp: CompiledClusterPolicy; rule: CompiledTierRule } | undefined {
+  const r = dv.clusterRule;
+  const cp = r && lookup.clusterPolicies.get(r.policy);
+  const rule = cp && (dv.direction === 'ingress' ? cp.ingress : cp.egress)?.find((x) => x.index === r.rule);
+  return cp && rule ? { cp, rule } : undefined;
+}
+
 /**
- * The log point at which the kernel reports a direction's decision, as `verdict()` took it:
- * `mode` enforced reads the enforced outcome (denied / allowed), audited the shadow evaluation's
- * (would-deny / would-allow; only for a pod an audit-mode policy holds). Undefined when that
- * decision logs nothing: allowed connections unlogged, a direction decided on another node, a pod
- * without a chain for the direction. The sandbox compares what the kernel reported with this.
+ * The log point at which the kernel reports a direction's enforced decision, as `verdict()` took
+ * it. Undefined when that decision logs nothing: allowed connections unlogged, a direction decided
+ * on another node, a pod no enforced policy holds for the direction. (An ingress decision is
+ * reached only when the source's egress let the packet through: a caller comparing with the
+ * kernel skips ingress where a local source's egress denied.)
  */
 export function expectedLogPoint(
-  lookup: PolicyLookup & Pick<CompiledState, 'pods'>,
+  lookup: Lookup,
   dv: DirectionVerdict,
-  mode: 'enforced' | 'audited',
   opts: LogPointOptions,
 ): LogPoint | undefined {
-  if (!dv.evaluated || dv.subject === null) return undefined;
-  const pod = lookup.pods.get(dv.subject);
-  if (!pod) return undefined;
-  const shadow = mode === 'audited';
-  if (shadow && !podHasAudit(pod, dv.direction, lookup)) return undefined;
-  if (!shadow) {
-    const e = enforcedPolicies(pod, dv.direction, lookup);
-    if (e.policyKeys.length + e.admin.length + e.baseline.length === 0) return undefined;
-  }
-  const deny: LogVerdict = shadow ? 'would-deny' : 'denied';
-  const allow: LogVerdict = shadow ? 'would-allow' : 'allowed';
+  const pod = localSubject(lookup, dv);
+  if (!pod || !podEvaluations(pod, dv.direction, lookup, opts).includes('enforced')) return undefined;
   const direction = dv.direction;
   switch (dv.decidedBy) {
     case 'admin':
     case 'baseline': {
-      const r = dv.clusterRule;
-      const cp = r && lookup.clusterPolicies.get(r.policy);
-      const rules = cp && (direction === 'ingress' ? cp.ingress : cp.egress);
-      const rule = rules?.find((x) => x.index === r!.rule);
-      return cp && rule ? clusterRuleLogPoint(cp, direction, rule, shadow, opts) : undefined;
+      const d = decidingRule(lookup, dv);
+      if (!d || d.cp.audit) return undefined;
+      return clusterRuleEnd(d.cp, direction, d.rule, 'enforced', opts).log?.point;
     }
     case 'networkpolicy':
-      if (!dv.allowed) {
-        return logPoint({
-          verdict: deny,
-          direction,
-          tier: 'networkpolicy',
-          cause: 'isolation',
-          policies: [...dv.isolatingPolicies].sort(),
-          pod: pod.key,
-        });
-      }
+      if (!dv.allowed) return isolationPoint('denied', pod.key, direction, dv.isolatingPolicies);
       if (!opts.allowed || dv.allowedBy.length === 0) return undefined;
       // The pod chain consults its policies in key order; the first that admits is reported.
-      return logPoint({
-        verdict: allow,
-        direction,
-        tier: 'networkpolicy',
-        cause: 'policy',
-        policy: { kind: 'NetworkPolicy', key: [...dv.allowedBy.map((a) => a.policy)].sort()[0] },
-        pod: pod.key,
-      });
+      return policyAllowPoint('allowed', pod.key, direction, firstAdmitting(dv));
     case 'default':
-      return opts.allowed
-        ? logPoint({ verdict: allow, direction, tier: 'default', cause: 'default', pod: pod.key })
-        : undefined;
+      if (!opts.allowed || podEvaluations(pod, direction, lookup, undefined).length === 0) return undefined;
+      return defaultAllowPoint('allowed', pod.key, direction);
+  }
+}
+
+function firstAdmitting(dv: DirectionVerdict): ObjectKey {
+  return [...dv.allowedBy.map((a) => a.policy)].sort()[0];
+}
+
+/**
+ * The log point at which the kernel's shadow evaluation reports a direction of an audited outcome
+ * (`Verdict.audited`): only where it differs from the enforced one (`enforced`, the same direction
+ * of the enforced verdict) — `would-deny` where the enforced evaluation allows, `would-allow`
+ * (allowed connections logged) where it denies. Undefined where nothing is reported.
+ */
+export function expectedAuditLogPoint(
+  lookup: Lookup,
+  enforced: DirectionVerdict,
+  audited: DirectionVerdict,
+  opts: LogPointOptions,
+): LogPoint | undefined {
+  const pod = localSubject(lookup, audited);
+  if (!pod || enforced.allowed === audited.allowed) return undefined;
+  const direction = audited.direction;
+  const evaluation = audited.allowed ? 'wouldAllow' : 'wouldDeny';
+  if (!podEvaluations(pod, direction, lookup, opts).includes(evaluation)) return undefined;
+  const verdict = audited.allowed ? 'would-allow' : 'would-deny';
+  switch (audited.decidedBy) {
+    case 'admin':
+    case 'baseline': {
+      // Only an audited rule can decide otherwise than the enforced evaluation did.
+      const d = decidingRule(lookup, audited);
+      if (!d || !d.cp.audit) return undefined;
+      return clusterRuleEnd(d.cp, direction, d.rule, evaluation, opts).log?.point;
+    }
+    case 'networkpolicy':
+      return audited.allowed
+        ? policyAllowPoint(verdict, pod.key, direction, firstAdmitting(audited))
+        : isolationPoint(verdict, pod.key, direction, audited.isolatingPolicies);
+    case 'default':
+      return defaultAllowPoint(verdict, pod.key, direction);
   }
 }

@@ -77,9 +77,11 @@ export interface HookRule {
 /**
  * peer: a peer set of the IR; isolation: iptables' sets of isolated local addresses, or the
  * nftables verdict maps from a local address to its pod chain; temp: iptables full mode's
- * scratch sets.
+ * scratch sets; object: an nftables named object (the verdict log's limit and counters), with no
+ * members and its declaration as `type` — held here because it is, like a set, a named thing of
+ * the table that rules reference, created before them and deleted after them.
  */
-export type SetRole = 'peer' | 'isolation' | 'temp';
+export type SetRole = 'peer' | 'isolation' | 'temp' | 'object';
 
 export interface KernelSet {
   readonly name: string;

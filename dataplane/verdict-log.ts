@@ -195,8 +195,21 @@ export function parsePrefix(text: string): ParsedPrefix | undefined {
 
 // ---- options ----------------------------------------------------------------------------------
 
-/** Name of the shared rate-limit bucket: the hashlimit table (iptables), the limit object (nftables). */
-export const LOG_LIMIT_NAME = 'palisade-log';
+/**
+ * The shared rate-limit bucket's name carries its rate and burst: neither a hashlimit table
+ * (whose bucket settings are those of the first rule that named it) nor an nft limit object (an
+ * `add` of an existing one keeps its old settings) takes new settings in place, so new settings
+ * are a new bucket, and the rules that log are rewritten to use it.
+ */
+/** The hashlimit table (iptables): at most 15 characters, `pl-10000-100000` at the largest. */
+export function hashlimitName(o: Pick<VerdictLogOptions, 'ratePerSecond' | 'burst'>): string {
+  return `pl-${o.ratePerSecond}-${o.burst}`;
+}
+
+/** The named limit object (nftables). */
+export function limitObjectName(o: Pick<VerdictLogOptions, 'ratePerSecond' | 'burst'>): string {
+  return `palisade-log-${o.ratePerSecond}-${o.burst}`;
+}
 /** nftables named counters around the limit. */
 export const LOG_SEEN_COUNTER = 'palisade-log-seen';
 export const LOG_LOGGED_COUNTER = 'palisade-log-logged';

@@ -47,7 +47,10 @@ export class IptablesBackend implements Backend {
     this.families = opts.families;
     this.bin = opts.binaries;
     this.log = opts.logger;
-    this.renderer = iptablesRenderer(opts.families, { markBit: opts.markBit });
+    this.renderer = iptablesRenderer(opts.families, {
+      markBit: opts.markBit,
+      ...(opts.verdictLog ? { verdictLog: opts.verdictLog } : {}),
+    });
     const kernel = opts.kernel;
     this.ipset =
       kernel.start && opts.ipsetSession !== false

@@ -8,6 +8,7 @@
  * (see ../names.ts).
  */
 import type { IPFamily } from '../api';
+import type { ClusterChainVariant, PodEvaluation } from '../evaluations';
 import { type Direction, generatedName } from '../names';
 
 export { type Direction, NAME_HASH_CHARS, shortHash } from '../names';
@@ -35,6 +36,17 @@ export const CHAIN_PASS = 'PALISADE-PASS';
 /** Target of a pod chain whose policies allowed the packet: clears the marks, leaves the dispatch. */
 export const CHAIN_ACCEPTED = 'PALISADE-ACCEPTED';
 
+/**
+ * Target of a ClusterNetworkPolicy Deny rule in the chains of the audit and shadow evaluations
+ * (../evaluations.ts): sets both mark bits and returns, so the caller decides instead of dropping.
+ */
+export const CHAIN_DENY = 'PALISADE-DENY';
+/**
+ * Verdict logs: every log point jumps here before its NFLOG rule. Counts the packets (rule 1),
+ * lets the node's rate through (rule 2, hashlimit) by setting the pass bit as scratch.
+ */
+export const CHAIN_LOG_LIMIT = 'PALISADE-LOG-LIMIT';
+
 export const FIXED_CHAINS: readonly string[] = [
   CHAIN_FORWARD,
   CHAIN_INGRESS,
@@ -42,7 +54,16 @@ export const FIXED_CHAINS: readonly string[] = [
   CHAIN_ALLOW,
   CHAIN_PASS,
   CHAIN_ACCEPTED,
+  CHAIN_DENY,
+  CHAIN_LOG_LIMIT,
 ];
+
+/** A log point's own chain (a cluster policy rule's, the dispatch drop's): logs, then does what the rule does. */
+export const LOG_CHAIN_PREFIX = `${PREFIX}L-`;
+
+export function logPointChainName(id: string): string {
+  return `${LOG_CHAIN_PREFIX}${id}`;
+}
 
 export interface Hook {
   /** Built-in chain of the filter table. */
@@ -89,13 +110,42 @@ export function policyChainName(policyKey: string, policyName: string, direction
  * holds. The tier is not in the name: a tier or priority change moves the jumps to the chain
  * (in pod chains), never the chain itself.
  */
-export function clusterPolicyChainName(name: string, direction: Direction): string {
-  return ownName(direction === 'ingress' ? 'CI' : 'CE', name, `cnp\0${name}`, MAX_CHAIN_NAME);
+export function clusterPolicyChainName(
+  name: string,
+  direction: Direction,
+  variant: ClusterChainVariant = 'enforced',
+): string {
+  const d = direction === 'ingress' ? 'I' : 'E';
+  const key = variant === 'enforced' ? `cnp\0${name}` : `cnp\0${variant}\0${name}`;
+  return ownName(`${CLUSTER_VARIANT_CODE[variant]}${d}`, name, key, MAX_CHAIN_NAME);
 }
 
+/** C enforced, S signal, T would-deny (an audited policy's Deny logs), U would-allow. */
+export const CLUSTER_VARIANT_CODE: Record<ClusterChainVariant, string> = {
+  enforced: 'C',
+  signal: 'S',
+  wouldDeny: 'T',
+  wouldAllow: 'U',
+};
+
+/** W the pod chain (enforced), A the audit pass, X the shadow after an allow, Y after a deny. */
+export const POD_EVALUATION_CODE: Record<PodEvaluation, string> = {
+  enforced: 'W',
+  audit: 'A',
+  wouldDeny: 'X',
+  wouldAllow: 'Y',
+};
+
 /** Chain of one local pod in one direction: jumps to the chains of the policies that isolate it. */
-export function podChainName(podKey: string, podName: string, direction: Direction): string {
-  return ownName(direction === 'ingress' ? 'WI' : 'WE', podName, `pod\0${podKey}`, MAX_CHAIN_NAME);
+export function podChainName(
+  podKey: string,
+  podName: string,
+  direction: Direction,
+  evaluation: PodEvaluation = 'enforced',
+): string {
+  const d = direction === 'ingress' ? 'I' : 'E';
+  const key = evaluation === 'enforced' ? `pod\0${podKey}` : `pod\0${evaluation}\0${podKey}`;
+  return ownName(`${POD_EVALUATION_CODE[evaluation]}${d}`, podName, key, MAX_CHAIN_NAME);
 }
 
 /** Set codes: P = pods (hash:ip), C = cidr (hash:net), N = named port (hash:ip,port). */

@@ -11,6 +11,8 @@ import { canonicalIP, canonicalIPPort, netEntry, parseCIDR } from '../ip';
 import type { Chain, ChainKind, HookRule, KernelSet, Rule, SetRole, TableState } from '../model';
 import { RULE_HASH_CHARS, RULE_HASH_TAG } from '../names';
 import {
+  CLUSTER_VARIANT_CODE,
+  POD_EVALUATION_CODE,
   CHAIN_EGRESS,
   CHAIN_INGRESS,
   FIXED_CHAINS,
@@ -36,8 +38,9 @@ function chainKindOf(name: string): { kind: ChainKind; direction?: Direction } {
   const code = name.slice(PREFIX.length, PREFIX.length + 3);
   const direction: Direction = code[1] === 'I' ? 'ingress' : 'egress';
   if (code === 'PI-' || code === 'PE-') return { kind: 'policy', direction };
-  if (code === 'WI-' || code === 'WE-') return { kind: 'pod', direction };
-  if (code === 'CI-' || code === 'CE-') return { kind: 'clusterPolicy', direction };
+  if (code[2] !== '-' || (code[1] !== 'I' && code[1] !== 'E')) return { kind: 'fixed' };
+  if (Object.values(POD_EVALUATION_CODE).includes(code[0])) return { kind: 'pod', direction };
+  if (Object.values(CLUSTER_VARIANT_CODE).includes(code[0])) return { kind: 'clusterPolicy', direction };
   return { kind: 'fixed' };
 }
 

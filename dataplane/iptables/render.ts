@@ -33,29 +33,42 @@ import type {
 } from '../../compiler/ir';
 import type { IPFamily } from '../api';
 import type { IsolationEntry, PodRender as SharedPodRender, Renderer } from '../desired';
+import {
+  type ClusterChainVariant,
+  type LogAction,
+  type Outcome,
+  type Step,
+  CallTargets,
+  clusterRuleEnd,
+  podEvaluations,
+  podSteps,
+} from '../evaluations';
+import { pendingLogPoint } from '../log-points';
 import { canonicalIP, canonicalIPPort, familyOf, netEntries, parseCIDR } from '../ip';
 import type { Chain, HookRule, KernelSet, Rule, TableKey } from '../model';
 import { RULE_HASH_TAG, peerSetFamilies, peerSetTail, ruleHash } from '../names';
+import { type MarkOptions, type PolicyLookup, markMask, passBitOf } from '../tiers';
 import {
-  type MarkOptions,
-  type PolicyLookup,
-  clusterPolicyHasDirection,
-  enforcedPolicies,
-  markMask,
-  passBitOf,
-  policyHasDirection,
-} from '../tiers';
+  LOG_COPY_BYTES,
+  type LogPoint,
+  type VerdictLogOptions,
+  formatPrefix,
+  hashlimitName,
+} from '../verdict-log';
 import {
   CHAIN_ACCEPTED,
   CHAIN_ALLOW,
+  CHAIN_DENY,
   CHAIN_EGRESS,
   CHAIN_FORWARD,
   CHAIN_INGRESS,
+  CHAIN_LOG_LIMIT,
   CHAIN_PASS,
   clusterPolicyChainName,
   type Direction,
   HOOKS,
   isolationSetName,
+  logPointChainName,
   peerSetName,
   podChainName,
   policyChainName,
@@ -66,7 +79,10 @@ export type SetType = 'hash:ip' | 'hash:net' | 'hash:ip,port';
 /** xt_comment allows 256 bytes; keep the human part well inside. */
 const MAX_COMMENT_TEXT = 200;
 
-export type RenderOptions = MarkOptions;
+export interface RenderOptions extends MarkOptions {
+  /** Verdict logs (../verdict-log.ts): log points, the rate limit, audit mode; undefined = off. */
+  readonly verdictLog?: VerdictLogOptions;
+}
 
 const hex = (n: number): string => `0x${n.toString(16)}`;
 
@@ -155,46 +171,146 @@ export function renderFixedChains(family: IPFamily, opts: RenderOptions): Chain[
       'palisade: forward ingress of isolated local pods',
     ),
   ];
-  return [
-    { name: CHAIN_FORWARD, table: family, family, kind: 'fixed', rules: forward },
-    {
-      name: CHAIN_ALLOW,
-      table: family,
-      family,
-      kind: 'fixed',
-      rules: [makeRule({ target: `-j MARK --set-xmark ${bit}/${bit}` }, 'palisade: a policy rule allows')],
-    },
-    {
-      name: CHAIN_PASS,
-      table: family,
-      family,
-      kind: 'fixed',
-      rules: [
-        makeRule({ target: `-j MARK --set-xmark ${pass}/${pass}` }, 'palisade: a cluster policy rule passes'),
-      ],
-    },
-    {
-      name: CHAIN_ACCEPTED,
-      table: family,
-      family,
-      kind: 'fixed',
-      rules: [makeRule({ target: `-j MARK --set-xmark 0x0/${both}` }, 'palisade: allowed, clear the marks')],
-    },
+  const fixed = (name: string, rules: Rule[]): Chain => ({
+    name,
+    table: family,
+    family,
+    kind: 'fixed',
+    rules,
+  });
+  const chains = [
+    fixed(CHAIN_FORWARD, forward),
+    fixed(CHAIN_ALLOW, [
+      makeRule({ target: `-j MARK --set-xmark ${bit}/${bit}` }, 'palisade: a policy rule allows'),
+    ]),
+    fixed(CHAIN_PASS, [
+      makeRule({ target: `-j MARK --set-xmark ${pass}/${pass}` }, 'palisade: a cluster policy rule passes'),
+    ]),
+    fixed(CHAIN_ACCEPTED, [
+      makeRule({ target: `-j MARK --set-xmark 0x0/${both}` }, 'palisade: allowed, clear the marks'),
+    ]),
   ];
+  const log = opts.verdictLog;
+  if (!log) return chains;
+  chains.push(
+    fixed(CHAIN_DENY, [
+      makeRule(
+        { target: `-j MARK --set-xmark ${both}/${both}` },
+        'palisade: a cluster policy rule denies (audit evaluation)',
+      ),
+    ]),
+    fixed(CHAIN_LOG_LIMIT, [
+      // Rule 1's packet counter: packets that reached a log point ("seen"); the pass bit is scratch.
+      makeRule({ target: `-j MARK --set-xmark 0x0/${pass}` }, 'palisade: verdict log, a log point reached'),
+      // Rule 2's: packets within the node's rate ("logged").
+      makeRule(
+        {
+          matches: [
+            `-m hashlimit --hashlimit-upto ${log.ratePerSecond}/sec --hashlimit-burst ${log.burst} --hashlimit-name ${hashlimitName(log)}`,
+          ],
+          target: `-j MARK --set-xmark ${pass}/${pass}`,
+        },
+        'palisade: verdict log, within the rate limit',
+      ),
+    ]),
+  );
+  for (const direction of ['ingress', 'egress'] as const) {
+    const point = pendingLogPoint(direction);
+    chains.push(
+      fixed(
+        logPointChainName(point.id),
+        logChainRules(
+          point,
+          false,
+          { target: '-j DROP' },
+          `palisade: isolated for ${direction}, no pod chain`,
+          opts,
+        ),
+      ),
+    );
+  }
+  return chains;
 }
 
 /** Last rule of a dispatch chain: an isolated address whose pod chain is not there yet is dropped. */
-export function dispatchDefaultRule(direction: Direction): Rule {
-  return makeRule({ target: '-j DROP' }, `palisade: isolated for ${direction}, no pod chain`);
+export function dispatchDefaultRule(direction: Direction, opts?: RenderOptions): Rule {
+  const target = opts?.verdictLog ? `-g ${logPointChainName(pendingLogPoint(direction).id)}` : '-j DROP';
+  return makeRule({ target }, `palisade: isolated for ${direction}, no pod chain`);
 }
 
+// ---------------------------------------------------------------------------------------------
+// Verdict logs
+
+/** `-j NFLOG …` for a log point: its prefix, the group, the bytes copied. All generated or validated. */
+function nflogTarget(point: LogPoint, log: VerdictLogOptions): string {
+  return `-j NFLOG --nflog-prefix ${formatPrefix(point)} --nflog-group ${log.group} --nflog-size ${LOG_COPY_BYTES}`;
+}
+
+const NEW_ONLY = '-m conntrack --ctstate NEW';
+
+/**
+ * The two rules that log a packet, rate-limited: through PALISADE-LOG-LIMIT (which sets the pass
+ * bit when the node's bucket lets it through), then NFLOG on that bit. `guard`: the allow bit must
+ * be set too (a conditional decision); `newOnly`: first packets only.
+ */
+function logRules(
+  action: LogAction,
+  guard: boolean,
+  human: string,
+  origin: { policy?: string; clusterPolicy?: string; pod?: string },
+  opts: RenderOptions,
+): Rule[] {
+  const log = opts.verdictLog!;
+  const bit = opts.markBit;
+  const pass = passBitOf(bit);
+  const newOnly = action.newOnly ? [NEW_ONLY] : [];
+  const logged = guard ? (bit | pass) >>> 0 : pass;
+  return [
+    makeRule(
+      {
+        matches: [...(guard ? [`-m mark --mark ${hex(bit)}/${hex(bit)}`] : []), ...newOnly],
+        target: `-j ${CHAIN_LOG_LIMIT}`,
+      },
+      `${human} (rate limit)`,
+      origin,
+    ),
+    makeRule(
+      {
+        matches: [`-m mark --mark ${hex(logged)}/${hex(logged)}`, ...newOnly],
+        target: nflogTarget(action.point, log),
+      },
+      `${human} (log)`,
+      origin,
+    ),
+  ];
+}
+
+/** A log point's own chain: log, then the rule's end (`target`). */
+function logChainRules(
+  point: LogPoint,
+  newOnly: boolean,
+  end: { target: string },
+  human: string,
+  opts: RenderOptions,
+  origin: { clusterPolicy?: string } = {},
+): Rule[] {
+  return [
+    ...logRules({ point, newOnly }, false, human, origin, opts),
+    makeRule({ target: end.target }, human, origin),
+  ];
+}
 /**
  * A dispatch chain: one rule per isolated local address, ordered by rule hash (an order both a
  * full render and incremental inserts can keep without knowing each other), then the default.
  */
-export function renderDispatchChain(family: IPFamily, direction: Direction, podRules: Iterable<Rule>): Chain {
+export function renderDispatchChain(
+  family: IPFamily,
+  direction: Direction,
+  podRules: Iterable<Rule>,
+  opts?: RenderOptions,
+): Chain {
   const rules = [...podRules].sort(compareRuleHash);
-  rules.push(dispatchDefaultRule(direction));
+  rules.push(dispatchDefaultRule(direction, opts));
   return {
     name: direction === 'ingress' ? CHAIN_INGRESS : CHAIN_EGRESS,
     table: family,
@@ -218,6 +334,8 @@ export interface PodRender {
   readonly dispatch: { readonly ingress: Rule[]; readonly egress: Rule[] };
   /** Entries of the isolation sets. */
   readonly isolated: { readonly ingress: string[]; readonly egress: string[] };
+  /** The policy chains the pod's chains jump to (../evaluations.ts callTargetKey). */
+  readonly uses: readonly string[];
 }
 
 export function renderPod(
@@ -230,140 +348,149 @@ export function renderPod(
     chains: [],
     dispatch: { ingress: [], egress: [] },
     isolated: { ingress: [], egress: [] },
+    uses: [],
   };
   const ips = pod.ips.filter((ip) => familyOf(ip) === family).map(canonicalIP);
   if (ips.length === 0) return out;
-  const bit = hex(opts.markBit);
-  const pass = hex(passBitOf(opts.markBit));
-  const both = hex(markMask(opts));
-  const who = `pod ${pod.key}`;
+  const log = opts.verdictLog;
+  const uses = new CallTargets();
   for (const direction of ['ingress', 'egress'] as const) {
-    const { policyKeys, admin, baseline } = enforcedPolicies(pod, direction, lookup);
-    if (policyKeys.length + admin.length + baseline.length === 0) continue;
+    const evaluations = podEvaluations(pod, direction, lookup, log);
+    if (evaluations.length === 0) continue;
+    for (const evaluation of evaluations) {
+      const steps = podSteps(pod, direction, lookup, evaluation, log);
+      uses.add(steps);
+      out.chains.push({
+        name: podChainName(pod.key, pod.name, direction, evaluation),
+        table: family,
+        family,
+        kind: 'pod',
+        direction,
+        owner: pod.key,
+        rules: stepRules(pod, direction, ips, steps, opts),
+      });
+    }
     const chainName = podChainName(pod.key, pod.name, direction);
-    const rules: Rule[] = [];
-    for (const ip of ips) {
-      rules.push(
-        makeRule(
-          { head: [`${direction === 'ingress' ? '-s' : '-d'} ${hostPrefix(ip)}`], target: '-j RETURN' },
-          `${who}: traffic to itself`,
-          { pod: pod.key },
-        ),
-      );
-    }
-    rules.push(
-      makeRule({ target: `-j MARK --set-xmark 0x0/${both}` }, `${who}: clear the verdict marks`, {
-        pod: pod.key,
-      }),
-    );
-    // 1. Admin tier, in (priority, name) order. Once a Pass rule matched, the rest of the tier is skipped.
-    let first = true;
-    for (const key of admin) {
-      const cp = lookup.clusterPolicies.get(key);
-      if (!clusterPolicyHasDirection(cp, direction)) continue;
-      const origin = { pod: pod.key, clusterPolicy: key };
-      rules.push(
-        makeRule(
-          {
-            matches: first ? [] : [`-m mark --mark 0x0/${pass}`],
-            target: `-j ${clusterPolicyChainName(key, direction)}`,
-          },
-          `${who}: admin cluster policy ${key}`,
-          origin,
-        ),
-      );
-      rules.push(
-        makeRule(
-          { matches: [`-m mark --mark ${bit}/${bit}`], target: `-g ${CHAIN_ACCEPTED}` },
-          `${who}: accepted by admin cluster policy ${key}`,
-          origin,
-        ),
-      );
-      first = false;
-    }
-    // 2. NetworkPolicy tier: when any policy isolates the pod, their union decides.
-    if (policyKeys.length > 0) {
-      for (const key of policyKeys) {
-        const policy = lookup.policies.get(key);
-        if (!policyHasDirection(policy, direction)) continue;
-        const target = policyChainName(policy.key, policy.name, direction);
-        rules.push(
-          makeRule({ target: `-j ${target}` }, `${who}: policy ${key}`, { pod: pod.key, policy: key }),
-        );
-        rules.push(
-          makeRule(
-            { matches: [`-m mark --mark ${bit}/${bit}`], target: `-g ${CHAIN_ACCEPTED}` },
-            `${who}: allowed by ${key}`,
-            { pod: pod.key, policy: key },
-          ),
-        );
-      }
-      rules.push(makeRule({ target: '-j DROP' }, `${who}: no policy allows ${direction}`, { pod: pod.key }));
-    } else {
-      // 3. Baseline tier; a Pass ends it like an Accept: the default allows.
-      let clearedPass = first;
-      for (const key of baseline) {
-        const cp = lookup.clusterPolicies.get(key);
-        if (!clusterPolicyHasDirection(cp, direction)) continue;
-        const origin = { pod: pod.key, clusterPolicy: key };
-        if (!clearedPass) {
-          rules.push(
-            makeRule({ target: `-j MARK --set-xmark 0x0/${pass}` }, `${who}: end of the admin tier`, {
-              pod: pod.key,
-            }),
-          );
-          clearedPass = true;
-        }
-        rules.push(
-          makeRule(
-            { target: `-j ${clusterPolicyChainName(key, direction)}` },
-            `${who}: baseline cluster policy ${key}`,
-            origin,
-          ),
-        );
-        rules.push(
-          makeRule(
-            { matches: [`-m mark --mark ${bit}/${bit}`], target: `-g ${CHAIN_ACCEPTED}` },
-            `${who}: accepted by baseline cluster policy ${key}`,
-            origin,
-          ),
-        );
-        rules.push(
-          makeRule(
-            { matches: [`-m mark --mark ${pass}/${pass}`], target: `-g ${CHAIN_ACCEPTED}` },
-            `${who}: passed by baseline cluster policy ${key}`,
-            origin,
-          ),
-        );
-      }
-      // 4. No tier decided: allowed.
-      rules.push(
-        makeRule({ target: `-g ${CHAIN_ACCEPTED}` }, `${who}: no tier decided, allowed by default`, {
-          pod: pod.key,
-        }),
-      );
-    }
-    out.chains.push({
-      name: chainName,
-      table: family,
-      family,
-      kind: 'pod',
-      direction,
-      owner: pod.key,
-      rules,
-    });
     for (const ip of ips) {
       out.dispatch[direction].push(
         makeRule(
           { head: [`${direction === 'ingress' ? '-d' : '-s'} ${hostPrefix(ip)}`], target: `-g ${chainName}` },
-          who,
+          `pod ${pod.key}`,
           { pod: pod.key },
         ),
       );
       out.isolated[direction].push(ip);
     }
   }
-  return out;
+  return { ...out, uses: uses.list() };
+}
+
+/** The rules of one evaluation of a pod chain (../evaluations.ts). */
+function stepRules(
+  pod: PodRules,
+  direction: Direction,
+  ips: readonly string[],
+  steps: readonly Step[],
+  opts: RenderOptions,
+): Rule[] {
+  const bit = opts.markBit;
+  const pass = passBitOf(bit);
+  const both = markMask(opts);
+  const markIs = (v: number): string => `-m mark --mark ${hex(v)}/${hex(v)}`;
+  const outcomeTarget = (o: Outcome): string => {
+    switch (o.kind) {
+      case 'accepted':
+        return `-g ${CHAIN_ACCEPTED}`;
+      case 'drop':
+        return '-j DROP';
+      case 'return':
+        return '-j RETURN';
+      case 'evaluation':
+        return `-g ${podChainName(pod.key, pod.name, direction, o.evaluation)}`;
+    }
+  };
+  const rules: Rule[] = [];
+  for (const st of steps) {
+    switch (st.kind) {
+      case 'self':
+        for (const ip of ips) {
+          rules.push(
+            makeRule(
+              { head: [`${direction === 'ingress' ? '-s' : '-d'} ${hostPrefix(ip)}`], target: '-j RETURN' },
+              st.human,
+              st.origin,
+            ),
+          );
+        }
+        break;
+      case 'audit':
+        rules.push(
+          makeRule(
+            {
+              matches: [NEW_ONLY],
+              target: `-j ${podChainName(pod.key, pod.name, direction, st.evaluation)}`,
+            },
+            st.human,
+            st.origin,
+          ),
+        );
+        break;
+      case 'clearMarks':
+        rules.push(makeRule({ target: `-j MARK --set-xmark 0x0/${hex(both)}` }, st.human, st.origin));
+        break;
+      case 'clearPass':
+        rules.push(makeRule({ target: `-j MARK --set-xmark 0x0/${hex(pass)}` }, st.human, st.origin));
+        break;
+      case 'call': {
+        const t = st.target;
+        const chain =
+          t.kind === 'policy'
+            ? policyChainName(t.key, nameOfKey(t.key), direction)
+            : clusterPolicyChainName(t.key, direction, t.variant);
+        rules.push(
+          makeRule(
+            { matches: st.unlessPass ? [`-m mark --mark 0x0/${hex(pass)}`] : [], target: `-j ${chain}` },
+            st.human,
+            st.origin,
+          ),
+        );
+        break;
+      }
+      case 'decide': {
+        const target = outcomeTarget(st.outcome);
+        if (!st.log) {
+          const m =
+            st.when === undefined
+              ? []
+              : [markIs(st.when === 'allow' ? bit : st.when === 'pass' ? pass : both)];
+          rules.push(makeRule({ matches: m, target }, st.human, st.origin));
+          break;
+        }
+        // Logged decisions use the pass bit as scratch (../evaluations.ts promises: never on
+        // `deny`, and on `pass` only where the allow bit is clear, so the allow bit can stand in).
+        if (st.when === 'deny') throw new Error(`a logged decision on both bits: ${st.human}`);
+        if (st.when === 'pass') {
+          rules.push(
+            makeRule(
+              { matches: [markIs(pass)], target: `-j MARK --set-xmark ${hex(bit)}/${hex(bit)}` },
+              `${st.human} (as allowed)`,
+              st.origin,
+            ),
+          );
+        }
+        const guard = st.when !== undefined;
+        rules.push(...logRules(st.log, guard, st.human, st.origin, opts));
+        rules.push(makeRule({ matches: guard ? [markIs(bit)] : [], target }, st.human, st.origin));
+        break;
+      }
+    }
+  }
+  return rules;
+}
+
+/** A NetworkPolicy's name (the readable tail of its chain's name) from its "namespace/name" key. */
+function nameOfKey(key: string): string {
+  return key.slice(key.indexOf('/') + 1);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -524,16 +651,12 @@ export function renderPolicy(
 // ---------------------------------------------------------------------------------------------
 // ClusterNetworkPolicies
 
-function tierRuleTarget(rule: CompiledTierRule): string {
-  switch (rule.action) {
-    case 'Accept':
-      return `-g ${CHAIN_ALLOW}`;
-    case 'Pass':
-      return `-g ${CHAIN_PASS}`;
-    case 'Deny':
-      return '-j DROP';
-  }
-}
+const TIER_RULE_TARGET: Record<'allow' | 'pass' | 'deny' | 'drop', string> = {
+  allow: `-g ${CHAIN_ALLOW}`,
+  pass: `-g ${CHAIN_PASS}`,
+  deny: `-g ${CHAIN_DENY}`,
+  drop: '-j DROP',
+};
 
 function tierRuleLines(
   cp: CompiledClusterPolicy,
@@ -541,6 +664,7 @@ function tierRuleLines(
   rule: CompiledTierRule,
   peerSets: ReadonlyMap<PeerSetKey, PeerSet>,
   family: IPFamily,
+  target: string,
 ): Rule[] {
   // Rule names are free text (up to 100 characters of anything): never put them in kernel
   // input. The index maps back to the name through the compiled state.
@@ -569,34 +693,59 @@ function tierRuleLines(
   for (const peer of peerMatches) {
     for (const port of portParts) {
       out.push(
-        makeRule(
-          { head: port.head, matches: [...peer, ...port.matches], target: tierRuleTarget(rule) },
-          human,
-          {
-            clusterPolicy: cp.key,
-          },
-        ),
+        makeRule({ head: port.head, matches: [...peer, ...port.matches], target }, human, {
+          clusterPolicy: cp.key,
+        }),
       );
     }
   }
   return out;
 }
 
-/** The chains of one ClusterNetworkPolicy in one family: one per direction it has rules for. */
+/**
+ * The chains of one variant (../evaluations.ts) of a ClusterNetworkPolicy in one family: one per
+ * direction it has rules for, and one per log point its rules carry.
+ */
 export function renderClusterPolicy(
   cp: CompiledClusterPolicy,
   peerSets: ReadonlyMap<PeerSetKey, PeerSet>,
   family: IPFamily,
+  variant: ClusterChainVariant = 'enforced',
+  opts: RenderOptions = { markBit: 0 },
 ): Chain[] {
   const chains: Chain[] = [];
+  const origin = { clusterPolicy: cp.key };
   for (const direction of ['ingress', 'egress'] as const) {
     const rules = direction === 'ingress' ? cp.ingress : cp.egress;
     if (rules === null) continue;
     const out: Rule[] = [];
-    for (const r of rules)
-      for (const line of tierRuleLines(cp, direction, r, peerSets, family)) out.push(line);
+    for (const r of rules) {
+      const end = clusterRuleEnd(cp, direction, r, variant, opts.verdictLog);
+      let target = TIER_RULE_TARGET[end.action];
+      if (end.log) {
+        const name = logPointChainName(end.log.point.id);
+        chains.push({
+          name,
+          table: family,
+          family,
+          kind: 'clusterPolicy',
+          direction,
+          owner: cp.key,
+          rules: logChainRules(
+            end.log.point,
+            end.log.newOnly,
+            { target },
+            `cnp ${cp.key} ${direction} rule ${r.index} ${r.action}`,
+            opts,
+            origin,
+          ),
+        });
+        target = `-g ${name}`;
+      }
+      for (const line of tierRuleLines(cp, direction, r, peerSets, family, target)) out.push(line);
+    }
     chains.push({
-      name: clusterPolicyChainName(cp.key, direction),
+      name: clusterPolicyChainName(cp.key, direction, variant),
       table: family,
       family,
       kind: 'clusterPolicy',
@@ -631,17 +780,19 @@ export function iptablesRenderer(families: readonly IPFamily[], opts: RenderOpti
     hooks: () => new Map<TableKey, HookRule[]>(families.map((f) => [f, renderHooks()])),
     isolationSets: renderIsolationSets,
     isolationSetName,
-    dispatchChain: renderDispatchChain,
+    dispatchChain: (family, direction, rules) => renderDispatchChain(family, direction, rules, opts),
     pod(pod, family, lookup): SharedPodRender {
       const r = renderPod(pod, family, lookup, opts);
       return {
         chains: r.chains,
         dispatch: r.dispatch,
         isolated: { ingress: isolation(r.isolated.ingress), egress: isolation(r.isolated.egress) },
+        uses: r.uses,
       };
     },
     policy: renderPolicy,
-    clusterPolicy: renderClusterPolicy,
+    clusterPolicy: (cp, peerSets, family, variant) =>
+      renderClusterPolicy(cp, peerSets, family, variant, opts),
     peerSetFamilies,
     peerSet: renderPeerSet,
     memberEntries,

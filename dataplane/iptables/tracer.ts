@@ -21,8 +21,21 @@ export interface Packet {
   readonly mark?: number;
 }
 
+/** A packet handed to NFLOG on the way. */
+export interface LoggedPacket {
+  readonly prefix: string;
+  readonly group: number;
+}
+
+export interface TraceOptions {
+  /** Whether a hashlimit match (by its name) lets the packet through; default always. */
+  readonly limit?: (name: string) => boolean;
+}
+
 export interface TraceResult {
   readonly verdict: 'ACCEPT' | 'DROP' | 'REJECT';
+  /** NFLOG messages the packet caused, in order. */
+  readonly logged: readonly LoggedPacket[];
   /** Packet mark when the verdict was reached. */
   readonly mark: number;
   /** "CHAIN#n" of every rule evaluated, in order. */
@@ -75,14 +88,15 @@ type Action =
   | { readonly kind: 'verdict'; readonly verdict: 'ACCEPT' | 'DROP' | 'REJECT' | 'RETURN' }
   | { readonly kind: 'jump'; readonly chain: string }
   | { readonly kind: 'goto'; readonly chain: string }
-  | { readonly kind: 'mark'; readonly value: number; readonly mask: number };
+  | { readonly kind: 'mark'; readonly value: number; readonly mask: number }
+  | { readonly kind: 'nflog'; readonly prefix: string; readonly group: number };
 
 interface Step {
   matched: boolean;
   action?: Action;
 }
 
-function evaluate(spec: string, p: Packet, mark: number, kernel: FakeKernel): Step {
+function evaluate(spec: string, p: Packet, mark: number, kernel: FakeKernel, options: TraceOptions): Step {
   const t = tokenize(spec);
   let matched = true;
   let action: Action | undefined;
@@ -134,6 +148,15 @@ function evaluate(spec: string, p: Packet, mark: number, kernel: FakeKernel): St
       case '--icmpv6-type':
         test(p.icmpv6Type === Number(t[++i]));
         break;
+      case '--hashlimit-upto':
+      case '--hashlimit-burst':
+        i++; // the bucket's settings; whether it lets the packet through is the limiter's call
+        break;
+      case '--hashlimit-name': {
+        const name = t[++i];
+        test(options.limit ? options.limit(name) : true);
+        break;
+      }
       case '-j':
       case '-g': {
         const target = t[++i];
@@ -142,6 +165,17 @@ function evaluate(spec: string, p: Packet, mark: number, kernel: FakeKernel): St
           const [v, m] = t[i + 2].split('/').map((x) => Number(x));
           action = { kind: 'mark', value: v, mask: m };
           i += 2;
+        } else if (target === 'NFLOG') {
+          let prefix = '';
+          let group = 0;
+          while (t[i + 1]?.startsWith('--nflog-')) {
+            const option = t[++i];
+            const value = t[++i];
+            if (option === '--nflog-prefix') prefix = value;
+            else if (option === '--nflog-group') group = Number(value);
+            else if (option !== '--nflog-size') throw new Error(`tracer: NFLOG ${option} not supported`);
+          }
+          action = { kind: 'nflog', prefix, group };
         } else if (['ACCEPT', 'DROP', 'REJECT', 'RETURN'].includes(target)) {
           action = { kind: 'verdict', verdict: target as 'ACCEPT' };
         } else {
@@ -162,10 +196,12 @@ export function trace(
   family: IPFamily,
   builtin: 'FORWARD' | 'INPUT' | 'OUTPUT',
   p: Packet,
+  options: TraceOptions = {},
 ): TraceResult {
   const chains = kernel.tables.get(family)!.get('filter')!;
   const evaluated: string[] = [];
   const matched: string[] = [];
+  const logged: LoggedPacket[] = [];
   let mark = p.mark ?? 0;
   const policyOf = (name: string): 'ACCEPT' | 'DROP' =>
     chains.get(name)?.policy === 'DROP' ? 'DROP' : 'ACCEPT';
@@ -177,20 +213,22 @@ export function trace(
     if (!c) throw new Error(`tracer: chain ${chain} missing`);
     if (index >= c.rules.length) {
       const back = stack.pop();
-      if (!back) return { verdict: policyOf(builtin), mark, evaluated, matched };
+      if (!back) return { verdict: policyOf(builtin), logged, mark, evaluated, matched };
       chain = back.chain;
       index = back.next;
       continue;
     }
     const here = `${chain}#${index + 1}`;
     evaluated.push(here);
-    const step = evaluate(c.rules[index].spec, p, mark, kernel);
+    const step = evaluate(c.rules[index].spec, p, mark, kernel, options);
     index++;
     if (!step.matched || !step.action) continue;
     matched.push(here);
     const a = step.action;
     if (a.kind === 'mark') {
-      mark = (mark & ~a.mask) | a.value;
+      mark = ((mark & ~a.mask) | a.value) >>> 0;
+    } else if (a.kind === 'nflog') {
+      logged.push({ prefix: a.prefix, group: a.group });
     } else if (a.kind === 'jump') {
       stack.push({ chain, next: index });
       chain = a.chain;
@@ -200,11 +238,11 @@ export function trace(
       index = 0;
     } else if (a.verdict === 'RETURN') {
       const back = stack.pop();
-      if (!back) return { verdict: policyOf(builtin), mark, evaluated, matched };
+      if (!back) return { verdict: policyOf(builtin), logged, mark, evaluated, matched };
       chain = back.chain;
       index = back.next;
     } else {
-      return { verdict: a.verdict, mark, evaluated, matched };
+      return { verdict: a.verdict, logged, mark, evaluated, matched };
     }
   }
   throw new Error('tracer: rule loop');

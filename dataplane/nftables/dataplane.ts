@@ -9,6 +9,7 @@ import type { Binaries, Kernel } from '../kernel';
 import { NftablesBackend } from './backend';
 import { TableMonitor } from './monitor';
 import type { SessionStats } from './session';
+import type { VerdictLogOptions } from '../verdict-log';
 
 export interface NftablesDataplaneOptions {
   readonly kernel: Kernel;
@@ -17,6 +18,7 @@ export interface NftablesDataplaneOptions {
   readonly binaries: Binaries;
   readonly logger: DataplaneLogger;
   readonly engine: EngineOptions;
+  readonly verdictLog?: VerdictLogOptions;
 }
 
 export class NftablesDataplane extends SyncEngine {
@@ -31,6 +33,7 @@ export class NftablesDataplane extends SyncEngine {
       markBit: opts.markBit,
       binaries: opts.binaries,
       logger: opts.logger,
+      ...(opts.verdictLog ? { verdictLog: opts.verdictLog } : {}),
     });
     super(backend, opts.engine);
     this.nft = backend;

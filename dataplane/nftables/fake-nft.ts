@@ -57,12 +57,26 @@ export interface FakeSet {
   readonly elements: Map<string, string>;
 }
 
+/** A named object: a limit (rate per second, burst in packets) or a counter. */
+export interface FakeObject {
+  readonly kind: 'limit' | 'counter';
+  readonly name: string;
+  readonly handle: number;
+  readonly rate?: number;
+  readonly burst?: number;
+  /** Counters: what tests say the kernel counted. */
+  packets: number;
+  bytes: number;
+}
+
 export interface FakeTable {
   readonly family: string;
   readonly name: string;
   readonly handle: number;
   readonly chains: Map<string, FakeChain>;
   readonly sets: Map<string, FakeSet>;
+  /** By "<kind> <name>". */
+  readonly objects: Map<string, FakeObject>;
 }
 
 export interface FakeTransaction {
@@ -97,6 +111,7 @@ function cloneTables(tables: Map<string, FakeTable>): Map<string, FakeTable> {
       ...t,
       chains: new Map([...t.chains].map(([n, c]) => [n, { ...c, rules: [...c.rules] }])),
       sets: new Map([...t.sets].map(([n, s]) => [n, { ...s, elements: new Map(s.elements) }])),
+      objects: new Map([...t.objects].map(([n, o]) => [n, { ...o }])),
     });
   }
   return out;
@@ -160,6 +175,11 @@ export class FakeNft implements Kernel {
       if (!t) return { code: 1, stdout: '', stderr: `Error: ${'No such file or directory'}\n` };
       return { code: 0, stdout: `${this.tableJson(t)}\n`, stderr: '' };
     }
+    if (args[0] === 'list' && args[1] === 'counters' && args[2] === 'table' && args.length === 5) {
+      const t = this.tables.get(`${args[3]} ${args[4]}`);
+      if (!t) return { code: 1, stdout: '', stderr: `Error: ${'No such file or directory'}\n` };
+      return { code: 0, stdout: `${this.countersJson(t)}\n`, stderr: '' };
+    }
     return { code: 1, stdout: '', stderr: `FakeNft: unsupported command ${argv.join(' ')}\n` };
   }
 
@@ -211,6 +231,9 @@ export class FakeNft implements Kernel {
       for (const c of [...t.chains.values()].sort((a, b) => (a.name < b.name ? -1 : 1))) {
         out.push(`  chain ${c.name}${c.base ? ` ${JSON.stringify(c.base)}` : ''}`);
         for (const r of c.rules) out.push(`    ${printRule(r.expr)}`);
+      }
+      for (const o of [...t.objects.values()].sort((a, b) => (a.name < b.name ? -1 : 1))) {
+        out.push(`  ${o.kind} ${o.name}${o.kind === 'limit' ? ` ${o.rate}/second burst ${o.burst}` : ''}`);
       }
       for (const s of [...t.sets.values()].sort((a, b) => (a.name < b.name ? -1 : 1))) {
         const elems = [...s.elements].map(([k, v]) => (v ? `${k} : ${v}` : k)).sort();
@@ -275,6 +298,7 @@ export class FakeNft implements Kernel {
             handle: this.handle(),
             chains: new Map(),
             sets: new Map(),
+            objects: new Map(),
           });
           events.push(`add table ${key}`);
         }
@@ -322,6 +346,7 @@ export class FakeNft implements Kernel {
       const refs = referencesOf(expr);
       for (const c of refs.chains) if (!table.chains.has(c)) throw new Refusal(ENOENT, 0, text);
       for (const s of refs.sets) if (!table.sets.has(s)) throw new Refusal(ENOENT, 0, text);
+      for (const o of refs.objects) if (!table.objects.has(o)) throw new Refusal(ENOENT, 0, text);
       chain.rules.push({ handle: this.handle(), expr });
       events.push(`add rule ${table.family} ${table.name} ${name}`);
       return;
@@ -357,6 +382,25 @@ export class FakeNft implements Kernel {
         return;
       }
     }
+    if (what === 'limit' || what === 'counter') {
+      const key = `${what} ${name}`;
+      const existing = table.objects.get(key);
+      if (verb === 'add') {
+        // As the kernel: adding an existing object changes nothing (a limit keeps its settings).
+        if (existing) return;
+        const spec = what === 'limit' ? parseLimit(text) : {};
+        table.objects.set(key, { kind: what, name, handle: this.handle(), ...spec, packets: 0, bytes: 0 });
+        events.push(`add ${what} ${where}`);
+        return;
+      }
+      if (verb === 'delete') {
+        if (!existing) throw new Refusal(ENOENT, 0, text);
+        if (objectReferenced(table, key)) throw new Refusal(EBUSY, 0, text);
+        table.objects.delete(key);
+        events.push(`delete ${what} ${where}`);
+        return;
+      }
+    }
     if (what === 'element') {
       const set = table.sets.get(name);
       if (!set) throw new Refusal(ENOENT, 0, text);
@@ -387,6 +431,15 @@ export class FakeNft implements Kernel {
 
   // --- JSON ---------------------------------------------------------------------------------------
 
+  /** `nft -j list counters table …`: the table's named counters. */
+  countersJson(t: FakeTable): string {
+    const items: unknown[] = [
+      { metainfo: { version: '1.0.6', release_name: 'Lester Gooch #5', json_schema_version: 1 } },
+    ];
+    for (const o of t.objects.values()) if (o.kind === 'counter') items.push(objectJson(t, o));
+    return JSON.stringify({ nftables: items });
+  }
+
   tableJson(t: FakeTable): string {
     const items: unknown[] = [
       { metainfo: { version: '1.0.6', release_name: 'Lester Gooch #5', json_schema_version: 1 } },
@@ -407,6 +460,7 @@ export class FakeNft implements Kernel {
       };
       items.push(s.map ? { map: body } : { set: body });
     }
+    for (const o of t.objects.values()) items.push(objectJson(t, o));
     for (const c of t.chains.values()) {
       items.push({
         chain: {
@@ -436,6 +490,25 @@ export class FakeNft implements Kernel {
     }
     return JSON.stringify({ nftables: items });
   }
+}
+
+function objectJson(t: FakeTable, o: FakeObject): unknown {
+  const head = { family: t.family, name: o.name, table: t.name, handle: o.handle };
+  return o.kind === 'limit'
+    ? { limit: { ...head, rate: o.rate, per: 'second', burst: o.burst } }
+    : { counter: { ...head, packets: o.packets, bytes: o.bytes } };
+}
+
+function parseLimit(text: string): { rate: number; burst: number } {
+  const m = /\{\s*rate (\d+)\/second burst (\d+) packets;?\s*\}/.exec(text);
+  if (!m) throw new Error('unsupported limit declaration');
+  return { rate: Number(m[1]), burst: Number(m[2]) };
+}
+
+function objectReferenced(table: FakeTable, key: string): boolean {
+  for (const c of table.chains.values())
+    for (const r of c.rules) if (referencesOf(r.expr).objects.includes(key)) return true;
+  return false;
 }
 
 function parseBase(text: string): FakeBase {
@@ -564,6 +637,11 @@ class FakeSession implements LongLivedProcess {
       const path = join(this.cwd, 'tx');
       const error = this.nft.transact(readFileSync(path, 'utf8'), this.pid, path);
       if (error) this.emit(this.err, `In file included from <cmdline>:1:1-14:\n${error}`);
+    } else if (line.startsWith('list counters table ')) {
+      const [, , , family, name] = line.split(' ');
+      const t = this.nft.table(family, name);
+      if (t) this.emit(this.out, `${this.nft.countersJson(t)}\n`);
+      else this.emit(this.err, `Error: No such file or directory\n${line}\n${'^'.repeat(line.length)}\n`);
     } else if (line.startsWith('list table ')) {
       const [, , family, name] = line.split(' ');
       const t = this.nft.table(family, name);

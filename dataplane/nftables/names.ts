@@ -8,6 +8,7 @@
  * Every name holds a hyphen and starts with a letter: never an nft keyword, always one token.
  */
 import type { IPFamily } from '../api';
+import type { ClusterChainVariant, PodEvaluation } from '../evaluations';
 import { type Direction, generatedName } from '../names';
 
 export const TABLE = 'palisade';
@@ -34,14 +35,29 @@ export function dispatchMapName(direction: Direction, family: IPFamily): string 
 
 const dir = (d: Direction): string => (d === 'ingress' ? 'in' : 'eg');
 
-/** Chain of one local pod in one direction and family. */
+/** pod: the pod chain (enforced); audit: the audit pass; wdeny / wallow: the shadow evaluations. */
+export const POD_EVALUATION_WORD: Record<PodEvaluation, string> = {
+  enforced: 'pod',
+  audit: 'audit',
+  wouldDeny: 'wdeny',
+  wouldAllow: 'wallow',
+};
+
+/** Chain of one local pod in one direction and family, for one evaluation (../evaluations.ts). */
 export function podChainName(
   podKey: string,
   podName: string,
   direction: Direction,
   family: IPFamily,
+  evaluation: PodEvaluation = 'enforced',
 ): string {
-  return generatedName(`pod-${dir(direction)}${family}-`, podName, `pod\0${podKey}`, MAX_NAME);
+  const key = evaluation === 'enforced' ? `pod\0${podKey}` : `pod\0${evaluation}\0${podKey}`;
+  return generatedName(
+    `${POD_EVALUATION_WORD[evaluation]}-${dir(direction)}${family}-`,
+    podName,
+    key,
+    MAX_NAME,
+  );
 }
 
 /** Chain of one NetworkPolicy in one direction and family, shared by the local pods it selects. */
@@ -58,8 +74,27 @@ export function policyChainName(
  * Chain of one ClusterNetworkPolicy in one direction and family. The tier is not in the name:
  * a tier or priority change moves the jumps (in pod chains), never the chain.
  */
-export function clusterPolicyChainName(name: string, direction: Direction, family: IPFamily): string {
-  return generatedName(`cnp-${dir(direction)}${family}-`, name, `cnp\0${name}`, MAX_NAME);
+export function clusterPolicyChainName(
+  name: string,
+  direction: Direction,
+  family: IPFamily,
+  variant: ClusterChainVariant = 'enforced',
+): string {
+  const key = variant === 'enforced' ? `cnp\0${name}` : `cnp\0${variant}\0${name}`;
+  return generatedName(`${CLUSTER_VARIANT_WORD[variant]}-${dir(direction)}${family}-`, name, key, MAX_NAME);
+}
+
+/** cnp: enforced; cnps: signal; cnpd: would-deny (audited, Deny logs); cnpa: would-allow. */
+export const CLUSTER_VARIANT_WORD: Record<ClusterChainVariant, string> = {
+  enforced: 'cnp',
+  signal: 'cnps',
+  wouldDeny: 'cnpd',
+  wouldAllow: 'cnpa',
+};
+
+/** A log point's own chain (a cluster policy rule's): logs, then does what the rule does. */
+export function logPointChainName(id: string, direction: Direction, family: IPFamily): string {
+  return `log-${dir(direction)}${family}-${id.toLowerCase()}`;
 }
 
 /** Set of one peer set in one family: pods, nodes, cidr (interval) or port (address . port). */
@@ -81,9 +116,13 @@ export function chainNameInfo(
 ): { kind: NftChainKind; direction?: Direction; family: IPFamily } | undefined {
   const fixed = /^(forward|accepted)-([46])$/.exec(name);
   if (fixed) return { kind: 'fixed', family: Number(fixed[2]) as IPFamily };
-  const m = /^(pod|np|cnp)-(in|eg)([46])-/.exec(name);
+  const m = /^(pod|audit|wdeny|wallow|np|cnp|cnps|cnpd|cnpa|log)-(in|eg)([46])-/.exec(name);
   if (!m) return undefined;
-  const kind: NftChainKind = m[1] === 'pod' ? 'pod' : m[1] === 'np' ? 'policy' : 'clusterPolicy';
+  const kind: NftChainKind = Object.values(POD_EVALUATION_WORD).includes(m[1])
+    ? 'pod'
+    : m[1] === 'np'
+      ? 'policy'
+      : 'clusterPolicy';
   return { kind, direction: m[2] === 'in' ? 'ingress' : 'egress', family: Number(m[3]) as IPFamily };
 }
 

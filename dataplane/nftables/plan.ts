@@ -28,8 +28,14 @@ function baseSpec(b: BaseChainSpec): string {
   return `{ type ${b.type} hook ${b.hook} priority ${b.priority}; policy ${b.policy}; }`;
 }
 
-/** `add set …` / `add map …` declaring a set of this type. */
+/** `add set …` / `add map …` declaring a set of this type; `add limit …` / `add counter …` an object. */
 export function declareSet(s: KernelSet): string {
+  if (s.role === 'object') {
+    const [kind, ...spec] = s.type.split(' ');
+    return spec.length > 0
+      ? `add ${kind} ${TABLE_REF} ${s.name} { ${spec.join(' ')}; }`
+      : `add ${kind} ${TABLE_REF} ${s.name}`;
+  }
   if (s.type.endsWith(' : verdict')) return `add map ${TABLE_REF} ${s.name} { type ${s.type}; }`;
   if (s.type.endsWith(' interval')) {
     return `add set ${TABLE_REF} ${s.name} { type ${s.type.slice(0, -' interval'.length)}; flags interval; }`;
@@ -58,6 +64,12 @@ export function elementKey(member: string): string {
 }
 
 const isMap = (s: KernelSet): boolean => s.type.endsWith(' : verdict');
+
+/** `delete set|map|limit|counter inet palisade NAME`. */
+function deleteSet(s: KernelSet): string {
+  const kind = s.role === 'object' ? s.type.split(' ')[0] : isMap(s) ? 'map' : 'set';
+  return `delete ${kind} ${TABLE_REF} ${s.name}`;
+}
 const isInterval = (s: KernelSet): boolean => s.type.endsWith(' interval');
 
 interface Steps {
@@ -102,7 +114,7 @@ export function planChanges(changes: Changes, purpose: WritePurpose, withTable: 
       memberLines(s, out);
     } else if (s.applied) {
       if (defer) kept.sets.add(s.name);
-      else out.deleteSets.push(`delete ${isMap(s.applied) ? 'map' : 'set'} ${TABLE_REF} ${s.name}`);
+      else out.deleteSets.push(deleteSet(s.applied));
     }
   }
   for (const c of changes.chains) {

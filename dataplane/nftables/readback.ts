@@ -109,6 +109,32 @@ function mapElementText(elem: Json): string | undefined {
 }
 
 /**
+ * A named object of the table (the verdict log's limit and counters) as the model holds it: its
+ * declaration as `type` (render.ts renderLogObjects), anything Palisade never declares as JSON.
+ */
+function readObject(o: Record<string, Json>): KernelSet | undefined {
+  for (const kind of ['limit', 'counter'] as const) {
+    const x = o[kind];
+    if (!isObj(x) || x.table !== TABLE || x.family !== 'inet' || typeof x.name !== 'string') continue;
+    let type: string;
+    if (kind === 'counter') {
+      type = 'counter';
+    } else {
+      const { rate, per, burst, family: _f, name: _n, table: _t, handle: _h, ...rest } = x;
+      type =
+        typeof rate === 'number' &&
+        per === 'second' &&
+        typeof burst === 'number' &&
+        Object.keys(rest).length === 0
+          ? `limit rate ${rate}/second burst ${burst} packets`
+          : `limit ${JSON.stringify(x)}`;
+    }
+    return { name: x.name, family: 4, type, role: 'object', members: new Set() };
+  }
+  return undefined;
+}
+
+/**
  * Own objects from `nft -j list table inet palisade` output; `exists` is false when the table is
  * not there (empty output). Elements in a form Palisade never writes are kept as their JSON, so
  * they show as differences.
@@ -178,6 +204,8 @@ export function parseTable(json: string): { state: TablesState; exists: boolean 
         members,
       });
     }
+    const object = readObject(o);
+    if (object) sets.set(object.name, object);
   }
   for (const [name, list] of rules) {
     const c = chains.get(name);

@@ -21,7 +21,6 @@ import type {
   CompiledClusterPolicy,
   CompiledPolicy,
   CompiledRule,
-  CompiledTierRule,
   PeerSet,
   PeerSetKey,
   PodRules,
@@ -30,24 +29,35 @@ import type {
 import type { Protocol } from '../../compiler/model';
 import type { IPFamily } from '../api';
 import type { IsolationEntry, PodRender, Renderer } from '../desired';
+import {
+  type ClusterChainVariant,
+  type LogAction,
+  type Outcome,
+  type Step,
+  CallTargets,
+  clusterRuleEnd,
+  podEvaluations,
+  podSteps,
+} from '../evaluations';
 import { canonicalIP, canonicalIPPort, familyOf } from '../ip';
 import type { BaseChainSpec, Chain, KernelSet, Rule, TableKey } from '../model';
 import { type Direction, RULE_HASH_TAG, peerSetFamilies, peerSetTail, ruleHash } from '../names';
+import { type MarkOptions, type PolicyLookup, markMask, passBitOf } from '../tiers';
 import {
-  type MarkOptions,
-  type PolicyLookup,
-  clusterPolicyHasDirection,
-  enforcedPolicies,
-  markMask,
-  passBitOf,
-  policyHasDirection,
-} from '../tiers';
+  LOG_COPY_BYTES,
+  LOG_LOGGED_COUNTER,
+  LOG_SEEN_COUNTER,
+  type VerdictLogOptions,
+  formatPrefix,
+  limitObjectName,
+} from '../verdict-log';
 import { cidrMinus, intervalText } from './intervals';
 import {
   acceptedChainName,
   baseChainName,
   clusterPolicyChainName,
   dispatchMapName,
+  logPointChainName,
   peerSetName,
   podChainName,
   policyChainName,
@@ -72,7 +82,10 @@ export const BASE_CHAIN: BaseChainSpec = {
   policy: 'accept',
 };
 
-export type NftRenderOptions = MarkOptions;
+export interface NftRenderOptions extends MarkOptions {
+  /** Verdict logs (../verdict-log.ts): log points, the rate limit, audit mode; undefined = off. */
+  readonly verdictLog?: VerdictLogOptions;
+}
 
 /** The human part of a comment: what fits beside "pl:<hash> " in nft's 127 characters. */
 const MAX_HUMAN = 127 - RULE_HASH_TAG.length - 11;
@@ -179,124 +192,153 @@ export function renderPod(
   lookup: PolicyLookup,
   opts: NftRenderOptions,
 ): PodRender {
-  const out: { chains: Chain[]; isolated: { ingress: IsolationEntry[]; egress: IsolationEntry[] } } = {
-    chains: [],
-    isolated: { ingress: [], egress: [] },
-  };
+  const chains: Chain[] = [];
+  const isolated: { ingress: IsolationEntry[]; egress: IsolationEntry[] } = { ingress: [], egress: [] };
+  const uses = new CallTargets();
   const ips = pod.ips.filter((ip) => familyOf(ip) === family).map(canonicalIP);
-  if (ips.length === 0) return { ...out, dispatch: { ingress: [], egress: [] } };
+  const log = opts.verdictLog;
+  for (const direction of ips.length > 0 ? (['ingress', 'egress'] as const) : []) {
+    const evaluations = podEvaluations(pod, direction, lookup, log);
+    if (evaluations.length === 0) continue;
+    for (const evaluation of evaluations) {
+      const steps = podSteps(pod, direction, lookup, evaluation, log);
+      uses.add(steps);
+      chains.push({
+        name: podChainName(pod.key, pod.name, direction, family, evaluation),
+        table: 'inet',
+        family,
+        kind: 'pod',
+        direction,
+        owner: pod.key,
+        rules: stepRules(pod, direction, family, ips, steps, opts),
+      });
+    }
+    const chainName = podChainName(pod.key, pod.name, direction, family);
+    for (const ip of ips) isolated[direction].push({ key: ip, element: `${ip} : jump ${chainName}` });
+  }
+  return { chains, isolated, dispatch: { ingress: [], egress: [] }, uses: uses.list() };
+}
+
+/** A NetworkPolicy's name (the readable tail of its chain's name) from its "namespace/name" key. */
+function nameOfKey(key: string): string {
+  return key.slice(key.indexOf('/') + 1);
+}
+
+/**
+ * The statements that log a packet, rate-limited, in one rule: the seen counter, the node's
+ * limit (the rule stops here when the bucket is empty), the logged counter, NFLOG.
+ */
+function logStatements(action: LogAction, log: VerdictLogOptions): Statement[] {
+  return [
+    { kind: 'counter', name: LOG_SEEN_COUNTER },
+    { kind: 'limit', name: limitObjectName(log) },
+    { kind: 'counter', name: LOG_LOGGED_COUNTER },
+    { kind: 'log', prefix: formatPrefix(action.point), group: log.group, snaplen: LOG_COPY_BYTES },
+  ];
+}
+
+const NEW_ONLY: Match = { kind: 'ct', states: ['new'] };
+
+/** The rules of one evaluation of a pod chain (../evaluations.ts). */
+function stepRules(
+  pod: PodRules,
+  direction: Direction,
+  family: IPFamily,
+  ips: readonly string[],
+  steps: readonly Step[],
+  opts: NftRenderOptions,
+): Rule[] {
   const bit = opts.markBit;
   const pass = passBitOf(opts.markBit);
   const both = markMask(opts);
-  const accepted: Verdict = { kind: 'goto', target: acceptedChainName(family) };
-  const who = `pod ${pod.key}`;
-  for (const direction of ['ingress', 'egress'] as const) {
-    const { policyKeys, admin, baseline } = enforcedPolicies(pod, direction, lookup);
-    if (policyKeys.length + admin.length + baseline.length === 0) continue;
-    const chainName = podChainName(pod.key, pod.name, direction, family);
-    const origin = { pod: pod.key };
-    const rules: Rule[] = [];
-    for (const ip of ips) {
-      rules.push(
-        makeRule(
-          {
-            matches: [
-              { kind: 'addr', family, field: direction === 'ingress' ? 'saddr' : 'daddr', prefix: ip },
-            ],
-            verdict: { kind: 'return' },
-          },
-          `${who}: traffic to itself`,
-          origin,
-        ),
-      );
+  const outcome = (o: Outcome): Verdict => {
+    switch (o.kind) {
+      case 'accepted':
+        return { kind: 'goto', target: acceptedChainName(family) };
+      case 'drop':
+        return { kind: 'drop' };
+      case 'return':
+        return { kind: 'return' };
+      case 'evaluation':
+        return { kind: 'goto', target: podChainName(pod.key, pod.name, direction, family, o.evaluation) };
     }
-    rules.push(makeRule({ statements: [markSet('&', ~both)] }, `${who}: clear the verdict marks`, origin));
-    // 1. Admin tier, in (priority, name) order. Once a Pass rule matched, the rest of the tier is skipped.
-    let first = true;
-    for (const key of admin) {
-      const cp = lookup.clusterPolicies.get(key);
-      if (!clusterPolicyHasDirection(cp, direction)) continue;
-      const o = { pod: pod.key, clusterPolicy: key };
-      rules.push(
-        makeRule(
-          {
-            matches: first ? [] : [markClear(pass)],
-            verdict: { kind: 'jump', target: clusterPolicyChainName(key, direction, family) },
-          },
-          `${who}: admin cluster policy ${key}`,
-          o,
-        ),
-      );
-      rules.push(
-        makeRule(
-          { matches: [markIs(bit)], verdict: accepted },
-          `${who}: accepted by admin cluster policy ${key}`,
-          o,
-        ),
-      );
-      first = false;
-    }
-    // 2. NetworkPolicy tier: when any policy isolates the pod, their union decides.
-    if (policyKeys.length > 0) {
-      for (const key of policyKeys) {
-        const policy = lookup.policies.get(key);
-        if (!policyHasDirection(policy, direction)) continue;
-        const o = { pod: pod.key, policy: key };
-        const target = policyChainName(policy.key, policy.name, direction, family);
-        rules.push(makeRule({ verdict: { kind: 'jump', target } }, `${who}: policy ${key}`, o));
-        rules.push(makeRule({ matches: [markIs(bit)], verdict: accepted }, `${who}: allowed by ${key}`, o));
-      }
-      rules.push(makeRule({ verdict: { kind: 'drop' } }, `${who}: no policy allows ${direction}`, origin));
-    } else {
-      // 3. Baseline tier; a Pass ends it like an Accept: the default allows.
-      let clearedPass = first;
-      for (const key of baseline) {
-        const cp = lookup.clusterPolicies.get(key);
-        if (!clusterPolicyHasDirection(cp, direction)) continue;
-        const o = { pod: pod.key, clusterPolicy: key };
-        if (!clearedPass) {
+  };
+  const rules: Rule[] = [];
+  for (const st of steps) {
+    switch (st.kind) {
+      case 'self':
+        for (const ip of ips) {
           rules.push(
-            makeRule({ statements: [markSet('&', ~pass)] }, `${who}: end of the admin tier`, origin),
+            makeRule(
+              {
+                matches: [
+                  { kind: 'addr', family, field: direction === 'ingress' ? 'saddr' : 'daddr', prefix: ip },
+                ],
+                verdict: { kind: 'return' },
+              },
+              st.human,
+              st.origin,
+            ),
           );
-          clearedPass = true;
         }
+        break;
+      case 'audit':
         rules.push(
           makeRule(
-            { verdict: { kind: 'jump', target: clusterPolicyChainName(key, direction, family) } },
-            `${who}: baseline cluster policy ${key}`,
-            o,
+            {
+              matches: [NEW_ONLY],
+              verdict: {
+                kind: 'jump',
+                target: podChainName(pod.key, pod.name, direction, family, st.evaluation),
+              },
+            },
+            st.human,
+            st.origin,
           ),
         );
+        break;
+      case 'clearMarks':
+        rules.push(makeRule({ statements: [markSet('&', ~both)] }, st.human, st.origin));
+        break;
+      case 'clearPass':
+        rules.push(makeRule({ statements: [markSet('&', ~pass)] }, st.human, st.origin));
+        break;
+      case 'call': {
+        const t = st.target;
+        const target =
+          t.kind === 'policy'
+            ? policyChainName(t.key, nameOfKey(t.key), direction, family)
+            : clusterPolicyChainName(t.key, direction, family, t.variant);
         rules.push(
           makeRule(
-            { matches: [markIs(bit)], verdict: accepted },
-            `${who}: accepted by baseline cluster policy ${key}`,
-            o,
+            { matches: st.unlessPass ? [markClear(pass)] : [], verdict: { kind: 'jump', target } },
+            st.human,
+            st.origin,
           ),
         );
-        rules.push(
-          makeRule(
-            { matches: [markIs(pass)], verdict: accepted },
-            `${who}: passed by baseline cluster policy ${key}`,
-            o,
-          ),
-        );
+        break;
       }
-      // 4. No tier decided: allowed.
-      rules.push(makeRule({ verdict: accepted }, `${who}: no tier decided, allowed by default`, origin));
+      case 'decide': {
+        const guard: Match[] =
+          st.when === undefined ? [] : [markIs(st.when === 'allow' ? bit : st.when === 'pass' ? pass : both)];
+        if (st.log) {
+          rules.push(
+            makeRule(
+              {
+                matches: [...guard, ...(st.log.newOnly ? [NEW_ONLY] : [])],
+                statements: logStatements(st.log, opts.verdictLog!),
+              },
+              `${st.human} (log)`,
+              st.origin,
+            ),
+          );
+        }
+        rules.push(makeRule({ matches: guard, verdict: outcome(st.outcome) }, st.human, st.origin));
+        break;
+      }
     }
-    out.chains.push({
-      name: chainName,
-      table: 'inet',
-      family,
-      kind: 'pod',
-      direction,
-      owner: pod.key,
-      rules,
-    });
-    for (const ip of ips) out.isolated[direction].push({ key: ip, element: `${ip} : jump ${chainName}` });
   }
-  return { ...out, dispatch: { ingress: [], egress: [] } };
+  return rules;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -474,28 +516,36 @@ export function renderPolicy(
   return chains;
 }
 
+/** What a cluster policy rule does once matched (../evaluations.ts ClusterRuleEnd). */
 function tierRuleEnd(
-  rule: CompiledTierRule,
+  action: 'allow' | 'pass' | 'deny' | 'drop',
   opts: NftRenderOptions,
 ): { statements: Statement[]; verdict: Verdict } {
-  switch (rule.action) {
-    case 'Accept':
+  switch (action) {
+    case 'allow':
       return { statements: [markSet('|', opts.markBit)], verdict: { kind: 'return' } };
-    case 'Pass':
+    case 'pass':
       return { statements: [markSet('|', passBitOf(opts.markBit))], verdict: { kind: 'return' } };
-    case 'Deny':
+    case 'deny':
+      return { statements: [markSet('|', markMask(opts))], verdict: { kind: 'return' } };
+    case 'drop':
       return { statements: [], verdict: { kind: 'drop' } };
   }
 }
 
-/** The chains of one ClusterNetworkPolicy in one family: one per direction it has rules for. */
+/**
+ * The chains of one variant (../evaluations.ts) of a ClusterNetworkPolicy in one family: one per
+ * direction it has rules for, and one per log point its rules carry.
+ */
 export function renderClusterPolicy(
   cp: CompiledClusterPolicy,
   peerSets: ReadonlyMap<PeerSetKey, PeerSet>,
   family: IPFamily,
   opts: NftRenderOptions,
+  variant: ClusterChainVariant = 'enforced',
 ): Chain[] {
   const chains: Chain[] = [];
+  const origin = { clusterPolicy: cp.key };
   for (const direction of ['ingress', 'egress'] as const) {
     const rules = direction === 'ingress' ? cp.ingress : cp.egress;
     if (rules === null) continue;
@@ -503,13 +553,37 @@ export function renderClusterPolicy(
     for (const r of rules) {
       // Rule names are free text: never in kernel input. The index maps back to the name.
       const human = `cnp ${cp.key} ${direction} rule ${r.index} ${r.action}`;
-      const end = tierRuleEnd(r, opts);
+      const end = clusterRuleEnd(cp, direction, r, variant, opts.verdictLog);
+      let then: { statements: Statement[]; verdict: Verdict } = tierRuleEnd(end.action, opts);
+      if (end.log) {
+        const name = logPointChainName(end.log.point.id, direction, family);
+        chains.push({
+          name,
+          table: 'inet',
+          family,
+          kind: 'clusterPolicy',
+          direction,
+          owner: cp.key,
+          rules: [
+            makeRule(
+              {
+                matches: end.log.newOnly ? [NEW_ONLY] : [],
+                statements: logStatements(end.log, opts.verdictLog!),
+              },
+              `${human} (log)`,
+              origin,
+            ),
+            makeRule(then, human, origin),
+          ],
+        });
+        then = { statements: [], verdict: { kind: 'goto', target: name } };
+      }
       for (const matches of ruleExprs(direction, r, peerSets, family)) {
-        out.push(makeRule({ matches, ...end }, human, { clusterPolicy: cp.key }));
+        out.push(makeRule({ matches, ...then }, human, origin));
       }
     }
     chains.push({
-      name: clusterPolicyChainName(cp.key, direction, family),
+      name: clusterPolicyChainName(cp.key, direction, family, variant),
       table: 'inet',
       family,
       kind: 'clusterPolicy',
@@ -519,6 +593,27 @@ export function renderClusterPolicy(
     });
   }
   return chains;
+}
+
+/**
+ * Verdict logs: the node's rate limit and the two counters around it, named objects of the table
+ * (kept as sets of role `object` in the shared model; `type` is the declaration).
+ */
+export function renderLogObjects(opts: NftRenderOptions): KernelSet[] {
+  const log = opts.verdictLog;
+  if (!log) return [];
+  const object = (name: string, type: string): KernelSet => ({
+    name,
+    family: 4,
+    type,
+    role: 'object',
+    members: new Set(),
+  });
+  return [
+    object(limitObjectName(log), `limit rate ${log.ratePerSecond}/second burst ${log.burst} packets`),
+    object(LOG_SEEN_COUNTER, 'counter'),
+    object(LOG_LOGGED_COUNTER, 'counter'),
+  ];
 }
 
 /** The nftables backend's rendering, as DesiredState consumes it. */
@@ -531,9 +626,11 @@ export function nftablesRenderer(families: readonly IPFamily[], opts: NftRenderO
     hooks: () => new Map(),
     isolationSets: renderDispatchMaps,
     isolationSetName: dispatchMapName,
+    objects: () => renderLogObjects(opts),
     pod: (pod, family, lookup) => renderPod(pod, family, lookup, opts),
     policy: (policy, peerSets, family) => renderPolicy(policy, peerSets, family, opts),
-    clusterPolicy: (cp, peerSets, family) => renderClusterPolicy(cp, peerSets, family, opts),
+    clusterPolicy: (cp, peerSets, family, variant) =>
+      renderClusterPolicy(cp, peerSets, family, opts, variant),
     peerSetFamilies,
     peerSet: renderPeerSet,
     memberEntries,

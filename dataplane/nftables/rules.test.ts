@@ -124,6 +124,30 @@ const REAL: [string, unknown[]][] = [
   ],
 ];
 
+// The verdict log's rules (nft 1.0.6 printed these for rules written as here).
+REAL.push(
+  [
+    'counter name "palisade-log-seen" limit name "palisade-log-100-200" counter name "palisade-log-logged" log prefix "pl1:DNI:K2M7QX4ZAB" group 20556 snaplen 128',
+    [
+      { counter: 'palisade-log-seen' },
+      { limit: 'palisade-log-100-200' },
+      { counter: 'palisade-log-logged' },
+      { log: { prefix: 'pl1:DNI:K2M7QX4ZAB', group: 20556, snaplen: 128 } },
+    ],
+  ],
+  [
+    'meta mark & 0x00100000 == 0x00100000 ct state new counter name "s" limit name "l" counter name "g" log prefix "pl1:ANI:K2M7QX4ZAB" group 20556 snaplen 128',
+    [
+      { match: { op: '==', left: { '&': [{ meta: { key: 'mark' } }, 1048576] }, right: 1048576 } },
+      { match: { op: 'in', left: { ct: { key: 'state' } }, right: 'new' } },
+      { counter: 's' },
+      { limit: 'l' },
+      { counter: 'g' },
+      { log: { prefix: 'pl1:ANI:K2M7QX4ZAB', group: 20556, snaplen: 128 } },
+    ],
+  ],
+);
+
 describe('the rule language', () => {
   test.each(REAL)('%s: printed, parsed back and read from nft JSON alike', (text, json) => {
     const parsed = parseRule(text);
@@ -135,7 +159,9 @@ describe('the rule language', () => {
   test('parsing normalises addresses and refuses what Palisade never writes', () => {
     expect(printRule(parseRule('ip6 daddr FD00:0:0::5 return'))).toBe('ip6 daddr fd00::5 return');
     expect(printRule(parseRule('ip saddr 10.1.2.3/16 drop'))).toBe('ip saddr 10.1.0.0/16 drop');
-    expect(() => parseRule('ip saddr 10.0.0.1 counter accept')).toThrow(/unsupported "counter"/);
+    // Only named counters and limits: an anonymous one is not Palisade's.
+    expect(() => parseRule('ip saddr 10.0.0.1 counter accept')).toThrow(/expected "name"/);
+    expect(() => parseRule('ip saddr 10.0.0.1 notrack accept')).toThrow(/unsupported "notrack"/);
     expect(() => parseRule('ip saddr fd00::1 accept')).toThrow(/not IPv4/);
     expect(() => parseRule('tcp dport 70000 accept')).toThrow(/bad port/);
     expect(() => parseRule('drop ip saddr 10.0.0.1')).toThrow(/after the verdict/);

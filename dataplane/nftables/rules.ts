@@ -38,9 +38,16 @@ export type Match =
   | { readonly kind: 'addrPort'; readonly family: IPFamily; readonly proto: L4; readonly set: string }
   | { readonly kind: 'unknown'; readonly json: string };
 
-/** meta mark set meta mark & VALUE | meta mark set meta mark | VALUE */
+/**
+ * meta mark set meta mark & VALUE | meta mark set meta mark | VALUE; and the verdict log's:
+ * counter name "N" (a named counter), limit name "N" (a named limit: the rule ends here when the
+ * bucket is empty), log prefix "P" group G snaplen S (NFLOG).
+ */
 export type Statement =
   | { readonly kind: 'mark'; readonly op: '&' | '|'; readonly value: number }
+  | { readonly kind: 'counter'; readonly name: string }
+  | { readonly kind: 'limit'; readonly name: string }
+  | { readonly kind: 'log'; readonly prefix: string; readonly group: number; readonly snaplen: number }
   | { readonly kind: 'unknown'; readonly json: string };
 
 export type Verdict =
@@ -94,7 +101,17 @@ function printMatch(m: Match): string {
 }
 
 function printStatement(s: Statement): string {
-  return s.kind === 'mark' ? `meta mark set meta mark ${s.op} ${hex(s.value)}` : `unknown(${s.json})`;
+  switch (s.kind) {
+    case 'mark':
+      return `meta mark set meta mark ${s.op} ${hex(s.value)}`;
+    case 'counter':
+    case 'limit':
+      return `${s.kind} name "${s.name}"`;
+    case 'log':
+      return `log prefix "${s.prefix}" group ${s.group} snaplen ${s.snaplen}`;
+    case 'unknown':
+      return `unknown(${s.json})`;
+  }
 }
 
 function printVerdict(v: Verdict): string {
@@ -141,6 +158,12 @@ function parseNumber(token: string): number {
   const n = token.startsWith('0x') ? parseInt(token, 16) : Number(token);
   if (!Number.isInteger(n) || n < 0 || n > 0xffffffff) throw new Error(`not a number: ${token}`);
   return n;
+}
+
+function unquote(token: string): string {
+  if (!token.startsWith('"') || !token.endsWith('"') || token.length < 2)
+    throw new Error(`expected a quoted string, got ${token}`);
+  return token.slice(1, -1);
 }
 
 /** Parse rule text in the subset printRule writes; throws on anything else. */
@@ -226,6 +249,16 @@ export function parseRule(text: string): RuleExpr {
       const types: string[] = [];
       for (let v = next(); v !== '}'; v = next()) if (v !== ',') types.push(v);
       matches.push({ kind: 'icmpv6', types });
+    } else if (w === 'counter' || w === 'limit') {
+      expect('name');
+      statements.push({ kind: w, name: unquote(next()) });
+    } else if (w === 'log') {
+      expect('prefix');
+      const prefix = unquote(next());
+      expect('group');
+      const group = parseNumber(next());
+      expect('snaplen');
+      statements.push({ kind: 'log', prefix, group, snaplen: parseNumber(next()) });
     } else if (w === 'accept' || w === 'drop' || w === 'return') {
       verdict = { kind: w };
     } else if (w === 'jump' || w === 'goto') {
@@ -382,6 +415,27 @@ export function fromJson(expr: readonly Json[], comment: string | undefined): Ru
       } else {
         statements.push({ kind: 'unknown', json: JSON.stringify(e) });
       }
+    } else if (
+      (typeof e.counter === 'string' || typeof e.limit === 'string') &&
+      Object.keys(e).length === 1
+    ) {
+      statements.push(
+        typeof e.counter === 'string'
+          ? { kind: 'counter', name: e.counter }
+          : { kind: 'limit', name: e.limit as string },
+      );
+    } else if (isObj(e.log)) {
+      const { prefix, group, snaplen, ...rest } = e.log;
+      if (
+        typeof prefix === 'string' &&
+        typeof group === 'number' &&
+        typeof snaplen === 'number' &&
+        Object.keys(rest).length === 0
+      ) {
+        statements.push({ kind: 'log', prefix, group, snaplen });
+      } else {
+        statements.push({ kind: 'unknown', json: JSON.stringify(e) });
+      }
     } else if ('accept' in e || 'drop' in e || 'return' in e) {
       verdict = { kind: 'accept' in e ? 'accept' : 'drop' in e ? 'drop' : 'return' };
     } else if (isObj(e.jump) && typeof e.jump.target === 'string') {
@@ -466,21 +520,27 @@ function matchJson(m: Match): Json {
   }
 }
 
+function statementJson(s: Statement): Json {
+  switch (s.kind) {
+    case 'mark':
+      return {
+        mangle: { key: { meta: { key: 'mark' } }, value: { [s.op]: [{ meta: { key: 'mark' } }, s.value] } },
+      };
+    case 'counter':
+      return { counter: s.name };
+    case 'limit':
+      return { limit: s.name };
+    case 'log':
+      return { log: { prefix: s.prefix, group: s.group, snaplen: s.snaplen } };
+    case 'unknown':
+      return JSON.parse(s.json) as Json;
+  }
+}
+
 /** A RuleExpr as nft's JSON `expr` array. */
 export function toJson(r: RuleExpr): Json[] {
   const out: Json[] = r.matches.map(matchJson);
-  for (const s of r.statements) {
-    out.push(
-      s.kind === 'mark'
-        ? {
-            mangle: {
-              key: { meta: { key: 'mark' } },
-              value: { [s.op]: [{ meta: { key: 'mark' } }, s.value] },
-            },
-          }
-        : (JSON.parse(s.json) as Json),
-    );
-  }
+  for (const s of r.statements) out.push(statementJson(s));
   const v = r.verdict;
   if (v) {
     if (v.kind === 'jump' || v.kind === 'goto') out.push({ [v.kind]: { target: v.target } });
@@ -495,15 +555,18 @@ export function hasUnknown(r: RuleExpr): boolean {
   return r.matches.some((m) => m.kind === 'unknown') || r.statements.some((s) => s.kind === 'unknown');
 }
 
-/** Chains a rule refers to (jump, goto) and sets or maps it reads (@name). */
-export function referencesOf(r: RuleExpr): { chains: string[]; sets: string[] } {
+/** Chains a rule refers to (jump, goto), sets or maps it reads (@name), named objects it uses. */
+export function referencesOf(r: RuleExpr): { chains: string[]; sets: string[]; objects: string[] } {
   const chains: string[] = [];
   const sets: string[] = [];
+  const objects: string[] = [];
+  for (const s of r.statements)
+    if (s.kind === 'counter' || s.kind === 'limit') objects.push(`${s.kind} ${s.name}`);
   for (const m of r.matches) {
     if (m.kind === 'addr' && m.set !== undefined) sets.push(m.set);
     if (m.kind === 'addrPort') sets.push(m.set);
   }
   if (r.verdict?.kind === 'jump' || r.verdict?.kind === 'goto') chains.push(r.verdict.target);
   if (r.verdict?.kind === 'vmap') sets.push(r.verdict.map);
-  return { chains, sets };
+  return { chains, sets, objects };
 }

@@ -24,8 +24,21 @@ export interface Packet {
   readonly mark?: number;
 }
 
+/** A packet handed to NFLOG on the way (a `log` statement reached). */
+export interface LoggedPacket {
+  readonly prefix: string;
+  readonly group: number;
+}
+
+export interface TraceOptions {
+  /** Whether a `limit` statement lets the packet through (default: always, an empty-free bucket). */
+  readonly limit?: (name: string) => boolean;
+}
+
 export interface TraceResult {
   readonly verdict: 'ACCEPT' | 'DROP';
+  /** NFLOG messages the packet caused, in order. */
+  readonly logged: readonly LoggedPacket[];
   /** Packet mark when the verdict was reached. */
   readonly mark: number;
   /** "TABLE CHAIN#n" of every rule evaluated, in order (n counts from 1). */
@@ -85,10 +98,11 @@ function matches(m: Match, p: Packet, family: IPFamily, mark: number, sets: (n: 
 }
 
 /** Run a packet through every base chain of `hook` (the forward hook, for Palisade). */
-export function trace(nft: FakeNft, p: Packet, hook = 'forward'): TraceResult {
+export function trace(nft: FakeNft, p: Packet, hook = 'forward', options: TraceOptions = {}): TraceResult {
   const family = familyOf(p.src);
   const evaluated: string[] = [];
   const matched: string[] = [];
+  const logged: LoggedPacket[] = [];
   let mark = p.mark ?? 0;
   const bases = [...nft.tables.values()]
     .filter((t) => t.family === 'inet' || t.family === (family === 4 ? 'ip' : 'ip6'))
@@ -132,10 +146,22 @@ export function trace(nft: FakeNft, p: Packet, hook = 'forward'): TraceResult {
         v = { kind: how as 'jump' | 'goto', target };
       }
       matched.push(here);
+      let stopped = false;
       for (const s of r.statements) {
-        if (s.kind !== 'mark') throw new Error(`tracer: cannot apply ${s.json}`);
-        mark = (s.op === '&' ? mark & s.value : mark | s.value) >>> 0;
+        if (s.kind === 'mark') mark = (s.op === '&' ? mark & s.value : mark | s.value) >>> 0;
+        else if (s.kind === 'log') logged.push({ prefix: s.prefix, group: s.group });
+        else if (s.kind === 'limit') {
+          if (!t.objects.has(`limit ${s.name}`)) throw new Error(`tracer: limit ${s.name} missing`);
+          // Over the limit, the rule ends here: nothing after it in the rule happens.
+          if (options.limit && !options.limit(s.name)) {
+            stopped = true;
+            break;
+          }
+        } else if (s.kind === 'counter') {
+          if (!t.objects.has(`counter ${s.name}`)) throw new Error(`tracer: counter ${s.name} missing`);
+        } else throw new Error(`tracer: cannot apply ${s.json}`);
       }
+      if (stopped) continue;
       if (!v) continue;
       if (v.kind === 'jump') {
         stack.push({ chain, next: index });
@@ -154,8 +180,8 @@ export function trace(nft: FakeNft, p: Packet, hook = 'forward'): TraceResult {
     }
     if (!outcome) throw new Error('tracer: rule loop');
     if (outcome === 'drop' || (outcome === 'policy' && base.base!.policy === 'drop')) {
-      return { verdict: 'DROP', mark, evaluated, matched };
+      return { verdict: 'DROP', logged, mark, evaluated, matched };
     }
   }
-  return { verdict: 'ACCEPT', mark, evaluated, matched };
+  return { verdict: 'ACCEPT', logged, mark, evaluated, matched };
 }
