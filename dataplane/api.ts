@@ -108,7 +108,7 @@ export interface IpSetView {
   readonly family: IPFamily;
   /** ipset: hash:ip, hash:net, hash:ip,port; nftables: ipv4_addr, ipv4_addr interval, ipv4_addr . inet_service, ipv4_addr : verdict (and ipv6). */
   readonly type: string;
-  readonly role: 'peer' | 'isolation' | 'temp';
+  readonly role: 'peer' | 'isolation' | 'temp' | 'local' | 'known';
   readonly direction?: 'ingress' | 'egress';
   /** Peer sets: the IR key and definition (kernel view: known only for sets we rendered). */
   readonly peerSet?: { readonly key: PeerSetKey; readonly def: PeerSetDef };
@@ -221,7 +221,17 @@ export interface DataplaneOptions {
   readonly logger?: DataplaneLogger;
   /** Delay before objects a sync left unused are deleted (nftables); default 1000 ms. */
   readonly gcDelayMs?: number;
+  /**
+   * What happens to traffic of a local pod address the dataplane has not programmed yet (a new
+   * pod, before its rules are in place): 'fail-closed' drops it, except between the pod and its
+   * node (the address ranges are CompiledState.localPodCIDRs; the pods, its subject pods);
+   * 'fail-open' (the default here; the agent's default is fail-closed) lets it through.
+   */
+  readonly newPods?: NewPodsPolicy;
 }
+
+export type NewPodsPolicy = 'fail-closed' | 'fail-open';
+export const NEW_PODS_POLICIES: readonly NewPodsPolicy[] = ['fail-closed', 'fail-open'];
 
 export { createDataplane } from './dataplane';
 export { ApplyError, ProcessKernel, DEFAULT_BINARIES, LEGACY_BINARIES } from './kernel';

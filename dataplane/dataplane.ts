@@ -21,11 +21,20 @@ export function createDataplane(opts: DataplaneOptions): Dataplane {
     logger,
     ...(opts.gcDelayMs !== undefined ? { gcDelayMs: opts.gcDelayMs } : {}),
   };
+  const failClosed = opts.newPods === 'fail-closed';
   if ((opts.backend ?? 'iptables') === 'nftables') {
-    return new NftablesDataplane({ kernel: opts.kernel, families, markBit, binaries, logger, engine });
+    return new NftablesDataplane({
+      kernel: opts.kernel,
+      families,
+      markBit,
+      failClosed,
+      binaries,
+      logger,
+      engine,
+    });
   }
   return new SyncEngine(
-    new IptablesBackend({ kernel: opts.kernel, families, markBit, binaries, logger }),
+    new IptablesBackend({ kernel: opts.kernel, families, markBit, failClosed, binaries, logger }),
     engine,
   );
 }

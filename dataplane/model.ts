@@ -77,9 +77,10 @@ export interface HookRule {
 /**
  * peer: a peer set of the IR; isolation: iptables' sets of isolated local addresses, or the
  * nftables verdict maps from a local address to its pod chain; temp: iptables full mode's
- * scratch sets.
+ * scratch sets; local: the node's pod address ranges, known: the local pod addresses the
+ * dataplane has programmed (fail closed for new pods: local and not known is dropped).
  */
-export type SetRole = 'peer' | 'isolation' | 'temp';
+export type SetRole = 'peer' | 'isolation' | 'temp' | 'local' | 'known';
 
 export interface KernelSet {
   readonly name: string;

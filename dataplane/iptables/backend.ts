@@ -37,7 +37,10 @@ export class IptablesBackend implements Backend {
     this.families = opts.families;
     this.bin = opts.binaries;
     this.log = opts.logger;
-    this.renderer = iptablesRenderer(opts.families, { markBit: opts.markBit });
+    this.renderer = iptablesRenderer(opts.families, {
+      markBit: opts.markBit,
+      ...(opts.failClosed ? { failClosed: true } : {}),
+    });
   }
 
   /** Our objects as the kernel holds them: one iptables-save per family, one ipset save. */

@@ -36,7 +36,10 @@ export class NftablesBackend implements Backend {
     const kernel = opts.kernel;
     if (!kernel.start)
       throw new Error('the nftables backend needs a kernel that can start long-lived processes');
-    this.renderer = nftablesRenderer(opts.families, { markBit: opts.markBit });
+    this.renderer = nftablesRenderer(opts.families, {
+      markBit: opts.markBit,
+      ...(opts.failClosed ? { failClosed: true } : {}),
+    });
     this.log = opts.logger;
     this.session = new NftSession({
       starter: { start: (argv, o) => kernel.start!(argv, o) },
