@@ -108,7 +108,7 @@ export class Agent {
     this.clock = deps.clock ?? systemClock;
     this.log = deps.log ?? createLogger(config.logLevel);
     this.metrics = deps.metrics ?? new AgentMetrics();
-    this.compilation = createCompilation(config.syncMode, config.nodeName);
+    this.compilation = createCompilation(config.syncMode, config.nodeName, config.localPodCIDRs);
   }
 
   async start(): Promise<void> {
@@ -238,6 +238,7 @@ export class Agent {
     return createDataplane({
       kernel,
       mode: this.config.syncMode,
+      newPods: this.config.newPods,
       binaries,
       logger: this.log.child({ component: 'dataplane' }),
     });
