@@ -2,8 +2,7 @@
  * The factory: the SyncEngine with the backend the options name (iptables unless told).
  */
 import type { Dataplane, DataplaneLogger, DataplaneOptions } from './api';
-import { SyncEngine } from './engine';
-import { IptablesBackend } from './iptables/backend';
+import { IptablesDataplane } from './iptables/dataplane';
 import { DEFAULT_BINARIES } from './kernel';
 import { NftablesDataplane } from './nftables/dataplane';
 import { DEFAULT_MARK_BIT, validateMarkBit } from './tiers';
@@ -33,8 +32,13 @@ export function createDataplane(opts: DataplaneOptions): Dataplane {
       engine,
     });
   }
-  return new SyncEngine(
-    new IptablesBackend({ kernel: opts.kernel, families, markBit, failClosed, binaries, logger }),
+  return new IptablesDataplane({
+    kernel: opts.kernel,
+    families,
+    markBit,
+    failClosed,
+    binaries,
+    logger,
     engine,
-  );
+  });
 }

@@ -196,6 +196,8 @@ export class Agent {
     ];
     for (const r of this.reflectors) r.start();
     this.verdicts?.start();
+    // Tampering with our rules or sets is repaired as soon as it is seen, not at the next resync.
+    this.dataplane.watchDrift(() => runner.requestRepair());
     this.armResync();
     log.info('agent started; waiting for caches to sync before programming', { backend: this.backend });
   }
@@ -418,6 +420,7 @@ export class Agent {
         unsupported: [...this.unsupported.values()].flat(),
       },
       kernel: this.dataplane?.counts() ?? null,
+      driftWatch: this.dataplane?.driftWatch() ?? null,
       runner: runner ?? null,
       verdictLog: this.verdicts
         ? { mode: this.config.verdictLog, ...this.verdicts.status() }
