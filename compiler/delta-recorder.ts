@@ -13,6 +13,7 @@ export class DeltaRecorder {
   private clusterPolicies = new Set<ClusterPolicyKey>();
   private peerSets = new Set<PeerSetKey>();
   private members = new Map<PeerSetKey, { added: Set<string>; removed: Set<string> }>();
+  private localPodCIDRs = false;
 
   pod(key: ObjectKey): void {
     this.pods.add(key);
@@ -24,6 +25,11 @@ export class DeltaRecorder {
 
   clusterPolicy(key: ClusterPolicyKey): void {
     this.clusterPolicies.add(key);
+  }
+
+  /** The local node's pod address ranges changed. */
+  localPodCIDRsChanged(): void {
+    this.localPodCIDRs = true;
   }
 
   /** A set appeared or disappeared: consumers redo it whole, so its member changes are moot. */
@@ -65,8 +71,10 @@ export class DeltaRecorder {
       clusterPolicies: this.clusterPolicies,
       peerSets: this.peerSets,
       members,
+      ...(this.localPodCIDRs ? { localPodCIDRs: true } : {}),
     };
     this.full = false;
+    this.localPodCIDRs = false;
     this.pods = new Set();
     this.policies = new Set();
     this.clusterPolicies = new Set();

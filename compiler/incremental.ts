@@ -59,6 +59,11 @@ import { selectorMatches } from './selector';
 export interface CompilerOptions {
   /** Only pods on this node are subjects (the agent). Undefined: every pod is (analyze). */
   readonly nodeName?: string;
+  /**
+   * The node's pod address ranges as configured (the agent's --local-pod-cidr), canonical CIDR
+   * text. Undefined or empty: the spec.podCIDRs of the Node named `nodeName`, as it is watched.
+   */
+  readonly localPodCIDRs?: readonly string[];
 }
 
 /** Read access to the model and the compiled state: what `verdict()` and the CLI need. */
@@ -184,14 +189,25 @@ export class IncrementalCompiler implements CompiledView {
 
   private readonly delta = new DeltaRecorder();
   private readonly compiledState: CompiledState;
+  /** Configured pod CIDRs: when set, the Node's spec.podCIDRs are not consulted. */
+  private readonly configuredPodCIDRs: readonly string[] | undefined;
+  private localPodCIDRs: readonly string[] = [];
 
   constructor(opts: CompilerOptions = {}) {
     this.nodeName = opts.nodeName;
+    const configured =
+      opts.localPodCIDRs && opts.localPodCIDRs.length > 0 ? [...opts.localPodCIDRs] : undefined;
+    this.configuredPodCIDRs = configured;
+    if (configured && opts.nodeName !== undefined) this.localPodCIDRs = configured;
+    const localPodCIDRs = (): readonly string[] => this.localPodCIDRs;
     this.compiledState = {
       pods: this.podRules,
       policies: this.activePolicies,
       clusterPolicies: this.activeClusterPolicies,
       peerSets: this.peerSets,
+      get localPodCIDRs(): readonly string[] {
+        return localPodCIDRs();
+      },
     };
   }
 
@@ -658,6 +674,7 @@ export class IncrementalCompiler implements CompiledView {
     const old = this.nodeMap.get(node.name);
     if (old && nodesEqual(old, node)) return;
     this.nodeMap.set(node.name, node);
+    if (node.name === this.nodeName) this.ownNodeChanged(node);
     for (const key of this.nodeSets) {
       const set = this.peerSets.get(key)!;
       // Add before withdrawing: an address the node keeps never leaves the set.
@@ -670,8 +687,21 @@ export class IncrementalCompiler implements CompiledView {
     const old = this.nodeMap.get(name);
     if (!old) return;
     this.nodeMap.delete(name);
+    if (name === this.nodeName) this.ownNodeChanged(undefined);
     for (const key of this.nodeSets)
       this.contribute(this.peerSets.get(key)!, nodeMembers(this.peerSets.get(key)!.def, old), -1);
+  }
+
+  /**
+   * The agent's own Node came, changed or went: its spec.podCIDRs are the local pod ranges,
+   * unless they were configured. A Node that goes keeps nothing: no range, nothing fails closed.
+   */
+  private ownNodeChanged(node: NodeInfo | undefined): void {
+    if (this.configuredPodCIDRs) return;
+    const next = node?.podCIDRs ?? [];
+    if (arraysEqual(next, this.localPodCIDRs)) return;
+    this.localPodCIDRs = [...next];
+    this.delta.localPodCIDRsChanged();
   }
 
   // ---- peer sets ---------------------------------------------------------------------------

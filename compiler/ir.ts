@@ -179,6 +179,12 @@ export interface CompiledState {
   readonly clusterPolicies: ReadonlyMap<ClusterPolicyKey, CompiledClusterPolicy>;
   /** Peer sets referenced by the policies above. */
   readonly peerSets: ReadonlyMap<PeerSetKey, PeerSet>;
+  /**
+   * The agent's node's pod address ranges (its spec.podCIDRs, or what the agent was told),
+   * canonical CIDR text: a local address in them that no subject pod holds is a pod the
+   * dataplane has not programmed yet, and fails closed. Absent or empty: none known (analyze).
+   */
+  readonly localPodCIDRs?: readonly string[];
 }
 
 export interface MemberChange {
@@ -205,4 +211,6 @@ export interface CompileDelta {
   readonly peerSets: ReadonlySet<PeerSetKey>;
   /** Membership changes of peer sets present before and after. */
   readonly members: ReadonlyMap<PeerSetKey, MemberChange>;
+  /** CompiledState.localPodCIDRs changed. */
+  readonly localPodCIDRs?: boolean;
 }

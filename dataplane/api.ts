@@ -110,7 +110,7 @@ export interface IpSetView {
   /** ipset: hash:ip, hash:net, hash:ip,port; nftables: ipv4_addr, ipv4_addr interval, ipv4_addr . inet_service, ipv4_addr : verdict (and ipv6). */
   readonly type: string;
   /** object: an nftables named object (the verdict log's limit and counters; `type` declares it). */
-  readonly role: 'peer' | 'isolation' | 'temp' | 'object';
+  readonly role: 'peer' | 'isolation' | 'temp' | 'object' | 'local' | 'known';
   readonly direction?: 'ingress' | 'egress';
   /** Peer sets: the IR key and definition (kernel view: known only for sets we rendered). */
   readonly peerSet?: { readonly key: PeerSetKey; readonly def: PeerSetDef };
@@ -234,7 +234,17 @@ export interface DataplaneOptions {
    * policies evaluated for logging only. Undefined (the default): nothing of it is rendered.
    */
   readonly verdictLog?: VerdictLogOptions;
+  /**
+   * What happens to traffic of a local pod address the dataplane has not programmed yet (a new
+   * pod, before its rules are in place): 'fail-closed' drops it, except between the pod and its
+   * node (the address ranges are CompiledState.localPodCIDRs; the pods, its subject pods);
+   * 'fail-open' (the default here; the agent's default is fail-closed) lets it through.
+   */
+  readonly newPods?: NewPodsPolicy;
 }
+
+export type NewPodsPolicy = 'fail-closed' | 'fail-open';
+export const NEW_PODS_POLICIES: readonly NewPodsPolicy[] = ['fail-closed', 'fail-open'];
 
 export { createDataplane } from './dataplane';
 export { ApplyError, ProcessKernel, DEFAULT_BINARIES, LEGACY_BINARIES } from './kernel';

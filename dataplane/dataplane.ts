@@ -2,8 +2,7 @@
  * The factory: the SyncEngine with the backend the options name (iptables unless told).
  */
 import type { Dataplane, DataplaneLogger, DataplaneOptions } from './api';
-import { SyncEngine } from './engine';
-import { IptablesBackend } from './iptables/backend';
+import { IptablesDataplane } from './iptables/dataplane';
 import { DEFAULT_BINARIES } from './kernel';
 import { NftablesDataplane } from './nftables/dataplane';
 import { DEFAULT_MARK_BIT, validateMarkBit } from './tiers';
@@ -25,27 +24,28 @@ export function createDataplane(opts: DataplaneOptions): Dataplane {
     logger,
     ...(opts.gcDelayMs !== undefined ? { gcDelayMs: opts.gcDelayMs } : {}),
   };
+  const failClosed = opts.newPods === 'fail-closed';
   if ((opts.backend ?? 'iptables') === 'nftables') {
     return new NftablesDataplane({
       kernel: opts.kernel,
       families,
       markBit,
+      failClosed,
       binaries,
       logger,
       engine,
       ...verdictLog,
     });
   }
-  return new SyncEngine(
-    new IptablesBackend({
-      kernel: opts.kernel,
-      families,
-      markBit,
-      binaries,
-      logger,
-      ...verdictLog,
-      ...(opts.ipsetSession !== undefined ? { ipsetSession: opts.ipsetSession } : {}),
-    }),
+  return new IptablesDataplane({
+    kernel: opts.kernel,
+    families,
+    markBit,
+    failClosed,
+    binaries,
+    logger,
+    ...verdictLog,
+    ...(opts.ipsetSession !== undefined ? { ipsetSession: opts.ipsetSession } : {}),
     engine,
-  );
+  });
 }

@@ -27,6 +27,7 @@ import type {
   PodRules,
 } from '../compiler/ir';
 import type { IPFamily } from './api';
+import { familyOf } from './ip';
 import {
   type Chain,
   type HookRule,
@@ -65,6 +66,22 @@ export interface PodRender {
   readonly uses: readonly string[];
 }
 
+/**
+ * Fail closed for new pods: a local address in the node's pod ranges that no programmed pod
+ * holds is dropped (the backend's fixed chains test both sets). DesiredState fills them: the
+ * ranges from `CompiledState.localPodCIDRs`, the programmed addresses from the subject pods.
+ */
+export interface NewPodSets {
+  /** The (empty) sets of a family, roles 'local' (the pod ranges) and 'known' (programmed pods). */
+  sets(family: IPFamily): KernelSet[];
+  localSetName(family: IPFamily): string;
+  knownSetName(family: IPFamily): string;
+  /** The elements of the 'local' set of `family` for these ranges (other families' are ignored). */
+  rangeElements(cidrs: readonly string[], family: IPFamily): string[];
+  /** The element of the 'known' set for a pod address of its family. */
+  knownElement(address: string): string;
+}
+
 /** A backend's rendering: IR objects to chains, rules and sets. Pure functions of their inputs. */
 export interface Renderer {
   readonly families: readonly IPFamily[];
@@ -98,6 +115,8 @@ export interface Renderer {
   peerSet(ps: PeerSet, family: IPFamily): KernelSet | undefined;
   /** Set elements of one raw IR member in a family ([] for another family). */
   memberEntries(ps: PeerSet, member: string, family: IPFamily): string[];
+  /** Fail closed for new pods (the fixed chains hold its rules); undefined: fail open. */
+  readonly newPods?: NewPodSets;
 }
 
 /**
@@ -123,6 +142,8 @@ interface FamilyCache {
   readonly podPolicies: Map<string, readonly string[]>;
   /** Dispatch rules by pod, per direction. */
   readonly dispatch: Record<Direction, Map<string, Rule[]>>;
+  /** Each pod's elements of the family's 'known' set (fail closed for new pods). */
+  readonly known: Map<string, readonly string[]>;
 }
 
 interface ChainRef {
@@ -152,8 +173,12 @@ export class DesiredState {
         pods: new Map(),
         podPolicies: new Map(),
         dispatch: { ingress: new Map(), egress: new Map() },
+        known: new Map(),
       });
+      // Isolation sets first: a full-mode rewrite refills sets in this order, and an address must
+      // be isolated before it is known (known and not yet isolated would pass unchecked).
       for (const s of renderer.isolationSets(f)) this.putSet(s, 'fixed');
+      for (const s of renderer.newPods?.sets(f) ?? []) this.putSet(s, 'fixed');
       if (renderer.dispatchChain) {
         for (const d of ['ingress', 'egress'] as const)
           this.putChain(renderer.dispatchChain(f, d, []), 'fixed');
@@ -173,6 +198,7 @@ export class DesiredState {
     for (const c of state.clusterPolicies.keys()) d.setClusterPolicy(state, c);
     for (const p of state.pods.keys()) d.setPod(state, p);
     for (const f of renderer.families) d.refreshDispatch(f);
+    d.setLocalPodCIDRs(state.localPodCIDRs ?? []);
     return d;
   }
 
@@ -191,6 +217,8 @@ export class DesiredState {
       for (const f of this.setPod(state, key)) touchedDispatch.add(f);
     }
     for (const f of touchedDispatch) this.refreshDispatch(f);
+    // One or two ranges: comparing them on every delta costs nothing.
+    this.setLocalPodCIDRs(state.localPodCIDRs ?? []);
   }
 
   takeDirty(): Dirty {
@@ -365,6 +393,7 @@ export class DesiredState {
       for (const p of oldPolicies) if (!newPolicies.includes(p)) this.usePolicy(state, p, f, -1);
       if (newPolicies.length > 0) cache.podPolicies.set(key, newPolicies);
       else cache.podPolicies.delete(key);
+      this.setKnown(key, pod, f);
       for (const d of ['ingress', 'egress'] as const) {
         for (const e of old?.isolated[d] ?? []) this.isolate(d, f, e, -1);
         for (const e of next?.isolated[d] ?? []) this.isolate(d, f, e, +1);
@@ -393,7 +422,12 @@ export class DesiredState {
   private readonly isolationRefs = new Map<string, Map<string, Map<string, number>>>();
 
   private isolate(direction: Direction, family: IPFamily, entry: IsolationEntry, by: 1 | -1): void {
-    const set = this.tables.sets.get(this.renderer.isolationSetName(direction, family))!;
+    this.countEntry(this.renderer.isolationSetName(direction, family), entry, by);
+  }
+
+  /** Reference-counted membership of a set whose entries several pods may hold at once. */
+  private countEntry(setName: string, entry: IsolationEntry, by: 1 | -1): void {
+    const set = this.tables.sets.get(setName)!;
     let keys = this.isolationRefs.get(set.name);
     if (!keys) this.isolationRefs.set(set.name, (keys = new Map()));
     let elements = keys.get(entry.key);
@@ -412,6 +446,46 @@ export class DesiredState {
     if (after !== undefined) {
       set.members.add(after);
       this.markMember(set.name, after);
+    }
+  }
+
+  // --- fail closed for new pods ----------------------------------------------------------------
+
+  /**
+   * A subject pod's addresses are programmed, so known, in the same sync that writes its chains
+   * (the backends order it: iptables adds to the known set after the rules are in place).
+   */
+  private setKnown(key: string, pod: PodRules | undefined, f: IPFamily): void {
+    const newPods = this.renderer.newPods;
+    if (!newPods) return;
+    const cache = this.cache.get(f)!;
+    const old = cache.known.get(key) ?? [];
+    const next = pod ? pod.ips.filter((ip) => familyOf(ip) === f).map((ip) => newPods.knownElement(ip)) : [];
+    if (old.length === next.length && old.every((e, i) => e === next[i])) return;
+    const set = newPods.knownSetName(f);
+    for (const e of next) this.countEntry(set, { key: e, element: e }, +1);
+    for (const e of old) this.countEntry(set, { key: e, element: e }, -1);
+    if (next.length > 0) cache.known.set(key, next);
+    else cache.known.delete(key);
+  }
+
+  /** The node's pod ranges into each family's 'local' set. */
+  private setLocalPodCIDRs(cidrs: readonly string[]): void {
+    const newPods = this.renderer.newPods;
+    if (!newPods) return;
+    for (const f of this.renderer.families) {
+      const set = this.tables.sets.get(newPods.localSetName(f))!;
+      const want = new Set(newPods.rangeElements(cidrs, f));
+      for (const e of [...set.members]) {
+        if (want.has(e)) continue;
+        set.members.delete(e);
+        this.markMember(set.name, e);
+      }
+      for (const e of want) {
+        if (set.members.has(e)) continue;
+        set.members.add(e);
+        this.markMember(set.name, e);
+      }
     }
   }
 

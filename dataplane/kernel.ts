@@ -25,7 +25,15 @@ export interface Kernel {
   run(argv: readonly string[], stdin?: string): Promise<ProcessResult>;
   /** Start a long-lived tool; kernels that cannot (FakeKernel) leave it out. */
   start?(argv: readonly string[], options?: StartOptions): LongLivedProcess;
+  /**
+   * Pids of the tools `run` started lately (they may still be committing): a drift watch tells
+   * Palisade's own commits from others' by them. Kernels that cannot tell leave it out.
+   */
+  recentPids?(): Iterable<number>;
 }
+
+/** How many of the latest `run` children ProcessKernel remembers (an apply runs a few). */
+const RECENT_PIDS = 64;
 
 /** Binary names, configurable for hosts where the legacy or nft variants must be named. */
 export interface Binaries {
@@ -121,6 +129,7 @@ export class ProcessKernel implements Kernel {
   private readonly prefix: readonly string[];
   private readonly timeoutMs: number;
   private readonly starter: SpawnStarter;
+  private readonly recent: number[] = [];
 
   constructor(opts: ProcessKernelOptions = {}) {
     this.prefix = opts.netns ? [opts.ipBinary ?? 'ip', 'netns', 'exec', opts.netns] : [];
@@ -135,10 +144,19 @@ export class ProcessKernel implements Kernel {
     return this.starter.start(argv, options);
   }
 
+  recentPids(): Iterable<number> {
+    return this.recent;
+  }
+
   run(argv: readonly string[], stdin?: string): Promise<ProcessResult> {
     const full = [...this.prefix, ...argv];
     return new Promise((resolve) => {
       const child = spawn(full[0], full.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
+      // `ip netns exec` execs in place: the pid is the tool's own.
+      if (child.pid !== undefined) {
+        this.recent.push(child.pid);
+        if (this.recent.length > RECENT_PIDS) this.recent.shift();
+      }
       const out: Buffer[] = [];
       const err: Buffer[] = [];
       let spawnError: Error | undefined;

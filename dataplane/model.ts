@@ -79,9 +79,11 @@ export interface HookRule {
  * nftables verdict maps from a local address to its pod chain; temp: iptables full mode's
  * scratch sets; object: an nftables named object (the verdict log's limit and counters), with no
  * members and its declaration as `type` — held here because it is, like a set, a named thing of
- * the table that rules reference, created before them and deleted after them.
+ * the table that rules reference, created before them and deleted after them; local: the node's
+ * pod address ranges, known: the local pod addresses the dataplane has programmed (fail closed
+ * for new pods: local and not known is dropped).
  */
-export type SetRole = 'peer' | 'isolation' | 'temp' | 'object';
+export type SetRole = 'peer' | 'isolation' | 'temp' | 'object' | 'local' | 'known';
 
 export interface KernelSet {
   readonly name: string;

@@ -110,7 +110,7 @@ export class Agent {
     this.clock = deps.clock ?? systemClock;
     this.log = deps.log ?? createLogger(config.logLevel);
     this.metrics = deps.metrics ?? new AgentMetrics();
-    this.compilation = createCompilation(config.syncMode, config.nodeName);
+    this.compilation = createCompilation(config.syncMode, config.nodeName, config.localPodCIDRs);
   }
 
   async start(): Promise<void> {
@@ -203,6 +203,8 @@ export class Agent {
     ];
     for (const r of this.reflectors) r.start();
     this.verdicts?.start();
+    // Tampering with our rules or sets is repaired as soon as it is seen, not at the next resync.
+    this.dataplane.watchDrift(() => runner.requestRepair());
     this.armResync();
     log.info('agent started; waiting for caches to sync before programming', { backend: this.backend });
   }
@@ -256,6 +258,7 @@ export class Agent {
     return createDataplane({
       kernel,
       mode: this.config.syncMode,
+      newPods: this.config.newPods,
       binaries,
       logger: this.log.child({ component: 'dataplane' }),
     });
@@ -436,11 +439,11 @@ export class Agent {
         unsupported: [...this.unsupported.values()].flat(),
       },
       kernel: this.dataplane?.counts() ?? null,
+      driftWatch: this.dataplane?.driftWatch() ?? null,
       runner: runner ?? null,
       verdictLog: this.verdicts
         ? { mode: this.config.verdictLog, ...this.verdicts.status() }
         : { mode: 'off' },
-      driftWatch: this.dataplane?.driftWatch() ?? null,
       openConnections: {
         policy: this.config.keepEstablished ? 'keep' : 'cut',
         entriesCut: this.cutTotal,

@@ -15,6 +15,7 @@ import {
   objectKey,
   type ClusterPolicyInfo,
   type CompileDelta,
+  type CompilerOptions,
   type CompiledState,
   type NamespaceInfo,
   type NodeInfo,
@@ -62,15 +63,24 @@ export interface Compilation extends ModelSink {
   view(): ModelView;
 }
 
-export function createCompilation(mode: SyncMode, nodeName: string): Compilation {
-  return mode === 'full' ? new FullCompilation(nodeName) : new IncrementalCompilation(nodeName);
+/**
+ * `localPodCIDRs`: the node's pod ranges as configured (--local-pod-cidr); empty: the Node's
+ * spec.podCIDRs as watched.
+ */
+export function createCompilation(
+  mode: SyncMode,
+  nodeName: string,
+  localPodCIDRs: readonly string[] = [],
+): Compilation {
+  const opts: CompilerOptions = { nodeName, localPodCIDRs };
+  return mode === 'full' ? new FullCompilation(opts) : new IncrementalCompilation(opts);
 }
 
 class IncrementalCompilation implements Compilation {
   private readonly compiler: IncrementalCompiler;
 
-  constructor(nodeName: string) {
-    this.compiler = new IncrementalCompiler({ nodeName });
+  constructor(opts: CompilerOptions) {
+    this.compiler = new IncrementalCompiler(opts);
   }
 
   upsertNamespace(ns: NamespaceInfo): void {
@@ -122,8 +132,8 @@ class FullCompilation implements Compilation {
   private readonly nodes = new Map<string, NodeInfo>();
   private last: IncrementalCompiler;
 
-  constructor(private readonly nodeName: string) {
-    this.last = new IncrementalCompiler({ nodeName });
+  constructor(private readonly opts: CompilerOptions) {
+    this.last = new IncrementalCompiler(opts);
   }
 
   upsertNamespace(ns: NamespaceInfo): void {
@@ -166,7 +176,7 @@ class FullCompilation implements Compilation {
         clusterPolicies: [...this.clusterPolicies.values()],
         nodes: [...this.nodes.values()],
       },
-      { nodeName: this.nodeName },
+      this.opts,
     );
     const delta = this.last.flush();
     return { state: this.last.state(), delta: delta.full ? delta : { ...delta, full: true } };

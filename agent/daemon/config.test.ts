@@ -13,6 +13,8 @@ const valid: Config = {
   iptablesMode: 'auto',
   minSyncIntervalMs: 0,
   keepEstablished: false,
+  newPods: 'fail-closed',
+  localPodCIDRs: [],
   verdictLog: 'denied',
   verdictLogGroup: 20556,
   verdictLogRate: 100,
@@ -89,6 +91,8 @@ describe('parseConfig', () => {
       iptablesMode: 'legacy',
       minSyncIntervalMs: 5,
       keepEstablished: false,
+      newPods: 'fail-closed',
+      localPodCIDRs: [],
       verdictLog: 'denied',
       verdictLogGroup: 20556,
       verdictLogRate: 100,
@@ -138,6 +142,24 @@ describe('parseConfig', () => {
     expect(on(undefined).config.keepEstablished).toBe(false);
     expect(on('false').config.keepEstablished).toBe(false);
     expect(on('maybe').problems).toEqual(['--keep-established: "maybe" is not true or false']);
+  });
+
+  test('--new-pods and --local-pod-cidr: a policy, canonical CIDRs without repeats, every bad one named', () => {
+    const ok = parseConfig({
+      nodeName: 'n',
+      newPods: 'fail-open',
+      localPodCidr: '10.244.1.7/24, FD00:10:244:1::/64,10.244.1.0/24',
+    });
+    expect(ok.problems).toEqual([]);
+    expect(ok.config.newPods).toBe('fail-open');
+    expect(ok.config.localPodCIDRs).toEqual(['10.244.1.0/24', 'fd00:10:244:1::/64']);
+    const bad = parseConfig({ nodeName: 'n', newPods: 'fail-shut', localPodCidr: '10.244.1.0,10.0.0.0/33' });
+    expect(bad.config.newPods).toBe('fail-closed');
+    expect(bad.problems).toEqual([
+      '--new-pods: "fail-shut" is not one of fail-closed, fail-open',
+      '--local-pod-cidr: "10.244.1.0" is not a CIDR (e.g. 10.244.1.0/24, fd00:10:244:1::/64)',
+      '--local-pod-cidr: "10.0.0.0/33" is not a CIDR (e.g. 10.244.1.0/24, fd00:10:244:1::/64)',
+    ]);
   });
 
   test('reports every problem at once', () => {

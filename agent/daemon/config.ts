@@ -9,6 +9,8 @@
  * it. Both report every problem at once, as a list, so an operator fixes a manifest in one go.
  */
 import { isIP } from 'node:net';
+import { NEW_PODS_POLICIES, type NewPodsPolicy } from '../../dataplane/api';
+import { formatCIDR, parseCIDR } from '../../compiler/validate/ip';
 import { DEFAULT_VERDICT_LOG, validateVerdictLogOptions } from '../../dataplane/verdict-log';
 import { BACKENDS, type BackendKind } from '../../dataplane/api';
 import { formatDuration, parseDuration } from './duration';
@@ -48,6 +50,13 @@ export interface Config {
    * entries are deleted in the same apply, so their next packet meets the new rules).
    */
   readonly keepEstablished: boolean;
+  /**
+   * Traffic of a local pod address the agent has not programmed yet: fail-closed (the default)
+   * drops it, except between the pod and its node; fail-open lets it through.
+   */
+  readonly newPods: NewPodsPolicy;
+  /** The node's pod ranges, canonical CIDRs; empty: the Node's spec.podCIDRs as watched. */
+  readonly localPodCIDRs: readonly string[];
   /** Verdict logs: off; denied (every drop); all (drops and the first packet of allowed connections). */
   readonly verdictLog: VerdictLogMode;
   /** NFLOG group the log points write to and the agent reads. */
@@ -73,6 +82,8 @@ export type OptionKey =
   | 'iptablesMode'
   | 'minSyncInterval'
   | 'keepEstablished'
+  | 'newPods'
+  | 'localPodCidr'
   | 'verdictLog'
   | 'verdictLogGroup'
   | 'verdictLogRate'
@@ -170,6 +181,21 @@ export const CONFIG_OPTIONS: readonly OptionSpec[] = [
       'leave open connections alone when a policy change denies them (default: cut them in the same apply)',
   },
   {
+    key: 'newPods',
+    flag: '--new-pods <policy>',
+    env: 'PALISADE_NEW_PODS',
+    default: 'fail-closed',
+    description:
+      'traffic of a local pod address not programmed yet: fail-closed (dropped, except to and from its node) or fail-open',
+  },
+  {
+    key: 'localPodCidr',
+    flag: '--local-pod-cidr <cidrs>',
+    env: 'PALISADE_LOCAL_POD_CIDR',
+    default: '',
+    description: "this node's pod ranges, comma-separated (default: the Node's spec.podCIDRs)",
+  },
+  {
     key: 'verdictLog',
     flag: '--verdict-log <mode>',
     env: 'PALISADE_VERDICT_LOG',
@@ -247,6 +273,18 @@ export function parseConfig(raw: RawConfig): { config: Config; problems: string[
     problems.push(`${name}: "${String(v)}" is not true or false`);
     return false;
   };
+  const cidrs = (key: OptionKey, name: string): string[] => {
+    const out: string[] = [];
+    for (const text of value(key)
+      .split(',')
+      .map((t) => t.trim())) {
+      if (text === '') continue;
+      const net = parseCIDR(text);
+      if (!net) problems.push(`${name}: "${text}" is not a CIDR (e.g. 10.244.1.0/24, fd00:10:244:1::/64)`);
+      else if (!out.includes(formatCIDR(net))) out.push(formatCIDR(net));
+    }
+    return out;
+  };
   const config: Config = {
     nodeName: value('nodeName'),
     kubeconfig: raw.kubeconfig === undefined || raw.kubeconfig === '' ? undefined : raw.kubeconfig,
@@ -259,6 +297,8 @@ export function parseConfig(raw: RawConfig): { config: Config; problems: string[
     iptablesMode: choice('iptablesMode', '--iptables-mode', IPTABLES_MODES),
     minSyncIntervalMs: duration('minSyncInterval', '--min-sync-interval'),
     keepEstablished: flag('keepEstablished', '--keep-established'),
+    newPods: choice('newPods', '--new-pods', NEW_PODS_POLICIES),
+    localPodCIDRs: cidrs('localPodCidr', '--local-pod-cidr'),
     verdictLog: choice('verdictLog', '--verdict-log', VERDICT_LOG_MODES),
     verdictLogGroup: integer('verdictLogGroup', '--verdict-log-group'),
     verdictLogRate: integer('verdictLogRate', '--verdict-log-rate'),
@@ -314,6 +354,9 @@ export function validateConfig(c: Config): string[] {
   if (!(c.resyncIntervalMs >= MIN_RESYNC_MS)) {
     problems.push(`--resync-interval: ${formatDuration(c.resyncIntervalMs)} is below the minimum of 1s`);
   }
+  if (!oneOf(NEW_PODS_POLICIES, c.newPods)) {
+    problems.push(`--new-pods: "${c.newPods}" is not one of ${NEW_PODS_POLICIES.join(', ')}`);
+  }
   if (!oneOf(VERDICT_LOG_MODES, c.verdictLog)) {
     problems.push(`--verdict-log: "${c.verdictLog}" is not one of ${VERDICT_LOG_MODES.join(', ')}`);
   }
@@ -351,6 +394,8 @@ export function describeConfig(c: Config): Record<string, string> {
     iptablesMode: c.iptablesMode,
     minSyncInterval: formatDuration(c.minSyncIntervalMs),
     keepEstablished: String(c.keepEstablished),
+    newPods: c.newPods,
+    localPodCIDRs: c.localPodCIDRs.length > 0 ? c.localPodCIDRs.join(',') : "(the Node's spec.podCIDRs)",
     verdictLog: c.verdictLog,
     verdictLogGroup: String(c.verdictLogGroup),
     verdictLogRate: `${c.verdictLogRate}/s burst ${c.verdictLogBurst}`,

@@ -107,7 +107,12 @@ type Operation = 'apply' | 'repair';
 
 function deltaIsEmpty(d: CompileDelta): boolean {
   return (
-    !d.full && d.pods.size === 0 && d.policies.size === 0 && d.peerSets.size === 0 && d.members.size === 0
+    !d.full &&
+    d.pods.size === 0 &&
+    d.policies.size === 0 &&
+    d.peerSets.size === 0 &&
+    d.members.size === 0 &&
+    !d.localPodCIDRs
   );
 }
 

@@ -50,6 +50,7 @@ export class IptablesBackend implements Backend {
     this.renderer = iptablesRenderer(opts.families, {
       markBit: opts.markBit,
       ...(opts.verdictLog ? { verdictLog: opts.verdictLog } : {}),
+      ...(opts.failClosed ? { failClosed: true } : {}),
     });
     const kernel = opts.kernel;
     this.ipset =

@@ -84,6 +84,16 @@ export function isolationSetName(direction: Direction, family: IPFamily): string
   return `${PREFIX}ISO-${direction === 'ingress' ? 'IN' : 'EG'}-${family}`;
 }
 
+/** Fail closed for new pods: the node's pod address ranges (hash:net, one per family). */
+export function localSetName(family: IPFamily): string {
+  return `${PREFIX}LOCAL-${family}`;
+}
+
+/** Fail closed for new pods: the local pod addresses Palisade has programmed (hash:ip). */
+export function knownSetName(family: IPFamily): string {
+  return `${PREFIX}KNOWN-${family}`;
+}
+
 /** Scratch set used by the full mode to refill a set and swap it in (one per type and family). */
 export function tempSetName(type: string, family: IPFamily): string {
   const code = type === 'hash:ip' ? 'IP' : type === 'hash:net' ? 'NET' : 'IPPORT';

@@ -133,8 +133,9 @@ interface SetLines {
 
 function memberLine(lines: SetLines, set: KernelSet, member: string, add: boolean): void {
   const line = add ? `add ${set.name} ${member}` : `del ${set.name} ${memberElement(member)}`;
-  // Removing a peer or adding an isolated address only ever denies more: do it before iptables.
-  const tightens = set.role === 'isolation' ? add : !add;
+  // Removing a peer or a programmed pod address, or adding an isolated address or a pod range,
+  // only ever denies more: do it before iptables.
+  const tightens = set.role === 'isolation' || set.role === 'local' ? add : !add;
   (tightens ? lines.tighten : lines.loosen).push(line);
 }
 

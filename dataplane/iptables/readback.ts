@@ -20,6 +20,8 @@ import {
   type Direction,
   isOwnName,
   isolationSetName,
+  knownSetName,
+  localSetName,
   shortHash,
 } from './names';
 import type { SetType } from './render';
@@ -108,6 +110,8 @@ function setRoleOf(name: string, family: IPFamily): { role: SetRole; direction?:
   if (name === isolationSetName('ingress', family)) return { role: 'isolation', direction: 'ingress' };
   if (name === isolationSetName('egress', family)) return { role: 'isolation', direction: 'egress' };
   if (name.startsWith(`${PREFIX}TMP-`)) return { role: 'temp' };
+  if (name === localSetName(family)) return { role: 'local' };
+  if (name === knownSetName(family)) return { role: 'known' };
   return { role: 'peer' };
 }
 

@@ -6,10 +6,15 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { CompiledState } from '../../compiler/ir';
-import { createDataplane } from '../api';
+import { type NewPodsPolicy, createDataplane } from '../api';
 import { FakeKernel } from './fake-kernel';
 import { deltaBetween, fullDelta } from '../testutil/fixtures';
-import { GOLDEN_STATES, allowFromNamespace, goldenChanges } from '../testutil/golden-states';
+import {
+  GOLDEN_STATES,
+  allowFromNamespace,
+  failClosedChanges,
+  goldenChanges,
+} from '../testutil/golden-states';
 
 const GOLDEN_DIR = path.join(__dirname, 'golden');
 
@@ -44,9 +49,10 @@ function restoreText(k: FakeKernel, from: number): string {
 
 async function firstSync(
   s: CompiledState,
+  opts: { newPods?: NewPodsPolicy } = {},
 ): Promise<{ k: FakeKernel; text: string; sync: (n: CompiledState) => Promise<string> }> {
   const k = new FakeKernel();
-  const dp = createDataplane({ kernel: k });
+  const dp = createDataplane({ kernel: k, ...opts });
   let prev = s;
   await dp.sync(s, fullDelta(s));
   return {
@@ -71,5 +77,13 @@ describe('golden restore text', () => {
     const parts: string[] = [];
     for (const [what, next] of goldenChanges()) parts.push(`## ${what}\n${await sync(next)}`);
     checkGolden('changes', parts.join('\n'));
+  });
+
+  test('fail closed for new pods: first sync, pods added, pod range changed, pods removed', async () => {
+    const { first, changes } = failClosedChanges();
+    const { text, sync } = await firstSync(first, { newPods: 'fail-closed' });
+    const parts = [`## first sync\n${text}`];
+    for (const [what, next] of changes) parts.push(`## ${what}\n${await sync(next)}`);
+    checkGolden('new-pods-fail-closed', parts.join('\n'));
   });
 });

@@ -69,6 +69,8 @@ import {
   HOOKS,
   isolationSetName,
   logPointChainName,
+  knownSetName,
+  localSetName,
   peerSetName,
   podChainName,
   policyChainName,
@@ -82,6 +84,8 @@ const MAX_COMMENT_TEXT = 200;
 export interface RenderOptions extends MarkOptions {
   /** Verdict logs (../verdict-log.ts): log points, the rate limit, audit mode; undefined = off. */
   readonly verdictLog?: VerdictLogOptions;
+  /** Fail closed for new pods (PALISADE-LOCAL-f / PALISADE-KNOWN-f); default false: fail open. */
+  readonly failClosed?: boolean;
 }
 
 const hex = (n: number): string => `0x${n.toString(16)}`;
@@ -126,7 +130,26 @@ export function renderHooks(): HookRule[] {
   });
 }
 
-function entryRules(family: IPFamily, hook: string): Rule[] {
+/**
+ * Fail closed for new pods: a forwarded packet from or to an address in the node's pod ranges
+ * that no programmed pod holds is dropped, until the pod's rules are in place. Traffic between
+ * the pod and its node never reaches FORWARD (kubelet probes pass).
+ */
+export function failClosedRules(family: IPFamily): Rule[] {
+  const local = localSetName(family);
+  const known = knownSetName(family);
+  return (['src', 'dst'] as const).map((dir) =>
+    makeRule(
+      {
+        matches: [`-m set --match-set ${local} ${dir}`, `-m set ! --match-set ${known} ${dir}`],
+        target: '-j DROP',
+      },
+      `palisade: ${dir === 'src' ? 'from' : 'to'} a new local pod not programmed yet`,
+    ),
+  );
+}
+
+function entryRules(family: IPFamily, hook: string, opts: RenderOptions): Rule[] {
   const rules = [
     makeRule(
       { matches: ['-m conntrack --ctstate RELATED,ESTABLISHED'], target: '-j RETURN' },
@@ -144,6 +167,7 @@ function entryRules(family: IPFamily, hook: string): Rule[] {
       );
     }
   }
+  if (opts.failClosed) rules.push(...failClosedRules(family));
   rules.push(
     makeRule(
       {
@@ -162,7 +186,7 @@ export function renderFixedChains(family: IPFamily, opts: RenderOptions): Chain[
   const pass = hex(passBitOf(opts.markBit));
   const both = hex(markMask(opts));
   const forward = [
-    ...entryRules(family, 'forward'),
+    ...entryRules(family, 'forward', opts),
     makeRule(
       {
         matches: [`-m set --match-set ${isolationSetName('ingress', family)} dst`],
@@ -769,6 +793,24 @@ export function renderIsolationSets(family: IPFamily): KernelSet[] {
   }));
 }
 
+/** The (empty) sets of fail closed for new pods in a family: the pod ranges, the programmed addresses. */
+export function renderNewPodSets(family: IPFamily): KernelSet[] {
+  return [
+    { name: localSetName(family), family, type: 'hash:net', role: 'local', members: new Set<string>() },
+    { name: knownSetName(family), family, type: 'hash:ip', role: 'known', members: new Set<string>() },
+  ];
+}
+
+/** ipset elements of the node's pod ranges in one family (hash:net cannot hold a /0: two halves). */
+export function rangeElements(cidrs: readonly string[], family: IPFamily): string[] {
+  const out = new Set<string>();
+  for (const c of cidrs) {
+    const net = parseCIDR(c);
+    if (net.family === family) for (const e of netEntries(net)) out.add(e);
+  }
+  return [...out];
+}
+
 /** The iptables backend's rendering, as DesiredState consumes it. */
 export function iptablesRenderer(families: readonly IPFamily[], opts: RenderOptions): Renderer {
   const isolation = (ips: readonly string[]): IsolationEntry[] => ips.map((ip) => ({ key: ip, element: ip }));
@@ -796,5 +838,16 @@ export function iptablesRenderer(families: readonly IPFamily[], opts: RenderOpti
     peerSetFamilies,
     peerSet: renderPeerSet,
     memberEntries,
+    ...(opts.failClosed
+      ? {
+          newPods: {
+            sets: renderNewPodSets,
+            localSetName,
+            knownSetName,
+            rangeElements,
+            knownElement: canonicalIP,
+          },
+        }
+      : {}),
   };
 }

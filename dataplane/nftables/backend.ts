@@ -39,6 +39,7 @@ export class NftablesBackend implements Backend {
     this.renderer = nftablesRenderer(opts.families, {
       markBit: opts.markBit,
       ...(opts.verdictLog ? { verdictLog: opts.verdictLog } : {}),
+      ...(opts.failClosed ? { failClosed: true } : {}),
     });
     this.log = opts.logger;
     this.session = new NftSession({

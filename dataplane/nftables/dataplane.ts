@@ -15,6 +15,8 @@ export interface NftablesDataplaneOptions {
   readonly kernel: Kernel;
   readonly families: readonly IPFamily[];
   readonly markBit: number;
+  /** Fail closed for new pods (see NftRenderOptions). */
+  readonly failClosed?: boolean;
   readonly binaries: Binaries;
   readonly logger: DataplaneLogger;
   readonly engine: EngineOptions;
@@ -31,6 +33,7 @@ export class NftablesDataplane extends SyncEngine {
       kernel: opts.kernel,
       families: opts.families,
       markBit: opts.markBit,
+      ...(opts.failClosed ? { failClosed: true } : {}),
       binaries: opts.binaries,
       logger: opts.logger,
       ...(opts.verdictLog ? { verdictLog: opts.verdictLog } : {}),

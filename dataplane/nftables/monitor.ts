@@ -40,6 +40,12 @@ export interface TableMonitorOptions {
   readonly logger: DataplaneLogger;
   readonly restartDelayMs?: number;
   readonly uncertainIntervalMs?: number;
+  /**
+   * Which events concern us: 'ours' (reported at once), 'maybe' (reported at most once per
+   * `uncertainIntervalMs`), undefined (ignored). Default: events naming Palisade's table are
+   * ours, events nft could not resolve are maybe.
+   */
+  readonly classify?: (event: string) => 'ours' | 'maybe' | undefined;
 }
 
 export interface MonitorStatus {
@@ -52,6 +58,11 @@ export interface MonitorStatus {
 
 const GENERATION = /^# new generation (\d+) by process (\d+) \((.*)\)$/;
 const OUR_TABLE = new RegExp(`\\b${TABLE_REF}\\b`);
+
+function palisadeTableEvent(event: string): 'ours' | 'maybe' | undefined {
+  if (OUR_TABLE.test(event)) return 'ours';
+  return event.startsWith('W:') ? 'maybe' : undefined;
+}
 
 export class TableMonitor {
   private readonly opts: TableMonitorOptions;
@@ -131,8 +142,9 @@ export class TableMonitor {
     this.pending = [];
     const pid = Number(g[2]);
     if ([...this.opts.ownPids()].includes(pid)) return;
-    const ours = events.filter((e) => OUR_TABLE.test(e));
-    const unresolved = events.filter((e) => e.startsWith('W:'));
+    const classify = this.opts.classify ?? palisadeTableEvent;
+    const ours = events.filter((e) => classify(e) === 'ours');
+    const unresolved = events.filter((e) => classify(e) === 'maybe');
     if (ours.length > 0) {
       this.report({ generation: Number(g[1]), pid, comm: g[3], events: ours, certain: true });
     } else if (unresolved.length > 0) {

@@ -33,6 +33,16 @@ export function dispatchMapName(direction: Direction, family: IPFamily): string 
   return `${direction}-${family}`;
 }
 
+/** Fail closed for new pods: the node's pod address ranges (an interval set, one per family). */
+export function localSetName(family: IPFamily): string {
+  return `local-${family}`;
+}
+
+/** Fail closed for new pods: the local pod addresses Palisade has programmed. */
+export function knownSetName(family: IPFamily): string {
+  return `known-${family}`;
+}
+
 const dir = (d: Direction): string => (d === 'ingress' ? 'in' : 'eg');
 
 /** pod: the pod chain (enforced); audit: the audit pass; wdeny / wallow: the shadow evaluations. */
@@ -128,12 +138,14 @@ export function chainNameInfo(
 
 /** What a set or map name says: a dispatch map's direction and family, or a peer set's family. */
 export function setNameInfo(name: string): {
-  role: 'isolation' | 'peer';
+  role: 'isolation' | 'peer' | 'local' | 'known';
   direction?: Direction;
   family?: IPFamily;
 } {
   const map = /^(ingress|egress)-([46])$/.exec(name);
   if (map) return { role: 'isolation', direction: map[1] as Direction, family: Number(map[2]) as IPFamily };
+  const newPods = /^(local|known)-([46])$/.exec(name);
+  if (newPods) return { role: newPods[1] as 'local' | 'known', family: Number(newPods[2]) as IPFamily };
   const peer = /^(?:pods|cidr|port|nodes)([46])-/.exec(name);
   return { role: 'peer', ...(peer ? { family: Number(peer[1]) as IPFamily } : {}) };
 }

@@ -6,9 +6,14 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { CompiledState } from '../../compiler/ir';
-import { type Dataplane, createDataplane } from '../api';
+import { type Dataplane, type NewPodsPolicy, createDataplane } from '../api';
 import { deltaBetween, fullDelta } from '../testutil/fixtures';
-import { GOLDEN_STATES, allowFromNamespace, goldenChanges } from '../testutil/golden-states';
+import {
+  GOLDEN_STATES,
+  allowFromNamespace,
+  failClosedChanges,
+  goldenChanges,
+} from '../testutil/golden-states';
 import { FakeNft } from './fake-nft';
 
 const GOLDEN_DIR = path.join(__dirname, 'golden');
@@ -39,9 +44,10 @@ function scripts(k: FakeNft, from: number): string {
 
 async function firstSync(
   s: CompiledState,
+  opts: { newPods?: NewPodsPolicy } = {},
 ): Promise<{ text: string; sync: (n: CompiledState) => Promise<string> }> {
   const k = new FakeNft();
-  const dp = createDataplane({ kernel: k, backend: 'nftables', gcDelayMs: 3_600_000 });
+  const dp = createDataplane({ kernel: k, backend: 'nftables', gcDelayMs: 3_600_000, ...opts });
   open.push(dp);
   let prev = s;
   await dp.sync(s, fullDelta(s));
@@ -70,5 +76,13 @@ describe('golden nft transactions', () => {
     const parts: string[] = [];
     for (const [what, next] of goldenChanges()) parts.push(`## ${what}\n${await sync(next)}`);
     checkGolden('changes', parts.join('\n'));
+  });
+
+  test('fail closed for new pods: first sync, pods added, pod range changed, pods removed', async () => {
+    const { first, changes } = failClosedChanges();
+    const { text, sync } = await firstSync(first, { newPods: 'fail-closed' });
+    const parts = [`## first sync\n${text}`];
+    for (const [what, next] of changes) parts.push(`## ${what}\n${await sync(next)}`);
+    checkGolden('new-pods-fail-closed', parts.join('\n'));
   });
 });

@@ -51,13 +51,15 @@ import {
   formatPrefix,
   limitObjectName,
 } from '../verdict-log';
-import { cidrMinus, intervalText } from './intervals';
+import { cidrInterval, cidrMinus, intervalText } from './intervals';
 import {
   acceptedChainName,
   baseChainName,
   clusterPolicyChainName,
   dispatchMapName,
   logPointChainName,
+  knownSetName,
+  localSetName,
   peerSetName,
   podChainName,
   policyChainName,
@@ -85,6 +87,8 @@ export const BASE_CHAIN: BaseChainSpec = {
 export interface NftRenderOptions extends MarkOptions {
   /** Verdict logs (../verdict-log.ts): log points, the rate limit, audit mode; undefined = off. */
   readonly verdictLog?: VerdictLogOptions;
+  /** Fail closed for new pods (sets local-<f> and known-<f>); default false: fail open. */
+  readonly failClosed?: boolean;
 }
 
 /** The human part of a comment: what fits beside "pl:<hash> " in nft's 127 characters. */
@@ -146,6 +150,7 @@ export function renderFixedChains(family: IPFamily, opts: NftRenderOptions): Cha
       ),
     );
   }
+  if (opts.failClosed) forward.push(...failClosedRules(family));
   forward.push(
     makeRule(
       { verdict: { kind: 'vmap', family, field: 'saddr', map: dispatchMapName('egress', family) } },
@@ -170,6 +175,57 @@ export function renderFixedChains(family: IPFamily, opts: NftRenderOptions): Cha
 }
 
 const addrType = (family: IPFamily): string => (family === 4 ? 'ipv4_addr' : 'ipv6_addr');
+
+/**
+ * Fail closed for new pods: a forwarded packet from or to an address in the node's pod ranges
+ * that no programmed pod holds is dropped, until the pod's rules are in place. Traffic between
+ * the pod and its node does not take the forward hook (kubelet probes pass).
+ */
+export function failClosedRules(family: IPFamily): Rule[] {
+  return (['saddr', 'daddr'] as const).map((field) =>
+    makeRule(
+      {
+        matches: [
+          { kind: 'addr', family, field, set: localSetName(family) },
+          { kind: 'addr', family, field, set: knownSetName(family), negate: true },
+        ],
+        verdict: { kind: 'drop' },
+      },
+      `palisade: ${field === 'saddr' ? 'from' : 'to'} a new local pod not programmed yet`,
+    ),
+  );
+}
+
+/** The (empty) sets of fail closed for new pods in a family: the pod ranges, the programmed addresses. */
+export function renderNewPodSets(family: IPFamily): KernelSet[] {
+  return [
+    {
+      name: localSetName(family),
+      family,
+      type: `${addrType(family)} interval`,
+      role: 'local',
+      members: new Set<string>(),
+    },
+    { name: knownSetName(family), family, type: addrType(family), role: 'known', members: new Set<string>() },
+  ];
+}
+
+/** Interval elements of the node's pod ranges in one family: disjoint, overlaps merged. */
+export function rangeElements(cidrs: readonly string[], family: IPFamily): string[] {
+  const ivs = cidrs
+    .map((c) => cidrInterval(c))
+    .filter((c) => c.family === family)
+    .map((c) => c.interval)
+    .sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
+  const merged: { start: bigint; end: bigint }[] = [];
+  for (const iv of ivs) {
+    const last = merged[merged.length - 1];
+    if (last && iv.start <= last.end + 1n) {
+      if (iv.end > last.end) last.end = iv.end;
+    } else merged.push({ ...iv });
+  }
+  return merged.map((iv) => intervalText(iv, family));
+}
 
 /** The (empty) dispatch maps of a family; DesiredState fills them from the pods. */
 export function renderDispatchMaps(family: IPFamily): KernelSet[] {
@@ -634,5 +690,16 @@ export function nftablesRenderer(families: readonly IPFamily[], opts: NftRenderO
     peerSetFamilies,
     peerSet: renderPeerSet,
     memberEntries,
+    ...(opts.failClosed
+      ? {
+          newPods: {
+            sets: renderNewPodSets,
+            localSetName,
+            knownSetName,
+            rangeElements,
+            knownElement: canonicalIP,
+          },
+        }
+      : {}),
   };
 }

@@ -16,13 +16,14 @@ export type L4 = 'tcp' | 'udp' | 'sctp';
 export type AddrField = 'saddr' | 'daddr';
 
 export type Match =
-  /** ip saddr 10.0.0.5 | ip6 daddr fd00::/8 | ip saddr @set */
+  /** ip saddr 10.0.0.5 | ip6 daddr fd00::/8 | ip saddr @set | ip saddr != @set (`negate`) */
   | {
       readonly kind: 'addr';
       readonly family: IPFamily;
       readonly field: AddrField;
       readonly set?: string;
       readonly prefix?: string;
+      readonly negate?: true;
     }
   /** tcp dport 80 | udp dport 1000-2000 */
   | { readonly kind: 'port'; readonly proto: L4; readonly from: number; readonly to: number }
@@ -82,7 +83,7 @@ export function commentText(text: string): string {
 function printMatch(m: Match): string {
   switch (m.kind) {
     case 'addr':
-      return `${ipWord(m.family)} ${m.field} ${m.set !== undefined ? `@${m.set}` : m.prefix}`;
+      return `${ipWord(m.family)} ${m.field} ${m.negate ? '!= ' : ''}${m.set !== undefined ? `@${m.set}` : m.prefix}`;
     case 'port':
       return `${m.proto} dport ${m.from === m.to ? m.from : `${m.from}-${m.to}`}`;
     case 'l4proto':
@@ -202,6 +203,8 @@ export function parseRule(text: string): RuleExpr {
         if (field !== 'daddr' || !set.startsWith('@'))
           throw new Error(`unsupported concatenation in: ${text}`);
         matches.push({ kind: 'addrPort', family, proto: proto as L4, set: set.slice(1) });
+      } else if (value === '!=') {
+        matches.push({ kind: 'addr', family, field, ...parseAddrValue(next(), family), negate: true });
       } else {
         matches.push({ kind: 'addr', family, field, ...parseAddrValue(value, family) });
       }
@@ -318,8 +321,9 @@ function matchFromJson(m: Record<string, Json>): Match | undefined {
   const p = payloadOf(left);
   if (p && (p.protocol === 'ip' || p.protocol === 'ip6') && (p.field === 'saddr' || p.field === 'daddr')) {
     const family: IPFamily = p.protocol === 'ip' ? 4 : 6;
-    const value = op === '==' ? addrRight(right, family) : undefined;
-    return value ? { kind: 'addr', family, field: p.field, ...value } : undefined;
+    const value = op === '==' || op === '!=' ? addrRight(right, family) : undefined;
+    if (!value) return undefined;
+    return { kind: 'addr', family, field: p.field, ...value, ...(op === '!=' ? { negate: true } : {}) };
   }
   if (p && L4S.includes(p.protocol) && p.field === 'dport' && op === '==') {
     if (typeof right === 'number') return { kind: 'port', proto: p.protocol as L4, from: right, to: right };
@@ -481,7 +485,7 @@ function matchJson(m: Match): Json {
         const [addr, len] = m.prefix!.split('/');
         right = { prefix: { addr, len: Number(len) } };
       } else right = m.prefix;
-      return { match: { op: '==', left: addrJson(m.family, m.field), right } };
+      return { match: { op: m.negate ? '!=' : '==', left: addrJson(m.family, m.field), right } };
     }
     case 'port':
       return {

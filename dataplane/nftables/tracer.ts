@@ -73,7 +73,8 @@ function matches(m: Match, p: Packet, family: IPFamily, mark: number, sets: (n: 
     case 'addr': {
       if (m.family !== family) return false;
       const ip = canonicalIP(m.field === 'saddr' ? p.src : p.dst);
-      return m.set !== undefined ? setHolds(sets(m.set), ip) : inPrefix(ip, m.prefix!);
+      const holds = m.set !== undefined ? setHolds(sets(m.set), ip) : inPrefix(ip, m.prefix!);
+      return m.negate ? !holds : holds;
     }
     case 'port':
       return p.proto === m.proto && p.dport !== undefined && p.dport >= m.from && p.dport <= m.to;

@@ -118,12 +118,14 @@ export function state(parts: {
   policies?: CompiledPolicy[];
   clusterPolicies?: CompiledClusterPolicy[];
   peerSets?: PeerSet[];
+  localPodCIDRs?: string[];
 }): CompiledState {
   return {
     pods: new Map((parts.pods ?? []).map((p) => [p.key, p])),
     policies: new Map((parts.policies ?? []).map((p) => [p.key, p])),
     clusterPolicies: new Map((parts.clusterPolicies ?? []).map((p) => [p.key, p])),
     peerSets: new Map((parts.peerSets ?? []).map((p) => [p.key, p])),
+    ...(parts.localPodCIDRs ? { localPodCIDRs: parts.localPodCIDRs } : {}),
   };
 }
 
@@ -170,6 +172,7 @@ export function deltaBetween(prev: CompiledState, next: CompiledState): CompileD
     clusterPolicies: changedKeys(prev.clusterPolicies, next.clusterPolicies),
     peerSets,
     members,
+    ...(sameJSON(prev.localPodCIDRs ?? [], next.localPodCIDRs ?? []) ? {} : { localPodCIDRs: true }),
   };
 }
 
@@ -189,6 +192,7 @@ export function mergeDeltas(a: CompileDelta, b: CompileDelta): CompileDelta {
     clusterPolicies: new Set([...a.clusterPolicies, ...b.clusterPolicies]),
     peerSets: new Set([...a.peerSets, ...b.peerSets]),
     members,
+    ...(a.localPodCIDRs || b.localPodCIDRs ? { localPodCIDRs: true } : {}),
   };
 }
 

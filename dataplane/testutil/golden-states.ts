@@ -183,3 +183,31 @@ export function goldenChanges(): [string, CompiledState][] {
     ['policy removed', newPod],
   ];
 }
+
+/**
+ * Fail closed for new pods (the node's pod ranges 10.1.0.0/24 and fd01::/64): the first sync of
+ * allowFromNamespace, then a pod added (known only once its chains are in place) and removed.
+ */
+export function failClosedChanges(): { first: CompiledState; changes: [string, CompiledState][] } {
+  const ranges = ['10.1.0.0/24', 'fd01::/64'];
+  const first: CompiledState = { ...allowFromNamespace, localPodCIDRs: ranges };
+  const added = state({
+    pods: [
+      ...allowFromNamespace.pods.values(),
+      pod('shop/web-2', { ips: ['10.1.0.8', 'fd01::8'], ingress: ['shop/allow-frontend'] }),
+      pod('shop/batch', { ips: ['10.1.0.9'] }),
+    ],
+    policies: [...allowFromNamespace.policies.values()],
+    peerSets: [...allowFromNamespace.peerSets.values()],
+    localPodCIDRs: ranges,
+  });
+  const rangeChanged: CompiledState = { ...added, localPodCIDRs: ['10.1.0.0/23', 'fd01::/64'] };
+  return {
+    first,
+    changes: [
+      ['pods added', added],
+      ['pod range changed', rangeChanged],
+      ['pods removed', { ...first, localPodCIDRs: rangeChanged.localPodCIDRs }],
+    ],
+  };
+}
