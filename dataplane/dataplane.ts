@@ -25,7 +25,14 @@ export function createDataplane(opts: DataplaneOptions): Dataplane {
     return new NftablesDataplane({ kernel: opts.kernel, families, markBit, binaries, logger, engine });
   }
   return new SyncEngine(
-    new IptablesBackend({ kernel: opts.kernel, families, markBit, binaries, logger }),
+    new IptablesBackend({
+      kernel: opts.kernel,
+      families,
+      markBit,
+      binaries,
+      logger,
+      ...(opts.ipsetSession !== undefined ? { ipsetSession: opts.ipsetSession } : {}),
+    }),
     engine,
   );
 }
