@@ -81,6 +81,8 @@ export class IpsetSession {
     const p = this.proc;
     this.proc = undefined;
     if (!p) return;
+    // Held while it ends: the caller awaits its exit, and may have nothing else keeping it alive.
+    p.hold?.(true);
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => p.kill('SIGKILL'), 5000);
       timer.unref();
