@@ -1,10 +1,11 @@
 /**
  * The harness cannot rot: run the real CLI (dist/bench/main.js, built by `npm run build`, which
- * `make test` and `npm test` do first) on the smoke size, both sync modes, real iptables and
- * ipset in network namespaces it creates and removes, and check the JSON it prints: the shape
- * the issue asks for, and the facts the figures rest on (no event lost, both kernels equal a
- * from-scratch render and each other, a pod relabel costs no iptables line). No wall-time
- * assertions: timings are only checked to be measured (finite, non-negative).
+ * `make test` and `npm test` do first) on the smoke size, both sync modes, for each backend (real
+ * iptables and ipset, or nftables, in network namespaces it creates and removes), and check the
+ * JSON it prints: the shape the issue asks for, and the facts the figures rest on (no event lost,
+ * both kernels equal a from-scratch render and each other, a pod relabel costs set member lines
+ * only, through the running session). No wall-time assertions: timings are only checked to be
+ * measured (finite, non-negative).
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -46,106 +47,128 @@ if (!IS_ROOT && !REQUIRE_KERNEL_TESTS) {
   console.warn('skipping bench kernel test: not root (set PALISADE_REQUIRE_KERNEL_TESTS=1 to fail instead)');
 }
 
-describeKernel('npm run bench -- --size tiny --json', () => {
-  let report: SizeReport;
+describeKernel.each(['iptables', 'nftables'] as const)(
+  'npm run bench -- --size tiny --backend %s --json',
+  (backend) => {
+    let report: SizeReport;
 
-  beforeAll(async () => {
-    if (!IS_ROOT)
-      throw new Error('the bench kernel test needs root (PALISADE_REQUIRE_KERNEL_TESTS=1 is set)');
-    if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run npm run build first`);
-    const r = await runBench([
-      '--size',
-      'tiny',
-      '--json',
-      '--churn-seconds',
-      '2',
-      '--repetitions',
-      String(REPETITIONS),
-      '--no-save',
-    ]);
-    if (r.code !== 0) throw new Error(`bench exited with ${r.code}:\n${r.stderr}`);
-    report = JSON.parse(r.stdout) as SizeReport;
-  }, 300_000);
+    beforeAll(async () => {
+      if (!IS_ROOT)
+        throw new Error('the bench kernel test needs root (PALISADE_REQUIRE_KERNEL_TESTS=1 is set)');
+      if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run npm run build first`);
+      const r = await runBench([
+        '--size',
+        'tiny',
+        '--backend',
+        backend,
+        '--json',
+        '--churn-seconds',
+        '2',
+        '--repetitions',
+        String(REPETITIONS),
+        '--no-save',
+      ]);
+      if (r.code !== 0) throw new Error(`bench exited with ${r.code}:\n${r.stderr}`);
+      report = JSON.parse(r.stdout) as SizeReport;
+    }, 300_000);
 
-  test('prints one object with the keys the issue asks for', () => {
-    expect(report).toMatchObject({ size: 'tiny', pods: 100, namespaces: 8, policies: 16, localPods: 20 });
-    expect(finiteNonNegative(report.floors.ipsetRestoreMs) && report.floors.ipsetRestoreMs > 0).toBe(true);
-    expect(finiteNonNegative(report.floors.iptablesRestoreMs) && report.floors.iptablesRestoreMs > 0).toBe(
-      true,
-    );
-    for (const mode of ['incremental', 'full'] as const) {
-      const m = report[mode];
-      for (const k of ['coldStartMs', 'peakRssMb', 'heapMb'] as const)
-        expect(finiteNonNegative(m[k])).toBe(true);
-      for (const k of ['rules', 'chains', 'ipsets', 'members'] as const)
-        expect(m.kernel[k]).toBeGreaterThan(0);
-      // Counted from a kernel read-back by the bench's own parser: must agree with the dataplane.
-      expect(m.kernel).toEqual(m.dataplaneCounts);
-      expect(Object.keys(m.events).sort()).toEqual([...EVENT_TYPES].sort());
-      for (const t of EVENT_TYPES) {
-        const e = m.events[t];
-        for (const k of ['compileDiffMsMedian', 'applyMsMedian'] as const)
-          expect(finiteNonNegative(e[k])).toBe(true);
-        for (const k of ['restoreBytes', 'restoreLines', 'iptablesLines', 'ipsetLines'] as const) {
-          expect(Number.isInteger(e[k]) && e[k] >= 0).toBe(true);
+    test('prints one object with the keys the issue asks for', () => {
+      expect(report).toMatchObject({
+        backend,
+        size: 'tiny',
+        pods: 100,
+        namespaces: 8,
+        policies: 16,
+        localPods: 20,
+      });
+      expect(finiteNonNegative(report.floors.ipsetRestoreMs) && report.floors.ipsetRestoreMs > 0).toBe(true);
+      expect(finiteNonNegative(report.floors.iptablesRestoreMs) && report.floors.iptablesRestoreMs > 0).toBe(
+        true,
+      );
+      for (const mode of ['incremental', 'full'] as const) {
+        const m = report[mode];
+        for (const k of ['coldStartMs', 'peakRssMb', 'heapMb'] as const)
+          expect(finiteNonNegative(m[k])).toBe(true);
+        for (const k of ['rules', 'chains', 'ipsets', 'members'] as const)
+          expect(m.kernel[k]).toBeGreaterThan(0);
+        // Counted from a kernel read-back by the bench's own parser: must agree with the dataplane.
+        expect(m.kernel).toEqual(m.dataplaneCounts);
+        expect(Object.keys(m.events).sort()).toEqual([...EVENT_TYPES].sort());
+        for (const t of EVENT_TYPES) {
+          const e = m.events[t];
+          for (const k of ['compileDiffMsMedian', 'applyMsMedian'] as const)
+            expect(finiteNonNegative(e[k])).toBe(true);
+          for (const k of ['restoreBytes', 'restoreLines', 'iptablesLines', 'ipsetLines'] as const) {
+            expect(Number.isInteger(e[k]) && e[k] >= 0).toBe(true);
+          }
+          expect(e.repetitions).toBe(REPETITIONS);
         }
-        expect(e.repetitions).toBe(REPETITIONS);
+        expect(m.churn.map((c) => [c.eventsPerSecond, c.seconds])).toEqual([
+          [200, 2],
+          [1000, 2],
+          [5000, 2],
+        ]);
+        for (const c of m.churn) {
+          expect(finiteNonNegative(c.latencyMsP50)).toBe(true);
+          expect(c.latencyMsP99).toBeGreaterThanOrEqual(c.latencyMsP50);
+        }
       }
-      expect(m.churn.map((c) => [c.eventsPerSecond, c.seconds])).toEqual([
-        [200, 2],
-        [1000, 2],
-      ]);
-      for (const c of m.churn) {
-        expect(finiteNonNegative(c.latencyMsP50)).toBe(true);
-        expect(c.latencyMsP99).toBeGreaterThanOrEqual(c.latencyMsP50);
+      for (const t of EVENT_TYPES) {
+        expect(Object.keys(report.ratios[t]).sort()).toEqual([
+          'applyMs',
+          'compileDiffMs',
+          'restoreBytes',
+          'wallMs',
+        ]);
       }
-    }
-    for (const t of EVENT_TYPES) {
-      expect(Object.keys(report.ratios[t]).sort()).toEqual([
-        'applyMs',
-        'compileDiffMs',
-        'restoreBytes',
-        'wallMs',
-      ]);
-    }
-  });
+    });
 
-  test('a pod relabel is one ipset restore and no iptables line, in incremental mode', () => {
-    const relabel = report.incremental.events.podRelabel;
-    expect(relabel.iptablesLines).toBe(0);
-    expect(relabel.ipsetLines).toBeGreaterThan(0);
-    expect(relabel.spawnsMedian).toBe(1);
-  });
-
-  test('every single event changed the kernel, and the baseline rewrote more for each', () => {
-    for (const t of EVENT_TYPES) {
-      expect(report.incremental.events[t].effective).toBe(REPETITIONS);
-      expect(report.full.events[t].restoreBytes).toBeGreaterThan(report.incremental.events[t].restoreBytes);
-    }
-    // The baseline restores every own chain whatever changed.
-    expect(report.full.events.podRelabel.iptablesLines).toBeGreaterThan(0);
-  });
-
-  test('no churn event is lost, and every event reached the kernel', () => {
-    expect(report.checks.eventsLost).toBe(0);
-    for (const mode of ['incremental', 'full'] as const) {
-      for (const c of report[mode].churn) {
-        expect(c.lost).toBe(0);
-        expect(c.enforced + c.unchangedDropped).toBe(c.events);
-        expect(c.enforced).toBeGreaterThan(0);
+    test('a pod relabel is set member lines only, through the running session: no process started', () => {
+      const relabel = report.incremental.events.podRelabel;
+      expect(relabel.iptablesLines).toBe(0);
+      if (backend === 'nftables') {
+        expect(relabel.ipsetLines).toBe(0);
+        expect(relabel.nftLines).toBeGreaterThan(0);
+        expect(relabel.transactions).toBe(1);
+        expect(report.floors.nft).toBeDefined();
+      } else {
+        expect(relabel.ipsetLines).toBeGreaterThan(0);
+        expect(relabel.nftLines).toBe(0);
       }
-    }
-    expect(report.checks.incrementalMatchesFromScratch).toBe(true);
-    expect(report.checks.fullMatchesFromScratch).toBe(true);
-  });
+      expect(relabel.spawnsMedian).toBe(0);
+    });
 
-  test('the full baseline ends in the same kernel state as incremental', () => {
-    expect(report.checks.stateDifferences).toEqual([]);
-    expect(report.checks.fullEqualsIncremental).toBe(true);
-  });
+    test('every single event changed the kernel, and the baseline rewrote more for each', () => {
+      for (const t of EVENT_TYPES) {
+        expect(report.incremental.events[t].effective).toBe(REPETITIONS);
+        expect(report.full.events[t].restoreBytes).toBeGreaterThan(report.incremental.events[t].restoreBytes);
+      }
+      // The baseline rewrites every own chain whatever changed.
+      const full = report.full.events.podRelabel;
+      expect(backend === 'nftables' ? full.nftLines : full.iptablesLines).toBeGreaterThan(0);
+    });
 
-  test('reports a target list with measured values', () => {
-    expect(report.targets.length).toBeGreaterThan(5);
-    for (const t of report.targets) expect(typeof t.pass).toBe('boolean');
-  });
-});
+    test('no churn event is lost, and every event reached the kernel', () => {
+      expect(report.checks.eventsLost).toBe(0);
+      for (const mode of ['incremental', 'full'] as const) {
+        for (const c of report[mode].churn) {
+          expect(c.lost).toBe(0);
+          expect(c.enforced + c.unchangedDropped).toBe(c.events);
+          expect(c.enforced).toBeGreaterThan(0);
+        }
+      }
+      expect(report.checks.incrementalMatchesFromScratch).toBe(true);
+      expect(report.checks.fullMatchesFromScratch).toBe(true);
+    });
+
+    test('the full baseline ends in the same kernel state as incremental', () => {
+      expect(report.checks.stateDifferences).toEqual([]);
+      expect(report.checks.fullEqualsIncremental).toBe(true);
+    });
+
+    test('reports a target list with measured values', () => {
+      expect(report.targets.length).toBeGreaterThan(5);
+      for (const t of report.targets) expect(typeof t.pass).toBe('boolean');
+    });
+  },
+);

@@ -1,8 +1,9 @@
 /**
  * The chart of BENCHMARKS.md: per-event cost against cluster size, both sync modes, drawn as
- * plain SVG by this file (no chart service, no dependency). Two log-log panels: wall time per
- * event (event in to kernel updated, median) and restore input bytes per event. Incremental is
- * drawn solid, the full baseline dashed; one colour per event type.
+ * plain SVG by this file (no chart service, no dependency). Two log-log panels per backend (one
+ * row each: iptables, nftables): wall time per event (event in to kernel updated, median) and
+ * kernel input bytes per event. Incremental is drawn solid, the full baseline dashed; one colour
+ * per event type.
  */
 import { EVENT_TYPES, type EventType } from './events';
 import type { SizeReport } from './report';
@@ -51,7 +52,7 @@ function fmtPow(e: number, unit: string): string {
   return v >= 1000 ? `${v / 1000} s` : v >= 1 ? `${v} ms` : `${v} ms`;
 }
 
-function panel(reports: readonly SizeReport[], p: Panel, x0: number): string {
+function panel(reports: readonly SizeReport[], p: Panel, x0: number, row: string): string {
   const out: string[] = [];
   const pods = reports.map((r) => r.pods);
   const [xa, xb] = logRange(pods);
@@ -66,7 +67,9 @@ function panel(reports: readonly SizeReport[], p: Panel, x0: number): string {
   const ph = H - M.top - M.bottom;
   const sx = (v: number) => x0 + M.left + ((Math.log10(v) - xLo) / (xHi - xLo || 1)) * pw;
   const sy = (v: number) => M.top + ph - ((Math.log10(Math.max(v, 10 ** ya)) - ya) / (yb - ya)) * ph;
-  out.push(`<text x="${x0 + W / 2}" y="20" text-anchor="middle" font-weight="bold">${esc(p.title)}</text>`);
+  out.push(
+    `<text x="${x0 + W / 2}" y="20" text-anchor="middle" font-weight="bold">${esc(`${row}: ${p.title}`)}</text>`,
+  );
   out.push(
     `<rect x="${x0 + M.left}" y="${M.top}" width="${pw}" height="${ph}" fill="none" stroke="#999" stroke-width="1"/>`,
   );
@@ -115,21 +118,33 @@ function panel(reports: readonly SizeReport[], p: Panel, x0: number): string {
   return out.join('\n');
 }
 
-/** The SVG document for reports of one or more sizes (sorted by pods). */
+/** A report's row: its backend (reports saved before the nftables backend measured iptables). */
+function rowOf(r: SizeReport): string {
+  const backend = r.backend ?? 'iptables';
+  return backend === 'iptables' && !r.ipsetSession ? 'iptables, no ipset session' : backend;
+}
+
+/** The SVG document for reports of one or more sizes (sorted by pods), a row per backend. */
 export function renderChart(input: readonly SizeReport[]): string {
   const reports = [...input].sort((a, b) => a.pods - b.pods);
+  const rows = [...new Set(reports.map(rowOf))].sort();
   const legendH = 44;
   const width = W * PANELS.length;
-  const height = H + legendH;
+  const height = H * Math.max(1, rows.length) + legendH;
   const parts: string[] = [];
   parts.push(
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" ` +
       `font-family="sans-serif" font-size="11">`,
   );
   parts.push(`<rect width="${width}" height="${height}" fill="white"/>`);
-  PANELS.forEach((p, i) => parts.push(panel(reports, p, i * W)));
+  rows.forEach((row, r) => {
+    const of = reports.filter((rep) => rowOf(rep) === row);
+    parts.push(`<g transform="translate(0,${r * H})">`);
+    PANELS.forEach((p, i) => parts.push(panel(of, p, i * W, row)));
+    parts.push('</g>');
+  });
   let x = 12;
-  const y = H + 14;
+  const y = H * Math.max(1, rows.length) + 14;
   for (const t of EVENT_TYPES) {
     parts.push(`<line x1="${x}" x2="${x + 18}" y1="${y}" y2="${y}" stroke="${COLORS[t]}" stroke-width="3"/>`);
     parts.push(`<text x="${x + 22}" y="${y + 4}">${t}</text>`);
@@ -141,7 +156,7 @@ export function renderChart(input: readonly SizeReport[]): string {
       `<line x1="130" x2="158" y1="${y + 20}" y2="${y + 20}" stroke="#333" stroke-width="2" stroke-dasharray="6 4"/>` +
       `<text x="162" y="${y + 24}">full re-sync (kube-router-like baseline)</text>`,
   );
-  const sizes = reports.map((r) => r.size).join(', ');
+  const sizes = [...new Set(reports.map((r) => r.size))].join(', ');
   parts.push(
     `<text x="${width - 12}" y="${y + 24}" text-anchor="end" fill="#666">sizes: ${esc(sizes)}; seed ${reports[0]?.seed ?? ''}</text>`,
   );

@@ -448,6 +448,9 @@ export class ChurnStream {
     const w = this.world;
     switch (kind) {
       case 'podCreate': {
+        // The mix creates a little more than it deletes; at high rates on a small cluster that
+        // would fill its nodes' pod CIDRs. A cluster 10% past its size deletes instead.
+        if (w.pods.size >= w.size.pods * 1.1) return this.make('podDelete');
         const d = w.rng.pick(w.deployments);
         const local = w.rng.chance(w.size.localPods / w.size.pods);
         const p = w.newPod(d, { local, running: false });

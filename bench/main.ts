@@ -5,14 +5,18 @@
  * they never compete for the two cores, each in network namespaces of its own and with memory
  * figures of its own. It then compares the two final kernel states, computes full/incremental
  * ratios and the targets, prints a table (or, with --json, one JSON object per size — an array
- * when several sizes ran), saves each size's report to <out-dir>/results/<size>.json and redraws
+ * when several sizes ran), saves each size's report to <out-dir>/results/<size>-<backend>.json and redraws
  * <out-dir>/chart.svg from every saved report.
  *
  * Without --size it runs S then M. Options:
  *   --seed N             cluster and event seed (default 1)
  *   --repetitions N      repetitions of each single event (default 20)
  *   --churn-seconds N    length of each churn phase (default 30; shorten for smoke runs)
- *   --rates A,B          churn rates in events per second (default 200,1000)
+ *   --backend iptables|nftables  the dataplane backend measured (default iptables); the report
+ *                        says which, and is saved as results/<size>-<backend>.json
+ *   --ipset-session on|off  iptables: member changes through the long-lived `ipset -` session
+ *                        (on, the agent's way) or an `ipset restore` process each (off: the before)
+ *   --rates A,B,C        churn rates in events per second (default 200,1000,5000)
  *   --kernel netns|fake  real iptables/ipset in a network namespace (default) or the FakeKernel
  *   --out-dir DIR        where results/ and chart.svg go (default: the repository's bench/)
  *   --no-save            write nothing
@@ -31,11 +35,14 @@ import { renderChart } from './chart';
 import { firstDifferences } from './kernel-state';
 import { type Machine, type SizeReport, buildReport, formatReport } from './report';
 import { BenchNetns, kernelAvailable, runCommand } from './netns';
+import type { BackendKind } from '../dataplane/api';
 import type { ColdStartKind, KernelKind, ModeResult } from './run-mode';
 import { type SizeName, isSizeName } from './sizes';
 
 interface MainOptions {
   readonly sizes: readonly SizeName[];
+  readonly backend: BackendKind;
+  readonly ipsetSession: boolean;
   readonly json: boolean;
   readonly seed: number;
   readonly repetitions: number;
@@ -63,7 +70,9 @@ export function parseMainArgs(argv: readonly string[]): MainOptions {
       seed: { type: 'string', default: '1' },
       repetitions: { type: 'string', default: '20' },
       'churn-seconds': { type: 'string', default: '30' },
-      rates: { type: 'string', default: '200,1000' },
+      backend: { type: 'string', default: 'iptables' },
+      'ipset-session': { type: 'string', default: 'on' },
+      rates: { type: 'string', default: '200,1000,5000' },
       kernel: { type: 'string', default: 'netns' },
       'out-dir': { type: 'string', default: resolve(__dirname, '..', '..', 'bench') },
       'no-save': { type: 'boolean', default: false },
@@ -75,12 +84,18 @@ export function parseMainArgs(argv: readonly string[]): MainOptions {
   const sizes = (values.size ?? ['S', 'M']).flatMap((s) => s.split(','));
   for (const s of sizes) if (!isSizeName(s)) throw new Error(`--size: unknown size "${s}" (tiny, S, M, L)`);
   if (values.kernel !== 'netns' && values.kernel !== 'fake') throw new Error('--kernel: netns or fake');
+  const backend = values.backend;
+  if (backend !== 'iptables' && backend !== 'nftables') throw new Error('--backend: iptables or nftables');
+  const ipsetSession = values['ipset-session'];
+  if (ipsetSession !== 'on' && ipsetSession !== 'off') throw new Error('--ipset-session: on or off');
   const coldStart = values['cold-start'];
   if (coldStart !== 'empty' && coldStart !== 'adopt') throw new Error('--cold-start: empty or adopt');
   if (coldStart === 'adopt' && values.kernel === 'fake')
     throw new Error('--cold-start adopt needs --kernel netns');
   return {
     sizes: sizes as SizeName[],
+    backend,
+    ipsetSession: ipsetSession === 'on',
     json: values.json,
     seed: Math.floor(positiveNumber('--seed', values.seed)),
     repetitions: Math.floor(positiveNumber('--repetitions', values.repetitions)),
@@ -102,6 +117,7 @@ async function machine(): Promise<Machine> {
     kernel: release(),
     iptables: await firstLine(['iptables', '--version']),
     ipset: await firstLine(['ipset', '--version']),
+    nft: await firstLine(['nft', '--version']),
     node: process.version,
   };
 }
@@ -130,7 +146,12 @@ async function runChild(
 ): Promise<ModeResult & { stateFile: string }> {
   const out = join(dir, `${size}-${mode}.json`);
   const stateFile = join(dir, `${size}-${mode}.state`);
-  const common = [`--size=${size}`, `--seed=${opts.seed}`];
+  const common = [
+    `--size=${size}`,
+    `--seed=${opts.seed}`,
+    `--backend=${opts.backend}`,
+    `--ipset-session=${opts.ipsetSession ? 'on' : 'off'}`,
+  ];
   const args = [
     ...common,
     `--mode=${mode}`,
@@ -155,6 +176,11 @@ async function runChild(
   }
   const result = JSON.parse(readFileSync(out, 'utf8')) as ModeResult;
   return { ...result, stateFile };
+}
+
+/** The saved report's name: M-nftables, M-iptables, M-iptables-no-ipset-session. */
+export function resultName(size: SizeName, opts: Pick<MainOptions, 'backend' | 'ipsetSession'>): string {
+  return `${size}-${opts.backend}${opts.backend === 'iptables' && !opts.ipsetSession ? '-no-ipset-session' : ''}`;
 }
 
 function round2(x: number): number {
@@ -190,9 +216,11 @@ function chartReports(all: readonly SizeReport[]): SizeReport[] {
 export async function main(argv: readonly string[]): Promise<SizeReport[]> {
   const opts = parseMainArgs(argv);
   if (opts.kernel === 'netns') {
-    const k = await kernelAvailable();
+    const k = await kernelAvailable(opts.backend);
     if (!k.ok)
-      throw new Error(`the bench needs root, iproute2, ipset and iptables (${k.why}); or use --kernel fake`);
+      throw new Error(
+        `the bench needs root, iproute2, ipset, iptables and (for --backend nftables) nft (${k.why}); or use --kernel fake`,
+      );
   }
   const info = await machine();
   const command = argv.length > 0 ? `npm run bench -- ${argv.join(' ')}` : 'npm run bench';
@@ -201,9 +229,11 @@ export async function main(argv: readonly string[]): Promise<SizeReport[]> {
   try {
     for (const size of opts.sizes) {
       const loadBefore = loadavg()[0];
-      process.stderr.write(`bench ${size}: incremental run (load average ${loadBefore.toFixed(2)})\n`);
+      process.stderr.write(
+        `bench ${size} ${opts.backend}: incremental run (load average ${loadBefore.toFixed(2)})\n`,
+      );
       const inc = await runChild(opts, size, 'incremental', work);
-      process.stderr.write(`bench ${size}: full (baseline) run\n`);
+      process.stderr.write(`bench ${size} ${opts.backend}: full (baseline) run\n`);
       const full = await runChild(opts, size, 'full', work);
       const incState = readFileSync(inc.stateFile, 'utf8');
       const fullState = readFileSync(full.stateFile, 'utf8');
@@ -223,7 +253,10 @@ export async function main(argv: readonly string[]): Promise<SizeReport[]> {
       if (opts.save) {
         const results = join(opts.outDir, 'results');
         mkdirSync(results, { recursive: true });
-        writeFileSync(join(results, `${size}.json`), `${JSON.stringify(report, null, 2)}\n`);
+        writeFileSync(
+          join(results, `${resultName(size, opts)}.json`),
+          `${JSON.stringify(report, null, 2)}\n`,
+        );
         writeFileSync(join(opts.outDir, 'chart.svg'), renderChart(chartReports(loadSavedReports(results))));
       }
     }

@@ -17,7 +17,17 @@ function load(dir: string): SizeReport[] {
   return readdirSync(dir)
     .filter((n) => n.endsWith('.json'))
     .map((n) => JSON.parse(readFileSync(join(dir, n), 'utf8')) as SizeReport)
-    .sort((a, b) => a.pods - b.pods);
+    .sort((a, b) => a.pods - b.pods || backendOf(a).localeCompare(backendOf(b)));
+}
+
+/** Reports saved before the nftables backend have no `backend`: they measured iptables. */
+export function backendOf(r: SizeReport): string {
+  return r.backend ?? 'iptables';
+}
+
+/** A report's name in the tables: its size and backend. */
+function label(r: SizeReport): string {
+  return `${r.size} ${backendOf(r)}${backendOf(r) === 'iptables' && !r.ipsetSession ? ' (no ipset session)' : ''}`;
 }
 
 function row(cells: readonly (string | number)[]): string {
@@ -33,29 +43,34 @@ export function markdown(reports: readonly SizeReport[]): string {
   const m = reports[0]?.machine;
   if (m) {
     out.push(
-      `Machine: ${m.nproc} CPUs, ${m.memoryGb} GB, Linux ${m.kernel}, ${m.iptables}, ${m.ipset}, Node ${m.node}.`,
+      `Machine: ${m.nproc} CPUs, ${m.memoryGb} GB, Linux ${m.kernel}, ${m.iptables}, ${m.ipset}${m.nft ? `, ${m.nft}` : ''}, Node ${m.node}.`,
       '',
     );
   }
   out.push(
     ...tableOf(
       [
-        'size',
+        'size, backend',
         'pods / ns / policies / local',
         'command',
         'load avg before→after',
         'ipset floor ms',
         'iptables floor ms',
         'rule-replace floor ms',
+        'nft session / process: element add, rule replace ms',
       ],
       reports.map((r) => [
-        r.size,
+        label(r),
         `${r.pods} / ${r.namespaces} / ${r.policies} / ${r.localPods}`,
         `\`${r.command}\``,
         r.machine.loadAverage ? `${r.machine.loadAverage.before}→${r.machine.loadAverage.after}` : '',
         r.floors.ipsetRestoreMs,
         r.floors.iptablesRestoreMs,
         r.floors.iptablesReplaceRuleMs ?? '',
+        r.floors.nft
+          ? `${r.floors.nft.sessionAddElementMs} / ${r.floors.nft.processAddElementMs}, ` +
+            `${r.floors.nft.sessionReplaceRuleMs} / ${r.floors.nft.processReplaceRuleMs}`
+          : '',
       ]),
     ),
     '',
@@ -64,7 +79,7 @@ export function markdown(reports: readonly SizeReport[]): string {
   out.push(
     ...tableOf(
       [
-        'size',
+        'size, backend',
         'cold start ms',
         'load into model ms',
         'peak RSS MB',
@@ -75,7 +90,7 @@ export function markdown(reports: readonly SizeReport[]): string {
         'members',
       ],
       reports.map((r) => [
-        r.size,
+        label(r),
         `${r.incremental.coldStartMs} \\| ${r.full.coldStartMs} (${r.incremental.coldStartKind ?? 'empty'} kernel)`,
         `${r.incremental.loadMs} \\| ${r.full.loadMs}`,
         `${r.incremental.peakRssMb} \\| ${r.full.peakRssMb}`,
@@ -90,7 +105,7 @@ export function markdown(reports: readonly SizeReport[]): string {
   );
   for (const r of reports) {
     out.push(
-      `**Per event, ${r.size}** (medians of ${r.incremental.events.podRelabel.repetitions} repetitions):`,
+      `**Per event, ${label(r)}** (medians of ${r.incremental.events.podRelabel.repetitions} repetitions):`,
       '',
     );
     out.push(
@@ -101,7 +116,7 @@ export function markdown(reports: readonly SizeReport[]): string {
           'apply ms',
           'total ms',
           'restore bytes',
-          'lines (iptables/ipset)',
+          backendOf(r) === 'nftables' ? 'lines (nft)' : 'lines (iptables/ipset)',
           'full: total ms',
           'full: bytes',
           'full/incr bytes',
@@ -118,7 +133,9 @@ export function markdown(reports: readonly SizeReport[]): string {
             i.applyMsMedian,
             i.totalMsMedian,
             i.restoreBytes,
-            `${i.restoreLines} (${i.iptablesLines}/${i.ipsetLines})`,
+            backendOf(r) === 'nftables'
+              ? `${i.restoreLines} (${i.nftLines ?? 0})`
+              : `${i.restoreLines} (${i.iptablesLines}/${i.ipsetLines})`,
             f.totalMsMedian,
             f.restoreBytes,
             x.restoreBytes,
@@ -134,7 +151,7 @@ export function markdown(reports: readonly SizeReport[]): string {
   out.push(
     ...tableOf(
       [
-        'size',
+        'size, backend',
         'rate',
         'mode',
         'p50 ms',
@@ -149,7 +166,7 @@ export function markdown(reports: readonly SizeReport[]): string {
       reports.flatMap((r) =>
         (['incremental', 'full'] as const).flatMap((mode) =>
           r[mode].churn.map((c) => [
-            r.size,
+            label(r),
             `${c.eventsPerSecond}/s × ${c.seconds} s`,
             mode,
             c.latencyMsP50,
@@ -169,9 +186,9 @@ export function markdown(reports: readonly SizeReport[]): string {
   out.push('**Targets**:', '');
   out.push(
     ...tableOf(
-      ['size', 'target', 'measured', 'limit', ''],
+      ['size, backend', 'target', 'measured', 'limit', ''],
       reports.flatMap((r) =>
-        r.targets.map((t) => [t.size, t.name, String(t.value), t.limit, t.pass ? 'met' : '**missed**']),
+        r.targets.map((t) => [label(r), t.name, String(t.value), t.limit, t.pass ? 'met' : '**missed**']),
       ),
     ),
   );

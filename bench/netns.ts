@@ -87,13 +87,17 @@ export class BenchNetns {
 }
 
 /** Root can create network namespaces and the restore tools are installed. */
-export async function kernelAvailable(): Promise<{ ok: boolean; why: string }> {
+export async function kernelAvailable(
+  backend: 'iptables' | 'nftables' = 'iptables',
+): Promise<{ ok: boolean; why: string }> {
   if (typeof process.getuid === 'function' && process.getuid() !== 0) return { ok: false, why: 'not root' };
+  // The floors measure iptables and ipset on either backend, so both are always needed.
   const probes: readonly (readonly string[])[] = [
     ['ip', '-V'],
     ['ipset', '--version'],
     ['iptables-restore', '--version'],
     ['iptables-save', '--version'],
+    ...(backend === 'nftables' ? [['nft', '--version']] : []),
   ];
   for (const argv of probes) {
     const r = await runCommand(argv);

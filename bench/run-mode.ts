@@ -18,11 +18,19 @@ import { parseArgs } from 'node:util';
 import { IncrementalCompiler } from '../compiler';
 import { createCompilation, type Compilation } from '../agent/daemon/compilation';
 import type { SyncMode } from '../agent/daemon/config';
-import { FakeKernel, ProcessKernel, createDataplane, type Kernel, type KernelCounts } from '../dataplane/api';
+import {
+  type BackendKind,
+  FakeKernel,
+  ProcessKernel,
+  createDataplane,
+  type Kernel,
+  type KernelCounts,
+} from '../dataplane/api';
+import { FakeNft } from '../dataplane/nftables/fake-nft';
 import { LOCAL_NODE, generateCluster } from './cluster';
 import { type ChurnResult, RunnerHarness } from './churn';
 import { ChurnStream, type EventType, SingleEvents, loadWorld } from './events';
-import { type Floors, measureFloors } from './floors';
+import { type Floors, measureFloors, measureNftFloors } from './floors';
 import { type KernelSnapshot, firstDifferences, readOwnState } from './kernel-state';
 import { BenchNetns } from './netns';
 import { TimingKernel, type ToolTiming } from './timing-kernel';
@@ -42,6 +50,9 @@ export type ColdStartKind = 'empty' | 'adopt';
 export interface RunOptions {
   readonly size: SizeName;
   readonly mode: SyncMode;
+  readonly backend: BackendKind;
+  /** iptables: member changes through the long-lived ipset session (default) or ipset restore. */
+  readonly ipsetSession: boolean;
   readonly seed: number;
   readonly repetitions: number;
   readonly rates: readonly number[];
@@ -64,6 +75,8 @@ export interface ColdStart {
 export interface ModeResult {
   readonly size: SizeName;
   readonly mode: SyncMode;
+  readonly backend: BackendKind;
+  readonly ipsetSession: boolean;
   /** netns: real iptables and ipset in a network namespace; fake: the in-memory FakeKernel. */
   readonly kernelKind: KernelKind;
   readonly seed: number;
@@ -119,8 +132,24 @@ interface KernelHandle {
   release(): Promise<void>;
 }
 
-async function openKernel(kind: KernelKind, tag: string, existing?: string): Promise<KernelHandle> {
+async function openKernel(
+  kind: KernelKind,
+  tag: string,
+  existing?: string,
+  backend: BackendKind = 'iptables',
+): Promise<KernelHandle> {
   if (existing) return { kernel: new ProcessKernel({ netns: existing }), release: async () => undefined };
+  if (kind === 'fake' && backend === 'nftables') {
+    const kernel = new FakeNft();
+    // Recorded transactions keep every script; a long run does not need them.
+    const transact = kernel.transact.bind(kernel);
+    kernel.transact = (script, pid, source) => {
+      const r = transact(script, pid, source);
+      kernel.transactions.length = 0;
+      return r;
+    };
+    return { kernel, release: async () => undefined };
+  }
   if (kind === 'fake') {
     const kernel = new FakeKernel();
     // Recorded operations keep every input; a long run does not need them.
@@ -144,15 +173,20 @@ async function openKernel(kind: KernelKind, tag: string, existing?: string): Pro
  */
 async function fromScratch(
   kind: KernelKind,
+  backend: BackendKind,
   snapshotOf: (c: IncrementalCompiler) => void,
 ): Promise<KernelSnapshot> {
-  const handle = await openKernel(kind, 'r');
+  const handle = await openKernel(kind, 'r', undefined, backend);
   try {
     const compiler = new IncrementalCompiler({ nodeName: LOCAL_NODE });
     snapshotOf(compiler);
-    const dataplane = createDataplane({ kernel: handle.kernel, mode: 'full' });
-    await dataplane.sync(compiler.state(), compiler.flush());
-    return await readOwnState(handle.kernel);
+    const dataplane = createDataplane({ kernel: handle.kernel, mode: 'full', backend });
+    try {
+      await dataplane.sync(compiler.state(), compiler.flush());
+    } finally {
+      await dataplane.close();
+    }
+    return await readOwnState(handle.kernel, backend);
   } finally {
     await handle.release();
   }
@@ -163,13 +197,22 @@ async function fromScratch(
  * process of its own before an `adopt` run, so the measured process's memory is its own. Uses a
  * full-mode dataplane (a whole rewrite into the empty kernel).
  */
-export async function prime(size: SizeName, seed: number, netns: string): Promise<number> {
+export async function prime(
+  size: SizeName,
+  seed: number,
+  netns: string,
+  backend: BackendKind,
+): Promise<number> {
   const t = nowMs();
   const world = generateCluster(SIZES[size], seed);
   const compiler = new IncrementalCompiler({ nodeName: LOCAL_NODE });
   loadWorld(compiler, world);
-  const dataplane = createDataplane({ kernel: new ProcessKernel({ netns }), mode: 'full' });
-  await dataplane.sync(compiler.state(), compiler.flush());
+  const dataplane = createDataplane({ kernel: new ProcessKernel({ netns }), mode: 'full', backend });
+  try {
+    await dataplane.sync(compiler.state(), compiler.flush());
+  } finally {
+    await dataplane.close();
+  }
   return nowMs() - t;
 }
 
@@ -188,11 +231,16 @@ export async function runMode(
   loadWorld(compilation, world);
   const loadMs = nowMs() - t;
 
-  const handle = await openKernel(opts.kernel, opts.mode === 'full' ? 'f' : 'i', opts.netns);
+  const handle = await openKernel(opts.kernel, opts.mode === 'full' ? 'f' : 'i', opts.netns, opts.backend);
   const timing = new TimingKernel(handle.kernel);
   const kernelTimes: Record<string, ToolTiming[]> = {};
+  const dataplane = createDataplane({
+    kernel: timing,
+    mode: opts.mode,
+    backend: opts.backend,
+    ipsetSession: opts.ipsetSession,
+  });
   try {
-    const dataplane = createDataplane({ kernel: timing, mode: opts.mode });
     const harness = new RunnerHarness(compilation, dataplane);
     const coldStartMs = await harness.coldStart();
     const first = harness.syncs[0];
@@ -211,13 +259,16 @@ export async function runMode(
     const heapMb = mb(process.memoryUsage().heapUsed);
     const rssLoadedMb = mb(process.memoryUsage().rss);
     const heapTotalMb = mb(process.memoryUsage().heapTotal);
-    const loaded = await readOwnState(handle.kernel);
+    const loaded = await readOwnState(handle.kernel, opts.backend);
     const dataplaneCounts = dataplane.counts();
 
     const floors: Floors =
       opts.kernel === 'fake'
         ? { ipsetRestoreMs: 0, iptablesRestoreMs: 0, iptablesReplaceRuleMs: 0 }
-        : await measureFloors(handle.kernel);
+        : {
+            ...(await measureFloors(handle.kernel)),
+            ...(opts.backend === 'nftables' ? { nft: await measureNftFloors(handle.kernel) } : {}),
+          };
 
     t = nowMs();
     const single = new SingleEvents(world);
@@ -237,10 +288,12 @@ export async function runMode(
       );
     }
     await harness.stop();
+    // Unused objects kept off the event path are collected before the final comparison.
+    await dataplane.collectGarbage();
     const peakRssMb = round(process.resourceUsage().maxRSS / 1024, 1);
 
-    const final = await readOwnState(handle.kernel);
-    const reference = await fromScratch(opts.kernel, (c) => loadWorld(c, world));
+    const final = await readOwnState(handle.kernel, opts.backend);
+    const reference = await fromScratch(opts.kernel, opts.backend, (c) => loadWorld(c, world));
     const differences = firstDifferences(reference.text, final.text);
     progress(
       `${opts.size}/${opts.mode}: final kernel ${differences.length === 0 ? 'matches' : 'DIFFERS FROM'} from-scratch`,
@@ -249,6 +302,8 @@ export async function runMode(
     const result: ModeResult = {
       size: opts.size,
       mode: opts.mode,
+      backend: opts.backend,
+      ipsetSession: opts.ipsetSession,
       kernelKind: opts.kernel,
       seed: opts.seed,
       pods: size.pods,
@@ -279,6 +334,7 @@ export async function runMode(
     };
     return { result, state: final.text };
   } finally {
+    await dataplane.close();
     await handle.release();
   }
 }
@@ -299,9 +355,11 @@ function parseRunArgs(argv: readonly string[]): ChildArgs {
     options: {
       size: { type: 'string' },
       mode: { type: 'string' },
+      backend: { type: 'string', default: 'iptables' },
+      'ipset-session': { type: 'string', default: 'on' },
       seed: { type: 'string', default: '1' },
       repetitions: { type: 'string', default: '20' },
-      rates: { type: 'string', default: '200,1000' },
+      rates: { type: 'string', default: '200,1000,5000' },
       'churn-seconds': { type: 'string', default: '30' },
       kernel: { type: 'string', default: 'netns' },
       out: { type: 'string' },
@@ -316,6 +374,10 @@ function parseRunArgs(argv: readonly string[]): ChildArgs {
   const mode = values.mode ?? (values.prime ? 'full' : '');
   if (mode !== 'incremental' && mode !== 'full') throw new Error('--mode: incremental or full');
   if (values.kernel !== 'netns' && values.kernel !== 'fake') throw new Error('--kernel: netns or fake');
+  const backend = values.backend;
+  if (backend !== 'iptables' && backend !== 'nftables') throw new Error('--backend: iptables or nftables');
+  const ipsetSession = values['ipset-session'];
+  if (ipsetSession !== 'on' && ipsetSession !== 'off') throw new Error('--ipset-session: on or off');
   const coldStart = values['cold-start'];
   if (coldStart !== 'empty' && coldStart !== 'adopt') throw new Error('--cold-start: empty or adopt');
   if (coldStart === 'adopt' && !values.netns) throw new Error('--cold-start adopt needs --netns (primed)');
@@ -325,6 +387,8 @@ function parseRunArgs(argv: readonly string[]): ChildArgs {
   return {
     size,
     mode,
+    backend,
+    ipsetSession: ipsetSession === 'on',
     seed: Number(values.seed),
     repetitions: Number(values.repetitions),
     rates: values.rates.split(',').map(Number),
@@ -343,7 +407,7 @@ if (require.main === module) {
   // The runner's clock unrefs its timers (an agent is kept alive by its servers): hold the loop.
   const keepAlive = setInterval(() => undefined, 60_000);
   const work = opts.primeOnly
-    ? prime(opts.size, opts.seed, opts.netns!).then((ms) =>
+    ? prime(opts.size, opts.seed, opts.netns!, opts.backend).then((ms) =>
         process.stderr.write(`  ${opts.size}: kernel primed by another process in ${round(ms, 0)} ms\n`),
       )
     : runMode(opts, (msg) => process.stderr.write(`  ${msg}\n`)).then(({ result, state }) => {

@@ -16,13 +16,19 @@ import { median, nowMs, round } from './stats';
 export interface EventCost {
   /** Model update + compile (flush) + render and diff (the pure work), ms, median. */
   readonly compileDiffMsMedian: number;
-  /** Time in kernel processes (ipset restore, iptables-restore; read-back in full mode), ms, median. */
+  /**
+   * Time in the kernel tools (ipset restore or the ipset session, iptables-restore; nft session;
+   * read-back in full mode), ms, median.
+   */
   readonly applyMsMedian: number;
   /** Bytes, lines and per-tool lines handed to the restore tools (medians). */
   readonly restoreBytes: number;
   readonly restoreLines: number;
   readonly iptablesLines: number;
   readonly ipsetLines: number;
+  /** nftables: lines of the transaction, and transactions committed (absent from older reports). */
+  readonly nftLines?: number;
+  readonly transactions?: number;
   /** Event in to sync returned (compile + diff + apply), ms, median. */
   readonly totalMsMedian: number;
   readonly compileMsMedian: number;
@@ -48,6 +54,8 @@ function summarise(samples: readonly Sample[]): EventCost {
     restoreLines: m((s) => s.stats.restoreLines, 0),
     iptablesLines: m((s) => s.stats.iptablesLines, 0),
     ipsetLines: m((s) => s.stats.ipsetLines, 0),
+    nftLines: m((s) => s.stats.nftLines, 0),
+    transactions: m((s) => s.stats.transactions, 0),
     totalMsMedian: m((s) => s.totalMs),
     compileMsMedian: m((s) => s.compileMs),
     diffMsMedian: m((s) => s.stats.diffMs),

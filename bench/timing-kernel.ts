@@ -4,6 +4,7 @@
  * rather than only how much there is.
  */
 import type { Kernel, ProcessResult } from '../dataplane/api';
+import type { LongLivedProcess, StartOptions } from '../dataplane/process';
 import { nowMs, quantile, round } from './stats';
 
 export interface ToolTiming {
@@ -24,7 +25,13 @@ function toolOf(argv: readonly string[]): string {
 export class TimingKernel implements Kernel {
   private samples = new Map<string, { ms: number[]; bytes: number }>();
 
-  constructor(private readonly inner: Kernel) {}
+  constructor(private readonly inner: Kernel) {
+    // Long-lived tools (the nft session, the ipset session) pass through untimed: each apply's
+    // ApplyStats.applyMs holds the time spent in them.
+    if (inner.start) this.start = (argv, options) => inner.start!(argv, options);
+  }
+
+  start?: (argv: readonly string[], options?: StartOptions) => LongLivedProcess;
 
   async run(argv: readonly string[], stdin?: string): Promise<ProcessResult> {
     const t = nowMs();

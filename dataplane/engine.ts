@@ -20,6 +20,13 @@
  * stay in `applied` until `collectGarbage()`, which runs on its own `gcDelayMs` after the sync
  * that left them, off the event path.
  *
+ * The desired state is brought up to date when sync() is called, not when its turn in the queue
+ * comes: the compiler's state is live (every event updates it at once) while a delta names only
+ * what changed up to its compile, and the recorder cancels a change undone before the next
+ * compile. Rendered later (behind a garbage collection or a drift check), a delta's objects
+ * would pick up a change the next delta no longer names (a pod that joined and left a peer set
+ * in between would stay in it).
+ *
  * Promise: calls run one at a time; objects that are not the backend's own are never written.
  */
 import type { CompileDelta, CompiledState } from '../compiler/ir';
@@ -126,7 +133,16 @@ export class SyncEngine implements Dataplane {
   }
 
   sync(state: CompiledState, delta: CompileDelta): Promise<ApplyStats> {
-    return this.serial(() => this.syncNow(state, delta));
+    let renderMs: number;
+    try {
+      renderMs = this.render(state, delta);
+    } catch (e) {
+      this.needRebuild = true;
+      this.needFullSync = true;
+      this.log.error('dataplane: rendering failed; the next sync renders everything', { error: String(e) });
+      return Promise.reject(e instanceof Error ? e : new Error(String(e)));
+    }
+    return this.serial(() => this.syncNow(state, renderMs));
   }
 
   checkDrift(): Promise<DriftReport> {
@@ -180,20 +196,38 @@ export class SyncEngine implements Dataplane {
 
   // -------------------------------------------------------------------------------------------
 
-  private async syncNow(state: CompiledState, delta: CompileDelta): Promise<ApplyStats> {
+  /**
+   * Brings the desired state up to date with `state` as of `delta` (see the header): a rebuild
+   * (first sync, full mode, after a failure) or the delta's objects re-rendered. Returns ms.
+   */
+  private render(state: CompiledState, delta: CompileDelta): number {
+    const t0 = performance.now();
+    if (this.mode === 'full' || this.needRebuild || delta.full || !this.desired) {
+      this.desired = DesiredState.build(state, this.impl.renderer);
+      this.desired.takeDirty();
+      this.needRebuild = false;
+      // A rebuilt desired state has no marks: the kernel is read back and compared whole.
+      this.needFullSync = true;
+    } else {
+      this.desired.apply(state, delta);
+    }
+    return performance.now() - t0;
+  }
+
+  private async syncNow(state: CompiledState, renderMs: number): Promise<ApplyStats> {
     const meter = newMeter();
     const t0 = performance.now();
-    const rebuild = this.mode === 'full' || this.needRebuild || delta.full;
-    const fullDiff = rebuild || this.needFullSync;
-    let diffMs = 0;
+    let diffMs = renderMs;
+    let fullDiff = false;
     try {
-      if (rebuild || !this.desired) {
+      if (this.needRebuild || !this.desired) {
+        // A failure since render() (a caller that did not wait for the previous sync).
         this.desired = DesiredState.build(state, this.impl.renderer);
         this.desired.takeDirty();
-      } else {
-        this.desired.apply(state, delta);
+        this.needRebuild = false;
+        this.needFullSync = true;
       }
-      this.needRebuild = false;
+      fullDiff = this.needFullSync;
       diffMs += performance.now() - t0;
       if (fullDiff) {
         this.applied = await this.impl.readKernel(meter);

@@ -29,6 +29,11 @@ export interface LongLivedProcess {
   onStdout(listener: (text: string) => void): void;
   onStderr(listener: (text: string) => void): void;
   onExit(listener: (exit: ProcessExit) => void): void;
+  /**
+   * Whether the child keeps this Node process alive (default: it does). A session lets go of it
+   * while idle, so a program that never closes its dataplane can still end.
+   */
+  hold?(held: boolean): void;
 }
 
 export interface StartOptions {
@@ -103,6 +108,16 @@ export class SpawnStarter implements ProcessStarter {
       onExit(listener): void {
         if (exited) listener(exited);
         else exitListeners.push(listener);
+      },
+      hold(held: boolean): void {
+        // The pipes are sockets: each holds the event loop on its own, as does the child.
+        const handles = [child, child.stdin, child.stdout, child.stderr] as unknown as Array<{
+          ref(): void;
+          unref(): void;
+        }>;
+        for (const h of handles)
+          if (held) h.ref();
+          else h.unref();
       },
     };
   }

@@ -81,6 +81,8 @@ export class IpsetSession {
     const p = this.proc;
     this.proc = undefined;
     if (!p) return;
+    // Held while it ends: the caller awaits its exit, and may have nothing else keeping it alive.
+    p.hold?.(true);
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => p.kill('SIGKILL'), 5000);
       timer.unref();
@@ -97,6 +99,8 @@ export class IpsetSession {
     const proc = this.opts.starter.start([this.opts.binary, '-']);
     this.counters.starts++;
     this.proc = proc;
+    // Idle, the session does not keep the program alive (a CLI or test that never closes it).
+    proc.hold?.(false);
     this.stderr = '';
     proc.onStdout(() => undefined);
     proc.onStderr((t) => {
@@ -127,6 +131,7 @@ export class IpsetSession {
             }, timeoutMs)
           : undefined;
       this.pending = { seq, lines, errors: [], done: 0, resolve, reject, timer };
+      proc.hold?.(true);
       const text = lines
         .map((l, i) => `${WITH_EXIST.test(l) ? `${l} -exist` : l}\ncreate PALISADE-S s${seq}-${i}\n`)
         .join('');
@@ -138,6 +143,7 @@ export class IpsetSession {
     const p = this.pending;
     if (!p) return;
     this.pending = undefined;
+    this.proc?.hold?.(false);
     if (p.timer) clearTimeout(p.timer);
     p.reject(new Error(message));
   }
@@ -158,6 +164,7 @@ export class IpsetSession {
       p.done++;
       if (p.done < p.lines.length) continue;
       this.pending = undefined;
+      this.proc?.hold?.(false);
       if (p.timer) clearTimeout(p.timer);
       this.counters.batches++;
       this.counters.lines += p.lines.length;

@@ -1,6 +1,7 @@
 /**
- * The conformance suite with real packets: every case of e2e/cases, in both topologies, on
- * clusters of two nodes with one `palisade agent` each. Per topology, one sandbox per group
+ * The conformance suite with real packets: every case of e2e/cases, on clusters of two nodes
+ * with one `palisade agent` each, for each run of runs.ts (CI: nftables in both topologies,
+ * iptables routed; PALISADE_CONFORMANCE_RUNS=all for all four). Per run, one sandbox per group
  * of cases with the same wiring (the 9 upstream pods; the blog cases' 4 pods); per case, the
  * API server is moved to the case's labels, named ports and policies, every agent is waited
  * for until it enforces exactly that, and every ordered pair is probed on the case's probes.
@@ -8,18 +9,22 @@
  * cell for cell; a failure prints the disagreeing cells and the truth tables.
  *
  *   npm run build && NODE_OPTIONS=--experimental-vm-modules npx jest e2e/conformance/conformance.kernel
+ *   PALISADE_CONFORMANCE_RUNS=iptables/bridge NODE_OPTIONS=… npx jest e2e/conformance/conformance.kernel  (`all`: every run)
  */
 import { analyzeScenario } from '../../agent/cli/analysis';
 import { listCases, loadCase } from '../cases';
-import { TOPOLOGIES, type K8sObject, type Topology } from '../sandbox';
+import type { K8sObject, Topology } from '../sandbox';
 import { describeKernel, endpointScript, leftovers } from '../sandbox/testutil/kernel';
 import { groupCases, pairPlacement, type CaseGroup, type PreparedCase } from './case-groups';
 import { POLICY_KINDS, type ObjectKind } from './cluster-writes';
 import { describeDisagreements, disagreements, restrictMatrix } from './report';
 import { SharedCluster } from './shared-cluster';
+import { conformanceRuns } from './runs';
 import { requireDist } from './testutil/dist';
 
 jest.setTimeout(120_000);
+
+const RUNS = conformanceRuns(process.env.PALISADE_CONFORMANCE_RUNS);
 
 const GROUPS = groupCases(listCases().map(loadCase));
 
@@ -38,11 +43,17 @@ interface CaseTiming {
   readonly serialWaitMs: number;
 }
 
-function summary(topology: Topology, group: string, buildMs: number, timings: readonly CaseTiming[]): string {
+function summary(
+  backend: string,
+  topology: Topology,
+  group: string,
+  buildMs: number,
+  timings: readonly CaseTiming[],
+): string {
   const total = (f: (t: CaseTiming) => number): number => timings.reduce((s, t) => s + f(t), 0);
   const slowest = [...timings].sort((a, b) => b.probeMs - a.probeMs)[0];
   const lines = [
-    `conformance ${topology}, cluster of ${group}: ${timings.length} cases, ${total((t) => t.trials)} trials, ` +
+    `conformance ${backend} ${topology}, cluster of ${group}: ${timings.length} cases, ${total((t) => t.trials)} trials, ` +
       `build ${buildMs} ms, writes ${total((t) => t.writes)}, enforcement waits ${total((t) => t.enforceMs)} ms, ` +
       `probing ${total((t) => t.probeMs)} ms`,
     `  ${total((t) => t.failedTrials)} trials did not get through; their timeouts add up to ` +
@@ -76,7 +87,7 @@ describeKernel('conformance: every case of e2e/cases with real packets', () => {
     }
   });
 
-  describe.each(TOPOLOGIES.map((t) => [t]))('%s topology', (topology) => {
+  describe.each(RUNS.map((r) => [r.backend, r.topology] as const))('%s, %s topology', (backend, topology) => {
     describe.each(GROUPS.map((g) => [g.name, g]))('cluster of %s', (groupName, group) => {
       let cluster: SharedCluster | undefined;
       let buildMs = 0;
@@ -86,6 +97,7 @@ describeKernel('conformance: every case of e2e/cases with real packets', () => {
         const t0 = Date.now();
         cluster = await SharedCluster.start(group.plan, initialObjects(group), {
           topology,
+          backend,
           endpointScript: script,
         });
         buildMs = Date.now() - t0;
@@ -95,7 +107,7 @@ describeKernel('conformance: every case of e2e/cases with real packets', () => {
         if (!cluster) return;
         const id = cluster.sandbox.id;
         await cluster.stop();
-        process.stdout.write(summary(topology, groupName, buildMs, timings));
+        process.stdout.write(summary(backend, topology, groupName, buildMs, timings));
         expect(await leftovers(id)).toEqual({ namespaces: [], links: [], processes: [] });
       });
 
@@ -121,7 +133,7 @@ describeKernel('conformance: every case of e2e/cases with real packets', () => {
         if (cells.length > 0) {
           throw new Error(
             describeDisagreements(
-              `${name} (${topology}; ${pc.case.upstream.join('; ')})`,
+              `${name} (${backend}, ${topology}; ${pc.case.upstream.join('; ')})`,
               cells,
               pc.case.expected,
               restrictMatrix(report.matrix, pc.case.expected.pods),

@@ -16,6 +16,7 @@
 import {
   DEFAULT_PROBE_SETTINGS,
   enforcement,
+  launchWithBackend,
   Sandbox,
   type ProbeRunSettings,
   type K8sObject,
@@ -36,6 +37,8 @@ export interface SharedClusterOptions {
   readonly log?: (line: string) => void;
   /** How long agents may take to enforce a state. */
   readonly enforceTimeoutMs?: number;
+  /** The agents' dataplane backend; default the agent's (iptables). */
+  readonly backend?: 'iptables' | 'nftables';
 }
 
 export interface MoveResult {
@@ -84,7 +87,7 @@ export class SharedCluster {
     const sandbox = await Sandbox.create(plan, {
       topology: opts.topology,
       endpointScript: opts.endpointScript,
-      enforcement: enforcement(initial),
+      enforcement: enforcement(initial, opts.backend ? launchWithBackend(opts.backend) : undefined),
       log: opts.log,
     });
     try {

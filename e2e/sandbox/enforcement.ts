@@ -75,6 +75,14 @@ export const DEFAULT_ENFORCEMENT_LAUNCH: EnforcementLaunch = {
   readyTimeoutMs: 30_000,
 };
 
+/** The launch with every agent on `backend` (iptables, the agent's default, or nftables). */
+export function launchWithBackend(
+  backend: 'iptables' | 'nftables',
+  launch: EnforcementLaunch = DEFAULT_ENFORCEMENT_LAUNCH,
+): EnforcementLaunch {
+  return { ...launch, agentArgv: [...launch.agentArgv, '--backend', backend] };
+}
+
 export function fillTemplate(argv: readonly string[], values: Readonly<Record<string, string>>): string[] {
   return argv.map((arg) =>
     arg.replace(/\{([a-zA-Z]+)\}/g, (whole, key: string) => {

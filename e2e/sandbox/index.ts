@@ -31,6 +31,7 @@ export {
   agentDebugSocket,
   DEFAULT_ENFORCEMENT_LAUNCH,
   fillTemplate,
+  launchWithBackend,
   repoRoot,
 } from './enforcement';
 export type { EnforcementLaunch, EnforcementAccess } from './enforcement';

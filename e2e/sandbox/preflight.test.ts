@@ -20,6 +20,15 @@ describe('preflight', () => {
     );
   });
 
+  test('the nftables backend also needs nft', async () => {
+    jest.spyOn(process, 'getuid').mockReturnValue(0);
+    const find = (c: string): string | undefined => (c === 'nft' ? undefined : `/usr/sbin/${c}`);
+    expect(await preflight(NEEDS, find)).toBeUndefined();
+    expect(await preflight({ ...NEEDS, backend: 'nftables' }, find)).toBe(
+      'palisade sandbox needs nft: run `sudo apt-get install -y nftables`',
+    );
+  });
+
   test('everything there: nothing to say', async () => {
     jest.spyOn(process, 'getuid').mockReturnValue(0);
     expect(await preflight(NEEDS, (c) => `/usr/bin/${c}`)).toBeUndefined();

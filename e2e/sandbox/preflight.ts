@@ -20,6 +20,8 @@ const REQUIRED_COMMANDS: readonly (readonly [string, string])[] = [
 
 export interface PreflightNeeds {
   readonly topology: 'routed' | 'bridge';
+  /** The agents' dataplane backend: nftables also needs `nft`. Default iptables. */
+  readonly backend?: 'iptables' | 'nftables';
   /** The command line to repeat under sudo, for the message. */
   readonly commandLine: string;
 }
@@ -36,6 +38,7 @@ export async function preflight(
     return `palisade sandbox needs root (network namespaces, iptables): run \`sudo ${needs.commandLine}\``;
   }
   const missing = REQUIRED_COMMANDS.filter(([cmd]) => find(cmd) === undefined);
+  if (needs.backend === 'nftables' && !find('nft')) missing.push(['nft', 'nftables']);
   if (!find('python3')) missing.push(['python3', 'python3']);
   if (missing.length > 0) {
     const cmds = [...new Set(missing.map(([c]) => c))].join(', ');

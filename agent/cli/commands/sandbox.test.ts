@@ -6,7 +6,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { CliContext } from '../context';
+import { fillTemplate } from '../../../e2e/sandbox';
 import { runCli } from '../program';
+import { agentLaunch } from './sandbox';
 
 async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
   let out = '';
@@ -61,4 +63,29 @@ describe('palisade sandbox', () => {
     expect(r.code).toBe(2);
     expect(r.err).toContain('Allowed choices are routed, bridge');
   });
+
+  test('rejects an unknown backend', async () => {
+    const r = await cli(['sandbox', join(dir, 'noports.yaml'), '--backend', 'ebpf']);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain("option '--backend <backend>' argument 'ebpf' is invalid");
+  });
+
+  test.each(['iptables', 'nftables'] as const)(
+    "every node's agent is started with --backend %s, before the operator's own arguments",
+    (backend) => {
+      const launch = agentLaunch(backend, ['--log-level', 'debug']);
+      for (const node of ['node-1', 'node-2']) {
+        const argv = fillTemplate(launch.agentArgv, {
+          execPath: '/node',
+          repo: '/repo',
+          node,
+          kubeconfig: '/k',
+          metricsAddress: '127.0.0.1:9101',
+          debugSocket: `/s/${node}.sock`,
+        });
+        expect(argv.slice(-4)).toEqual(['--backend', backend, '--log-level', 'debug']);
+        expect(argv).toContain(node);
+      }
+    },
+  );
 });

@@ -10,6 +10,7 @@ import type { Probe } from '../../../compiler';
 import {
   DEFAULT_ENFORCEMENT_LAUNCH,
   InterruptedError,
+  launchWithBackend,
   Sandbox,
   StateStore,
   clusterObjects,
@@ -21,6 +22,7 @@ import {
   preflight,
   runSandboxSession,
   teardownSandbox,
+  type EnforcementLaunch,
   type ProbeReport,
   type Topology,
 } from '../../../e2e/sandbox';
@@ -33,11 +35,14 @@ import { renderMatrix } from '../format/matrix-table';
 import { outputOption, toJSON, type OutputFormat } from '../format/output';
 import { readScenario } from '../scenario-file';
 
+type Backend = 'iptables' | 'nftables';
+
 interface SandboxOptions {
   port?: Probe[];
   external?: string[];
   output: OutputFormat;
   topology: Topology;
+  backend: Backend;
   keep?: boolean;
   agents: boolean;
   agentArg?: string[];
@@ -54,6 +59,8 @@ Examples:
   $ sudo palisade sandbox examples/access-nginx.yaml
   # bridge topology (br_netfilter), chosen probes, a host outside the cluster, JSON output
   $ sudo palisade sandbox scenario.yaml --topology bridge --port 80/TCP --port 53/UDP --external 203.0.113.10 -o json
+  # the same with every agent on the native nftables backend (default: iptables)
+  $ sudo palisade sandbox examples/access-nginx.yaml --backend nftables
   # keep it, probe again later, ask an agent (--keep prints each node's debug socket), remove it
   $ sudo palisade sandbox scenario.yaml --keep && sudo palisade sandbox probe --port 8080/TCP
   $ sudo palisade status --agent /run/palisade-sandbox/ID/sock/agent-n1.sock
@@ -64,7 +71,8 @@ echoes a nonce (2 attempts), SCTP: a crafted INIT chunk reaches the destination'
 namespace (this kernel has no SCTP sockets). With agents (the default) the matrix is compared
 with \`palisade analyze\`: any difference is listed and the exit status is 1.
 --no-agents builds the cluster without enforcement: everything is reachable.
-Needs root, iproute2, iptables, ipset, procps (sysctl) and python3; exit status 2 when missing.
+Needs root, iproute2, iptables, ipset, procps (sysctl) and python3, and nft with --backend
+nftables; exit status 2 when missing.
 `;
 
 function collect(text: string, acc: string[] | undefined): string[] {
@@ -77,9 +85,10 @@ function dedupe(probes: readonly Probe[]): Probe[] {
   return [...byLabel.values()];
 }
 
-async function requireMachine(topology: Topology): Promise<void> {
+async function requireMachine(topology: Topology, backend: Backend = 'iptables'): Promise<void> {
   const problem = await preflight({
     topology,
+    backend,
     commandLine: ['palisade', ...process.argv.slice(2)].join(' '),
   });
   if (problem) throw new CliError(problem, EXIT_USAGE);
@@ -106,6 +115,15 @@ function shared<T>(cmd: Command, name: string): T {
   return (
     mine === 'cli' || cmd.parent === null ? cmd.getOptionValue(name) : cmd.parent.getOptionValue(name)
   ) as T;
+}
+
+/**
+ * How every node's agent is started: on `backend` (passed explicitly, so the agents' default
+ * never decides), then the operator's own --agent-arg arguments.
+ */
+export function agentLaunch(backend: Backend, agentArgs: readonly string[] = []): EnforcementLaunch {
+  const launch = launchWithBackend(backend, DEFAULT_ENFORCEMENT_LAUNCH);
+  return { ...launch, agentArgv: [...launch.agentArgv, ...agentArgs] };
 }
 
 /** Where the operator commands reach each node's agent of a kept sandbox. */
@@ -155,6 +173,11 @@ export function register(program: Command): void {
     .addOption(
       new Option('-t, --topology <topology>', 'pod wiring').choices(['routed', 'bridge']).default('routed'),
     )
+    .addOption(
+      new Option('--backend <backend>', "every agent's dataplane backend")
+        .choices(['iptables', 'nftables'])
+        .default('iptables'),
+    )
     .option('--keep', 'leave the sandbox running after probing (see `sandbox probe`, `sandbox down`)')
     .option('--no-agents', 'no enforcement: build and probe the bare cluster (everything reachable)')
     .option('--agent-arg <arg>', 'extra argument for every `palisade agent`, repeatable', collect)
@@ -174,13 +197,10 @@ export function register(program: Command): void {
         );
       }
       const externals = opts.external ?? [];
-      await requireMachine(opts.topology);
+      await requireMachine(opts.topology, opts.backend);
       const { plan, skipped } = planFromScenario(scenario, externals, probes);
       for (const key of skipped) ctx.stderr(`note: pod ${key} has no address (not running): left out\n`);
-      const launch = {
-        ...DEFAULT_ENFORCEMENT_LAUNCH,
-        agentArgv: [...DEFAULT_ENFORCEMENT_LAUNCH.agentArgv, ...(opts.agentArg ?? [])],
-      };
+      const launch = agentLaunch(opts.backend, opts.agentArg);
       const say = (line: string): void => ctx.stderr(`${line}\n`);
       const log = opts.quiet ? () => undefined : say;
       let result;
