@@ -46,7 +46,7 @@ import type { BackoffOptions } from './backoff';
 import { binariesFor } from './backend';
 import { systemClock, type Clock, type Timer } from './clock';
 import { createCompilation, type Compilation } from './compilation';
-import { describeConfig, type Config } from './config';
+import { describeConfig, verdictLogOptions, type Config } from './config';
 import { DebugServer } from './debug-server';
 import { HealthServer } from './health-server';
 import { resolveIptablesBackend, type IptablesBackend } from './iptables-mode';
@@ -240,6 +240,7 @@ export class Agent {
       mode: this.config.syncMode,
       binaries,
       logger: this.log.child({ component: 'dataplane' }),
+      ...(this.config.verdictLog === 'off' ? {} : { verdictLog: verdictLogOptions(this.config) }),
     });
   }
 
