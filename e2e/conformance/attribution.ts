@@ -14,12 +14,13 @@
  * failure too: the drop went unreported (the agents of a conformance run get a rate limit no
  * probe run reaches, so nothing is lost to it).
  */
-import { verdict, type DirectionVerdict, type Probe } from '../../compiler';
+import { verdict, type DirectionVerdict } from '../../compiler';
 import type { Scenario } from '../../compiler/scenario';
 import { analysisEndpoints, compileScenario } from '../../agent/cli/analysis';
 import type { VerdictEvent } from '../../agent/daemon/verdicts/event';
 import type { ReachabilityMatrix } from '../sandbox';
 import type { ProbeEndpoint } from '../sandbox/endpoints';
+import { deniedCells } from '../sandbox/verdicts';
 
 /** What identifies a decision, as text both sides are rendered to. */
 export function decisionOfVerdict(d: DirectionVerdict): string {
@@ -61,50 +62,27 @@ export interface AttributionResult {
 export function checkAttribution(input: AttributionInput): AttributionResult {
   const compiler = compileScenario(input.scenario);
   const named = new Map(analysisEndpoints(input.scenario, input.externals).map((e) => [e.name, e.endpoint]));
-  const addresses = new Map(
-    input.endpoints.map((e) => [e.label, [e.ipv4, e.ipv6].filter((a): a is string => a !== undefined)]),
-  );
-  const byCell = new Map<string, VerdictEvent[]>();
-  for (const e of input.events) {
-    if (e.verdict !== 'denied' || e.dstPort === undefined) continue;
-    const k = `${e.src.ip} ${e.dst.ip} ${e.dstPort}/${e.protocol}`;
-    if (!byCell.has(k)) byCell.set(k, []);
-    byCell.get(k)!.push(e);
-  }
   const mismatches: string[] = [];
-  let deniedCells = 0;
-  for (const p of input.matrix.probes) {
-    const probe: Probe = { port: p.port, protocol: p.protocol };
-    for (const [from, row] of Object.entries(p.allowed)) {
-      for (const [to, allowed] of Object.entries(row)) {
-        if (allowed) continue;
-        deniedCells++;
-        const cell = `${p.port}/${p.protocol} ${from} -> ${to}`;
-        const src = named.get(from);
-        const dst = named.get(to);
-        if (!src || !dst) {
-          mismatches.push(`${cell}: not an endpoint of the scenario`);
-          continue;
-        }
-        const v = verdict(compiler, src, dst, probe);
-        if (v.allowed) {
-          // The matrix check reports this cell; there is no deciding policy to compare.
-          continue;
-        }
-        const want = decisionOfVerdict(v.egress.allowed ? v.ingress : v.egress);
-        const events: VerdictEvent[] = [];
-        for (const s of addresses.get(from) ?? [])
-          for (const d of addresses.get(to) ?? [])
-            events.push(...(byCell.get(`${s} ${d} ${p.port}/${p.protocol}`) ?? []));
-        if (events.length === 0) {
-          mismatches.push(`${cell}: no denied event reported; explain: ${want}`);
-          continue;
-        }
-        const got = [...new Set(events.map(decisionOfEvent))];
-        if (got.length !== 1 || got[0] !== want)
-          mismatches.push(`${cell}: kernel reported ${got.join(' | ')}; explain: ${want}`);
-      }
+  const cells = deniedCells(input.matrix, input.endpoints, input.events);
+  for (const { probe, from, to, events } of cells) {
+    const cell = `${probe.port}/${probe.protocol} ${from} -> ${to}`;
+    const src = named.get(from);
+    const dst = named.get(to);
+    if (!src || !dst) {
+      mismatches.push(`${cell}: not an endpoint of the scenario`);
+      continue;
     }
+    const v = verdict(compiler, src, dst, probe);
+    // An allowed verdict: the matrix check reports this cell; there is no deciding policy.
+    if (v.allowed) continue;
+    const want = decisionOfVerdict(v.egress.allowed ? v.ingress : v.egress);
+    if (events.length === 0) {
+      mismatches.push(`${cell}: no denied event reported; explain: ${want}`);
+      continue;
+    }
+    const got = [...new Set(events.map(decisionOfEvent))];
+    if (got.length !== 1 || got[0] !== want)
+      mismatches.push(`${cell}: kernel reported ${got.join(' | ')}; explain: ${want}`);
   }
-  return { deniedCells, mismatches };
+  return { deniedCells: cells.length, mismatches };
 }
