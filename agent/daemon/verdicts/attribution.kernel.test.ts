@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Verdict } from '../../../compiler';
 import { createDataplane, ProcessKernel, type BackendKind, type Dataplane } from '../../../dataplane/api';
-import { describeKernel, inNs } from '../../../dataplane/testutil/netns';
+import { describeKernel, inNs, must } from '../../../dataplane/testutil/netns';
 import {
   CLUSTER_NETWORK_POLICY_CRD,
   startApiServer,
@@ -71,6 +71,37 @@ const ADMIN: KubeObject = {
 
 type Line = { type: string } & Partial<VerdictEvent>;
 
+const RATE = 20;
+const BURST = 50;
+const FLOOD = 400;
+
+/** Opens FLOOD connections at once to x/a:81, each given up after 300 ms (one SYN each). */
+const FLOOD_SCRIPT = `
+const net = require('node:net');
+let left = ${FLOOD};
+for (let i = 0; i < ${FLOOD}; i++) {
+  const s = net.connect({ host: '10.244.0.10', port: 81 });
+  const done = () => { s.destroy(); if (--left === 0) process.exit(0); };
+  s.setTimeout(300, done);
+  s.on('error', done);
+  s.on('connect', done);
+}
+`;
+
+/** The node's log counters: packets that reached a log point, and those the bucket let through. */
+async function logCounters(backend: BackendKind, node: string): Promise<{ seen: number; logged: number }> {
+  if (backend === 'iptables') {
+    const text = await must(inNs(node, ['iptables', '-L', 'PALISADE-LOG-LIMIT', '-v', '-x', '-n']));
+    const packets = (what: string) =>
+      Number(/^\s*(\d+)/.exec(text.split('\n').find((l) => l.includes(what))!)![1]);
+    return { seen: packets('a log point reached'), logged: packets('within the rate limit') };
+  }
+  const text = await must(inNs(node, ['nft', 'list', 'counters']));
+  const packets = (name: string) =>
+    Number(new RegExp(`counter ${name} \\{\\s*packets (\\d+)`).exec(text)![1]);
+  return { seen: packets('palisade-log-seen'), logged: packets('palisade-log-logged') };
+}
+
 describeKernel('verdict logs: the kernel names the deciding policy and rule', () => {
   describe.each(['iptables', 'nftables'] as const)('%s', (backend: BackendKind) => {
     let dir: string;
@@ -104,6 +135,9 @@ describeKernel('verdict logs: the kernel names the deciding policy and rule', ()
         debugSocket: sock(),
         resyncInterval: '1m',
         verdictLog: 'denied',
+        // A small bucket, so the flood test overruns it with a few hundred packets.
+        verdictLogRate: String(RATE),
+        verdictLogBurst: String(BURST),
       });
       expect(problems).toEqual([]);
       const kernel = new ProcessKernel({ netns: sandbox.node });
@@ -224,6 +258,30 @@ describeKernel('verdict logs: the kernel names the deciding policy and rule', ()
       // The allowed connection logged nothing (--verdict-log denied), and nothing was lost.
       expect((await verdicts()).filter(about('y/c', 'x/a', 80))).toEqual([]);
       expect((await status()).verdictLog.lost).toEqual({ rate_limit: 0, queue_overflow: 0, slow_reader: 0 });
+    });
+
+    test("a flood of denied connections is logged at most at the node's rate and burst", async () => {
+      // A fresh neighbour entry in the pod, so no SYN waits for address resolution.
+      await probe('z/s', 'x/a', 80, 'timeout');
+      const before = await logCounters(backend, sandbox.node);
+      const t0 = Date.now();
+      await must(inNs(sandbox.pod('z/s').ns, [process.execPath, '-e', FLOOD_SCRIPT]));
+      const seconds = (Date.now() - t0) / 1000;
+      const after = await logCounters(backend, sandbox.node);
+      const seen = after.seen - before.seen;
+      const logged = after.logged - before.logged;
+      // Every SYN reached the log point; the bucket let through its burst and then its rate.
+      expect(seen).toBeGreaterThanOrEqual(FLOOD);
+      expect(logged).toBeGreaterThan(0);
+      expect(logged).toBeLessThanOrEqual(BURST + Math.ceil(RATE * (seconds + 1)));
+      // Every packet the kernel logged became an event naming the policy.
+      await eventually(
+        async () => (await verdicts()).filter(about('z/s', 'x/a', 81)).length === logged,
+        `${logged} events for the flood`,
+        20_000,
+      );
+      for (const e of (await verdicts()).filter(about('z/s', 'x/a', 81)))
+        expect(e).toMatchObject({ verdict: 'denied', cause: 'isolation', policies: ['x/only-y'] });
     });
   });
 });
