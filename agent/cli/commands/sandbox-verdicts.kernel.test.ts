@@ -89,8 +89,9 @@ describeKernel('verdict logs in a kept sandbox: watch, audit mode, who dropped e
   test('an audited default deny changes no probe; watch reports what enforcing it would deny', async () => {
     const audited = file('audited.yaml', scenario([...PODS, shopDeny(true), BANK_OWN]));
     const run = await palisade(['sandbox', audited, '--keep', '-q', '-o', 'json'], env());
-    expect([run.code, run.stderr]).toEqual([0, expect.stringContaining('equals `palisade analyze`')]);
+    // Noted before anything is checked, so afterAll tears the sandbox down whatever fails.
     id = /sandbox (\w{4}) kept/.exec(run.stderr)?.[1];
+    expect([run.code, run.stderr]).toEqual([0, expect.stringContaining('equals `palisade analyze`')]);
     expect(id).toBeDefined();
 
     // The probe result is the one without the audited policy: shop is reachable from everywhere.
