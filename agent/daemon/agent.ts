@@ -48,7 +48,7 @@ import type { BackoffOptions } from './backoff';
 import { binariesFor } from './backend';
 import { systemClock, type Clock, type Timer } from './clock';
 import { createCompilation, type Compilation } from './compilation';
-import { describeConfig, type Config } from './config';
+import { describeConfig, verdictLogOptions, type Config } from './config';
 import { DebugServer } from './debug-server';
 import { HealthServer } from './health-server';
 import { resolveIptablesBackend, type IptablesBackend } from './iptables-mode';
@@ -261,6 +261,7 @@ export class Agent {
       newPods: this.config.newPods,
       binaries,
       logger: this.log.child({ component: 'dataplane' }),
+      ...(this.config.verdictLog === 'off' ? {} : { verdictLog: verdictLogOptions(this.config) }),
     });
   }
 

@@ -9,10 +9,13 @@
  * it. Both report every problem at once, as a list, so an operator fixes a manifest in one go.
  */
 import { isIP } from 'node:net';
-import { NEW_PODS_POLICIES, type NewPodsPolicy } from '../../dataplane/api';
+import { BACKENDS, NEW_PODS_POLICIES, type BackendKind, type NewPodsPolicy } from '../../dataplane/api';
 import { formatCIDR, parseCIDR } from '../../compiler/validate/ip';
-import { DEFAULT_VERDICT_LOG, validateVerdictLogOptions } from '../../dataplane/verdict-log';
-import { BACKENDS, type BackendKind } from '../../dataplane/api';
+import {
+  DEFAULT_VERDICT_LOG,
+  type VerdictLogOptions,
+  validateVerdictLogOptions,
+} from '../../dataplane/verdict-log';
 import { formatDuration, parseDuration } from './duration';
 
 export type SyncMode = 'incremental' | 'full';
@@ -360,12 +363,7 @@ export function validateConfig(c: Config): string[] {
   if (!oneOf(VERDICT_LOG_MODES, c.verdictLog)) {
     problems.push(`--verdict-log: "${c.verdictLog}" is not one of ${VERDICT_LOG_MODES.join(', ')}`);
   }
-  for (const p of validateVerdictLogOptions({
-    group: c.verdictLogGroup,
-    ratePerSecond: c.verdictLogRate,
-    burst: c.verdictLogBurst,
-    allowed: c.verdictLog === 'all',
-  })) {
+  for (const p of validateVerdictLogOptions(verdictLogOptions(c))) {
     problems.push(`--verdict-log-*: ${p}`);
   }
   if (!Number.isInteger(c.verdictBuffer) || c.verdictBuffer < 16 || c.verdictBuffer > 1_000_000) {
@@ -400,5 +398,17 @@ export function describeConfig(c: Config): Record<string, string> {
     verdictLogGroup: String(c.verdictLogGroup),
     verdictLogRate: `${c.verdictLogRate}/s burst ${c.verdictLogBurst}`,
     verdictBuffer: String(c.verdictBuffer),
+  };
+}
+
+/** The kernel side of the verdict logs (the dataplane's log points and rate limit) from the flags. */
+export function verdictLogOptions(
+  c: Pick<Config, 'verdictLog' | 'verdictLogGroup' | 'verdictLogRate' | 'verdictLogBurst'>,
+): VerdictLogOptions {
+  return {
+    group: c.verdictLogGroup,
+    ratePerSecond: c.verdictLogRate,
+    burst: c.verdictLogBurst,
+    allowed: c.verdictLog === 'all',
   };
 }

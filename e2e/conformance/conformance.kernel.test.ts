@@ -6,7 +6,9 @@
  * API server is moved to the case's labels, named ports and policies, every agent is waited
  * for until it enforces exactly that, and every ordered pair is probed on the case's probes.
  * The probed matrix must equal the case's expected.yaml AND `palisade analyze` of the case,
- * cell for cell; a failure prints the disagreeing cells and the truth tables.
+ * cell for cell; a failure prints the disagreeing cells and the truth tables. For every denied
+ * cell, the policy and rule the agents' kernel reported dropping it (their verdict logs) must be
+ * the ones explain names (attribution.ts).
  *
  *   npm run build && NODE_OPTIONS=--experimental-vm-modules npx jest e2e/conformance/conformance.kernel
  *   PALISADE_CONFORMANCE_RUNS=iptables/bridge NODE_OPTIONS=… npx jest e2e/conformance/conformance.kernel  (`all`: every run)
@@ -15,6 +17,8 @@ import { analyzeScenario } from '../../agent/cli/analysis';
 import { listCases, loadCase } from '../cases';
 import type { K8sObject, Topology } from '../sandbox';
 import { describeKernel, endpointScript, leftovers } from '../sandbox/testutil/kernel';
+import { probeEndpoints } from '../sandbox/endpoints';
+import { checkAttribution, type AttributionResult } from './attribution';
 import { groupCases, pairPlacement, type CaseGroup, type PreparedCase } from './case-groups';
 import { POLICY_KINDS, type ObjectKind } from './cluster-writes';
 import { describeDisagreements, disagreements, restrictMatrix } from './report';
@@ -41,6 +45,7 @@ interface CaseTiming {
   readonly trials: number;
   readonly failedTrials: number;
   readonly serialWaitMs: number;
+  readonly deniedCells: number;
 }
 
 function summary(
@@ -58,6 +63,7 @@ function summary(
       `probing ${total((t) => t.probeMs)} ms`,
     `  ${total((t) => t.failedTrials)} trials did not get through; their timeouts add up to ` +
       `${total((t) => t.serialWaitMs)} ms, waited in parallel per case`,
+    `  ${total((t) => t.deniedCells)} denied cells, each attributed by the kernel to explain's policy and rule`,
   ];
   if (slowest)
     lines.push(
@@ -114,16 +120,9 @@ describeKernel('conformance: every case of e2e/cases with real packets', () => {
       test.each(group.cases.map((pc) => [pc.case.name, pc]))('%s', async (name: string, pc: PreparedCase) => {
         if (!cluster) throw new Error('the cluster did not start');
         const move = await cluster.moveTo(pc.objects);
-        const { report, probeMs, failedTrials, serialWaitMs } = await cluster.probe(pc.case.probes);
-        timings.push({
-          name,
-          writes: move.writes.length,
-          enforceMs: move.enforcement.waitedMs,
-          probeMs,
-          trials: report.trials,
-          failedTrials,
-          serialWaitMs,
-        });
+        const { report, probeMs, failedTrials, serialWaitMs, events, cursor } = await cluster.probe(
+          pc.case.probes,
+        );
 
         expect(report.unprobeable).toEqual([]);
         expect(report.disagreements).toEqual([]);
@@ -140,6 +139,32 @@ describeKernel('conformance: every case of e2e/cases with real packets', () => {
             ),
           );
         }
+
+        const attribution = (seen: typeof events): AttributionResult =>
+          checkAttribution({
+            scenario: pc.scenario,
+            matrix: report.matrix,
+            endpoints: probeEndpoints(cluster!.plan),
+            externals: cluster!.plan.externals,
+            events: seen,
+          });
+        let attributed = attribution(events);
+        if (attributed.mismatches.length > 0) {
+          // A record still on its way from a node's tcpdump: look once more before failing.
+          await new Promise((r) => setTimeout(r, 1000));
+          attributed = attribution(await cluster.verdictsSince(cursor));
+        }
+        expect(attributed.mismatches).toEqual([]);
+        timings.push({
+          name,
+          writes: move.writes.length,
+          enforceMs: move.enforcement.waitedMs,
+          probeMs,
+          trials: report.trials,
+          failedTrials,
+          serialWaitMs,
+          deniedCells: attributed.deniedCells,
+        });
       });
     });
   });

@@ -7,6 +7,7 @@
  *                      kubeconfig) ── waitForEnforcement (every agent's debug socket)
  *   probe(probes)  ── forget UDP flows in the nodes ── real packets between every pair
  *                     ── forget the probes' flows (they would slow the agents' flow cutter)
+ *                     ── the verdict events every agent logged meanwhile (attribution.ts)
  *
  * Promise: after moveTo resolves, every agent has applied exactly the objects given (each
  * watch reached the revision of the last write to its resource, nothing is pending, the last
@@ -14,6 +15,7 @@
  * after that measures new connections only. The caller is the API server's only writer.
  */
 import {
+  DEFAULT_ENFORCEMENT_LAUNCH,
   DEFAULT_PROBE_SETTINGS,
   enforcement,
   launchWithBackend,
@@ -29,6 +31,25 @@ import { waitForEnforcement, expectedModel, type EnforcementWait } from './agent
 import { ApiWriter, RESOURCE_OF_KIND } from './api-writer';
 import { planWrites, type ClusterWrite, type ObjectKind, type PolicyChange } from './cluster-writes';
 import { forgetProbeFlows, forgetUdpFlows } from '../sandbox/flows';
+import { readVerdicts, verdictCursor, type VerdictCursor } from '../sandbox/verdicts';
+import type { VerdictEvent } from '../../agent/daemon/verdicts/event';
+
+/**
+ * The agents log every drop with a kernel rate limit far above what a probe run sends (the
+ * largest cases send a few thousand denied packets per node in about a second), so the
+ * attribution check sees every one.
+ */
+const AGENT_ARGV = [
+  ...DEFAULT_ENFORCEMENT_LAUNCH.agentArgv,
+  '--verdict-log',
+  'denied',
+  '--verdict-log-rate',
+  '10000',
+  '--verdict-log-burst',
+  '100000',
+  '--verdict-buffer',
+  '65536',
+];
 
 export interface SharedClusterOptions {
   readonly topology: Topology;
@@ -53,6 +74,10 @@ export interface ProbeResult {
   readonly failedTrials: number;
   /** The sum of those timeouts: what probing one trial after another would have waited. */
   readonly serialWaitMs: number;
+  /** The verdict events the agents logged while probing. */
+  readonly events: readonly VerdictEvent[];
+  /** Where the agents' streams were before probing (for `verdictsSince`). */
+  readonly cursor: VerdictCursor;
 }
 
 /** How long a trial that does not get through waits, by protocol. */
@@ -87,7 +112,12 @@ export class SharedCluster {
     const sandbox = await Sandbox.create(plan, {
       topology: opts.topology,
       endpointScript: opts.endpointScript,
-      enforcement: enforcement(initial, opts.backend ? launchWithBackend(opts.backend) : undefined),
+      enforcement: enforcement(
+        initial,
+        opts.backend
+          ? launchWithBackend(opts.backend, { ...DEFAULT_ENFORCEMENT_LAUNCH, agentArgv: AGENT_ARGV })
+          : { ...DEFAULT_ENFORCEMENT_LAUNCH, agentArgv: AGENT_ARGV },
+      ),
       log: opts.log,
     });
     try {
@@ -133,6 +163,7 @@ export class SharedCluster {
   /** Probes every pair with real packets, each probe a new connection. */
   async probe(probes: readonly PlanProbe[]): Promise<ProbeResult> {
     await forgetUdpFlows(this.sandbox);
+    const cursor = await verdictCursor(this.sandbox.agentDebugSockets());
     const t0 = Date.now();
     const report = await this.sandbox.probe(probes, DEFAULT_PROBE_SETTINGS);
     const probeMs = Date.now() - t0;
@@ -140,7 +171,13 @@ export class SharedCluster {
     let serialWaitMs = 0;
     for (const trial of report.failures.keys())
       serialWaitMs += timeoutOf(trial.split(' ')[0].split('/')[1], DEFAULT_PROBE_SETTINGS);
-    return { report, probeMs, failedTrials: report.failures.size, serialWaitMs };
+    const events = await this.verdictsSince(cursor);
+    return { report, probeMs, failedTrials: report.failures.size, serialWaitMs, events, cursor };
+  }
+
+  /** The verdict events every agent logged after `cursor`. */
+  verdictsSince(cursor: VerdictCursor): Promise<VerdictEvent[]> {
+    return readVerdicts(this.sandbox.agentDebugSockets(), cursor);
   }
 
   async stop(): Promise<void> {

@@ -8,7 +8,14 @@
  * The model keeps every field that decides a verdict, so the agents see the same cluster
  * `palisade analyze` computes on. Pure.
  */
-import type { ClusterPolicyInfo, NamespaceInfo, NodeInfo, PodInfo, PolicyInfo } from '../../compiler/model';
+import {
+  ENFORCEMENT_ANNOTATION,
+  type ClusterPolicyInfo,
+  type NamespaceInfo,
+  type NodeInfo,
+  type PodInfo,
+  type PolicyInfo,
+} from '../../compiler/model';
 import { clusterPolicyObject, nodeObject } from '../../compiler/scenario';
 import { CLUSTER_NETWORK_POLICY_CRD } from '../apiserver/kinds/cluster-network-policy';
 
@@ -57,7 +64,12 @@ function policyObject(p: PolicyInfo): K8sObject {
   return {
     apiVersion: 'networking.k8s.io/v1',
     kind: 'NetworkPolicy',
-    metadata: { name: p.name, namespace: p.namespace },
+    // Audit mode must reach the agents: without its annotation the policy would be enforced.
+    metadata: {
+      name: p.name,
+      namespace: p.namespace,
+      ...(p.audit ? { annotations: { [ENFORCEMENT_ANNOTATION]: 'audit' } } : {}),
+    },
     spec: JSON.parse(JSON.stringify(p.spec)) as Record<string, unknown>,
   };
 }

@@ -9,6 +9,8 @@ import type { ProbeReport, ProbeRunSettings } from './probe-run';
 import { DEFAULT_PROBE_SETTINGS } from './probe-run';
 import type { PlanProbe, SandboxPlan, Topology } from './plan';
 import { Sandbox, type BuildTimings, type EnforcementSetup } from './sandbox';
+import { readVerdicts, verdictCursor } from './verdicts';
+import type { VerdictEvent } from '../../agent/daemon/verdicts/event';
 
 export class InterruptedError extends Error {
   constructor(readonly signal: NodeJS.Signals) {
@@ -38,6 +40,12 @@ export interface SessionResult {
   readonly timings: BuildTimings | undefined;
   readonly probeMs: number;
   readonly teardownMs: number;
+  /**
+   * With agents: the verdict events their kernels logged while probing (undefined when they
+   * could not be read; `verdictsError` says why).
+   */
+  readonly verdicts?: readonly VerdictEvent[];
+  readonly verdictsError?: string;
 }
 
 const SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
@@ -82,8 +90,12 @@ export async function runSandboxSession(opts: SessionOptions): Promise<SessionRe
     let report: ProbeReport | undefined;
     let probeMs = 0;
     let failure: unknown;
+    let verdicts: VerdictEvent[] | undefined;
+    let verdictsError: string | undefined;
     try {
       if (opts.onReady) await Promise.race([opts.onReady(sandbox), aborted]);
+      const agents = opts.enforcement ? sandbox.agentDebugSockets() : [];
+      const cursor = agents.length > 0 ? await verdictCursor(agents).catch(() => undefined) : undefined;
       const t0 = Date.now();
       report = await Promise.race([
         sandbox.probe(opts.probes, opts.probeSettings ?? DEFAULT_PROBE_SETTINGS),
@@ -93,6 +105,13 @@ export async function runSandboxSession(opts: SessionOptions): Promise<SessionRe
       log(
         `sandbox ${sandbox.id}: ${report.trials} probes (${opts.probes.length} per pair and family) in ${probeMs} ms`,
       );
+      if (cursor) {
+        try {
+          verdicts = await readVerdicts(agents, cursor);
+        } catch (e) {
+          verdictsError = (e as Error).message;
+        }
+      } else if (agents.length > 0) verdictsError = "the agents' verdict logs could not be read";
     } catch (e) {
       failure = received ? new InterruptedError(received) : e;
     }
@@ -116,6 +135,8 @@ export async function runSandboxSession(opts: SessionOptions): Promise<SessionRe
       timings: sandbox.timings,
       probeMs,
       teardownMs,
+      ...(verdicts ? { verdicts } : {}),
+      ...(verdictsError !== undefined ? { verdictsError } : {}),
     };
   } finally {
     for (const s of SIGNALS) process.off(s, onSignal);

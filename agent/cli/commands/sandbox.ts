@@ -5,6 +5,7 @@
  * computed one and compared with it. `sandbox probe` re-probes a kept sandbox, `sandbox down`
  * removes kept ones. The machinery lives in e2e/sandbox (see its README.md).
  */
+import { existsSync } from 'node:fs';
 import { Option, type Command } from 'commander';
 import type { Probe } from '../../../compiler';
 import {
@@ -24,6 +25,7 @@ import {
   teardownSandbox,
   type EnforcementLaunch,
   type ProbeReport,
+  type SandboxPlan,
   type Topology,
 } from '../../../e2e/sandbox';
 import { agentDebugSocket } from '../../../e2e/sandbox/enforcement';
@@ -34,6 +36,12 @@ import { CliError, EXIT_FAILURE, EXIT_USAGE, InputError } from '../errors';
 import { renderMatrix } from '../format/matrix-table';
 import { outputOption, toJSON, type OutputFormat } from '../format/output';
 import { readScenario } from '../scenario-file';
+import type { VerdictEvent } from '../../daemon/verdicts/event';
+import { probeEndpoints } from '../../../e2e/sandbox/endpoints';
+import { deniedCells, readVerdicts, verdictCursor } from '../../../e2e/sandbox/verdicts';
+import { kernelDenialsText } from '../format/kernel-denials';
+import { AgentClient } from '../live/client';
+import { addWatchOptions, streamVerdicts, type WatchFlags } from './watch';
 
 type Backend = 'iptables' | 'nftables';
 
@@ -103,6 +111,26 @@ function printReport(ctx: CliContext, report: ProbeReport, output: OutputFormat)
   for (const u of report.unprobeable)
     ctx.stderr(`note: ${u.src} -> ${u.dst} share no address family: not probed\n`);
   ctx.stdout(output === 'json' ? toJSON(report.matrix) : renderMatrix(report.matrix, useColour(ctx)));
+}
+
+/**
+ * Under the matrix (table output): each denied cell with the policy and rule its node's kernel
+ * reported dropping it. JSON output stays the matrix alone (as analyze prints it).
+ */
+function printDenials(
+  ctx: CliContext,
+  report: ProbeReport,
+  events: readonly VerdictEvent[] | undefined,
+  error: string | undefined,
+  output: OutputFormat,
+  plan: SandboxPlan,
+): void {
+  if (output === 'json') return;
+  if (!events) {
+    ctx.stderr(`note: the agents' verdict logs could not be read${error ? `: ${error}` : ''}\n`);
+    return;
+  }
+  ctx.stdout(kernelDenialsText(deniedCells(report.matrix, probeEndpoints(plan), events)));
 }
 
 /**
@@ -219,6 +247,8 @@ export function register(program: Command): void {
         throw e;
       }
       printReport(ctx, result.report, opts.output);
+      if (opts.agents)
+        printDenials(ctx, result.report, result.verdicts, result.verdictsError, opts.output, plan);
       if (result.kept) {
         say(
           `sandbox ${result.id} kept: \`palisade sandbox probe --id ${result.id}\`, \`palisade sandbox down --id ${result.id}\``,
@@ -266,14 +296,48 @@ export function register(program: Command): void {
             'warning: conntrack not found: UDP cells may reflect flows opened before a policy change\n',
           );
         const ports = shared<Probe[] | undefined>(cmd, 'port');
-        printReport(
-          ctx,
-          await box.probe(dedupe(ports ?? box.plan.probes)),
-          shared<OutputFormat>(cmd, 'output'),
-        );
+        const output = shared<OutputFormat>(cmd, 'output');
+        // A sandbox built with agents has their sockets; one without has no verdicts to read.
+        const agents = box.agentDebugSockets().filter((a) => existsSync(a.socket));
+        const cursor = agents.length > 0 ? await verdictCursor(agents).catch(() => undefined) : undefined;
+        const report = await box.probe(dedupe(ports ?? box.plan.probes));
+        printReport(ctx, report, output);
+        if (cursor) {
+          let events: VerdictEvent[] | undefined;
+          let error: string | undefined;
+          try {
+            events = await readVerdicts(agents, cursor);
+          } catch (e) {
+            error = (e as Error).message;
+          }
+          printDenials(ctx, report, events, error, output, box.plan);
+        }
       } finally {
         box.detach();
       }
+    });
+
+  addWatchOptions(
+    sandbox
+      .command('watch')
+      .description(
+        "stream the verdicts every node's kernel takes in a kept sandbox, with the policy and rule that took each",
+      )
+      .option('--id <id>', 'sandbox id (default: the only kept one)'),
+  )
+    .addHelpText(
+      'after',
+      `
+Like \`palisade watch\`, merged over every node's agent (the NODE column says which). E.g.
+  $ sudo palisade sandbox watch --verdict denied
+  $ sudo palisade sandbox watch --id ID --pod shop/db --since 10m --no-follow -o json`,
+    )
+    .action(async (opts: WatchFlags & { id?: string }, cmd: Command) => {
+      const ctx = contextOf(cmd);
+      const store = StateStore.open(chooseKept(opts.id));
+      const output = shared<OutputFormat>(cmd, 'output');
+      const clients = store.state.plan.nodes.map((_, i) => new AgentClient(agentDebugSocket(store, i)));
+      await streamVerdicts(ctx, clients, { ...opts, output: output === 'json' ? 'json' : 'table' });
     });
 
   sandbox

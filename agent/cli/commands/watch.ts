@@ -7,12 +7,12 @@ import { InvalidArgumentError, Option, type Command } from 'commander';
 import { LOG_VERDICTS } from '../../../dataplane/verdict-log';
 import { parseDuration } from '../../daemon/duration';
 import type { VerdictEvent } from '../../daemon/verdicts/event';
-import { contextOf } from '../context';
+import { contextOf, type CliContext } from '../context';
 import { verdictHeader, verdictLine } from '../format/verdict-text';
 import { agentOption, AgentClient } from '../live/client';
 
-interface WatchOptions {
-  agent: string;
+/** The filters and output of a watch, as `watch` and `sandbox watch` take them. */
+export interface WatchFlags {
   pod?: string;
   namespace?: string;
   verdict?: string[];
@@ -20,6 +20,10 @@ interface WatchOptions {
   output: 'table' | 'json';
   count?: number;
   follow: boolean;
+}
+
+interface WatchOptions extends WatchFlags {
+  agent: string;
 }
 
 const EXAMPLES = `
@@ -45,12 +49,12 @@ be reached, 2 for a bad flag.
 
 const POD = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?\/[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
 
-function parsePod(text: string): string {
+export function parsePod(text: string): string {
   if (!POD.test(text.trim())) throw new InvalidArgumentError(`"${text}" is not NAMESPACE/POD`);
   return text.trim();
 }
 
-function collectVerdict(text: string, acc: string[] | undefined): string[] {
+export function collectVerdict(text: string, acc: string[] | undefined): string[] {
   for (const v of text.split(',')) {
     if (!(LOG_VERDICTS as readonly string[]).includes(v))
       throw new InvalidArgumentError(`"${v}" is not one of ${LOG_VERDICTS.join(', ')}`);
@@ -58,13 +62,13 @@ function collectVerdict(text: string, acc: string[] | undefined): string[] {
   return [...(acc ?? []), ...text.split(',')];
 }
 
-function parseSince(text: string): string {
+export function parseSince(text: string): string {
   if (parseDuration(text) === undefined)
     throw new InvalidArgumentError(`"${text}" is not a duration (e.g. 30s, 5m, 1h)`);
   return text;
 }
 
-function parseCount(text: string): number {
+export function parseCount(text: string): number {
   const n = Number(text);
   if (!Number.isInteger(n) || n < 1)
     throw new InvalidArgumentError(`"${text}" is not a positive whole number`);
@@ -72,9 +76,21 @@ function parseCount(text: string): number {
 }
 
 export function register(program: Command): void {
-  program
-    .command('watch')
-    .description('stream the verdicts the kernel takes, with the tier, policy and rule that took each')
+  addWatchOptions(
+    program
+      .command('watch')
+      .description('stream the verdicts the kernel takes, with the tier, policy and rule that took each'),
+  )
+    .addOption(agentOption())
+    .addHelpText('after', EXAMPLES)
+    .action(async (opts: WatchOptions, cmd: Command) => {
+      await streamVerdicts(contextOf(cmd), [new AgentClient(opts.agent)], opts);
+    });
+}
+
+/** The watch options both `watch` and `sandbox watch` take. */
+export function addWatchOptions(cmd: Command): Command {
+  return cmd
     .option('--pod <namespace/pod>', 'only connections from or to this pod', parsePod)
     .option('-n, --namespace <namespace>', 'only connections from or to pods of this namespace')
     .option(
@@ -87,59 +103,68 @@ export function register(program: Command): void {
     .option('--no-follow', 'print the buffered events (with --since) and stop')
     .addOption(
       new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'),
-    )
-    .addOption(agentOption())
-    .addHelpText('after', EXAMPLES)
-    .action(async (opts: WatchOptions, cmd: Command) => {
-      const ctx = contextOf(cmd);
-      const client = new AgentClient(opts.agent);
-      let printed = 0;
-      let header = false;
-      await client.stream(
-        '/v1/verdicts',
-        {
-          pod: opts.pod,
-          namespace: opts.namespace,
-          verdict: opts.verdict?.join(','),
-          since: opts.since,
-          follow: opts.follow ? undefined : '0',
-        },
-        (doc) => {
-          switch (doc.type) {
-            case 'hello': {
-              const capture = doc.capture as { state?: string; lastError?: string } | undefined;
-              if (capture && capture.state !== 'running') {
-                ctx.stderr(
-                  `palisade: verdict logs on ${String(doc.node)} are ${capture.state}${capture.lastError ? `: ${capture.lastError}` : ''}\n`,
-                );
-              }
-              if (opts.output === 'table' && !header) {
-                ctx.stdout(verdictHeader());
-                header = true;
-              }
-              return;
-            }
-            case 'lost':
-              if (opts.output === 'json') ctx.stdout(`${JSON.stringify(doc)}\n`);
-              else
-                ctx.stderr(
-                  `palisade: ${String(doc.count)} events lost: this watch fell behind (${String(doc.reason)})\n`,
-                );
-              return;
-            case 'verdict': {
-              const { type: _type, ...event } = doc;
-              ctx.stdout(
-                opts.output === 'json'
-                  ? `${JSON.stringify(event)}\n`
-                  : verdictLine(event as unknown as VerdictEvent),
-              );
-              printed++;
-              return opts.count !== undefined && printed >= opts.count ? 'stop' : undefined;
-            }
-            default:
-              return;
-          }
-        },
-      );
-    });
+    );
+}
+
+/**
+ * Streams the verdicts of one agent or several (a sandbox's nodes) to stdout, merged as they
+ * arrive; one header. Ends when every stream ends, or after --count events in all.
+ */
+export async function streamVerdicts(
+  ctx: CliContext,
+  clients: readonly AgentClient[],
+  opts: WatchFlags,
+): Promise<void> {
+  let printed = 0;
+  let header = false;
+  const stop = new AbortController();
+  const onLine = (doc: Record<string, unknown>): 'stop' | void => {
+    if (stop.signal.aborted) return 'stop';
+    switch (doc.type) {
+      case 'hello': {
+        const capture = doc.capture as { state?: string; lastError?: string } | undefined;
+        if (capture && capture.state !== 'running') {
+          ctx.stderr(
+            `palisade: verdict logs on ${String(doc.node)} are ${capture.state}${capture.lastError ? `: ${capture.lastError}` : ''}\n`,
+          );
+        }
+        if (opts.output === 'table' && !header) {
+          ctx.stdout(verdictHeader());
+          header = true;
+        }
+        return;
+      }
+      case 'lost':
+        if (opts.output === 'json') ctx.stdout(`${JSON.stringify(doc)}\n`);
+        else
+          ctx.stderr(
+            `palisade: ${String(doc.count)} events lost: this watch fell behind (${String(doc.reason)})\n`,
+          );
+        return;
+      case 'verdict': {
+        const { type: _type, ...event } = doc;
+        ctx.stdout(
+          opts.output === 'json'
+            ? `${JSON.stringify(event)}\n`
+            : verdictLine(event as unknown as VerdictEvent),
+        );
+        printed++;
+        if (opts.count !== undefined && printed >= opts.count) {
+          stop.abort();
+          return 'stop';
+        }
+        return;
+      }
+      default:
+        return;
+    }
+  };
+  const query = {
+    pod: opts.pod,
+    namespace: opts.namespace,
+    verdict: opts.verdict?.join(','),
+    since: opts.since,
+    follow: opts.follow ? undefined : '0',
+  };
+  await Promise.all(clients.map((c) => c.stream('/v1/verdicts', query, onLine, stop.signal)));
 }

@@ -106,13 +106,15 @@ export class AgentClient {
 
   /**
    * GET a streaming NDJSON endpoint: `onLine` gets each parsed line as it arrives and may return
-   * 'stop' to end the stream. Resolves when the stream ends (by the agent or by 'stop'). No
-   * timeout once the answer has begun: a quiet stream is a normal one.
+   * 'stop' to end the stream. Resolves when the stream ends (by the agent, by 'stop', or by
+   * `signal`: a watch of several agents ends them all). No timeout once the answer has begun: a
+   * quiet stream is a normal one.
    */
   stream(
     path: string,
     query: Record<string, string | undefined>,
     onLine: (doc: Record<string, unknown>) => 'stop' | void,
+    signal?: AbortSignal,
   ): Promise<void> {
     const qs = new URLSearchParams();
     for (const [k, v] of Object.entries(query)) if (v !== undefined) qs.set(k, v);
@@ -153,6 +155,14 @@ export class AgentClient {
           }
           let pending = '';
           let stopped = false;
+          const onAbort = (): void => {
+            stopped = true;
+            res.destroy();
+            resolve();
+          };
+          if (signal?.aborted) return onAbort();
+          signal?.addEventListener('abort', onAbort, { once: true });
+          res.on('close', () => signal?.removeEventListener('abort', onAbort));
           res.setEncoding('utf8');
           res.on('data', (text: string) => {
             if (stopped) return;
