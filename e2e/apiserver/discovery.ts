@@ -3,7 +3,7 @@
  * aggregated formats (apidiscovery.k8s.io v2 and v2beta1) that kubectl >= 1.26 asks for first on /api
  * and /apis. All are derived from RESOURCE_TYPES so they never disagree with what is served.
  */
-import { RESOURCE_TYPES, type ResourceType } from './resources';
+import { RESOURCE_TYPES, subresourceVerbs, type ResourceType } from './resources';
 
 export interface ServerVersion {
   major: string;
@@ -34,6 +34,24 @@ function groups(): { group: string; version: string; types: ResourceType[] }[] {
     byGroupVersion.get(key)?.types.push(rt);
   }
   return [...byGroupVersion.values()];
+}
+
+/** What a subresource reads and writes: the kind itself, or Scale, Binding, PodExecOptions. */
+function subresourceResponseKind(
+  rt: ResourceType,
+  sub: string,
+): { group: string; version: string; kind: string } {
+  if (sub === 'scale') return { group: 'autoscaling', version: 'v1', kind: 'Scale' };
+  if (sub === 'binding') return { group: '', version: 'v1', kind: 'Binding' };
+  if (sub === 'exec') return { group: '', version: 'v1', kind: 'PodExecOptions' };
+  return { group: rt.group, version: rt.version, kind: rt.kind };
+}
+
+function subresourceKind(rt: ResourceType, sub: string): Record<string, string> {
+  const k = subresourceResponseKind(rt, sub);
+  return k.group === rt.group && k.version === rt.version
+    ? { kind: k.kind }
+    : { group: k.group, version: k.version, kind: k.kind };
 }
 
 export function legacyApiVersions(serverAddress: string): Record<string, unknown> {
@@ -83,8 +101,8 @@ export function apiResourceList(group: string, version: string): Record<string, 
         name: `${rt.plural}/${sub}`,
         singularName: '',
         namespaced: rt.namespaced,
-        kind: rt.kind,
-        verbs: ['get', 'patch', 'update'],
+        ...subresourceKind(rt, sub),
+        verbs: subresourceVerbs(sub),
       });
     }
   }
@@ -127,8 +145,8 @@ export function aggregatedDiscovery(legacy: boolean, version: AggregatedVersion)
                 ? {
                     subresources: rt.subresources.map((sub) => ({
                       subresource: sub,
-                      responseKind: { group: rt.group, version: rt.version, kind: rt.kind },
-                      verbs: ['get', 'patch', 'update'],
+                      responseKind: subresourceResponseKind(rt, sub),
+                      verbs: subresourceVerbs(sub),
                     })),
                   }
                 : {}),

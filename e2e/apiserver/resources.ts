@@ -6,6 +6,11 @@
  */
 import type { StatusCause } from './errors';
 import { labelKeyProblem, labelValueProblem } from './selectors';
+import { deployments } from './kinds/deployment';
+import { nodes } from './kinds/node';
+import { defaultPodSpec, validatePodSpec } from './kinds/pod-spec';
+import { statefulSets } from './kinds/statefulset';
+import type { KindPrinter } from './table-columns';
 import { isPlainObject, type KubeObject } from './types';
 
 export type Verb = 'create' | 'delete' | 'deletecollection' | 'get' | 'list' | 'patch' | 'update' | 'watch';
@@ -22,8 +27,11 @@ export interface ResourceType {
   shortNames: string[];
   categories: string[];
   verbs: Verb[];
-  /** Subresources served, today only "status" (GET/PUT/PATCH). */
-  subresources: string[];
+  /**
+   * Subresources served: "status" and "scale" (GET/PUT/PATCH), "exec" (a WebSocket upgrade),
+   * "binding" (POST).
+   */
+  subresources: Subresource[];
   /** Field selector fields this kind supports (upstream's GetAttrs/field label conversion). */
   selectableFields: readonly string[];
   fieldsOf(obj: KubeObject): Record<string, string>;
@@ -33,6 +41,19 @@ export interface ResourceType {
   validate(obj: KubeObject): StatusCause[];
   /** Server-set state of a new object (status reset etc.); `privileged` writes keep the given status. */
   prepareForCreate(obj: KubeObject, privileged: boolean): void;
+  /** Server-side printing, for kinds that bring their own (table.ts prints the first three). */
+  printer?: KindPrinter;
+  /** For kinds with a /scale subresource: the label selector of their pods, as text. */
+  scaleSelector?(obj: KubeObject): string;
+}
+
+export type Subresource = 'status' | 'scale' | 'exec' | 'binding';
+
+/** The verbs discovery lists for a subresource. */
+export function subresourceVerbs(sub: Subresource): Verb[] {
+  if (sub === 'exec') return ['create', 'get'];
+  if (sub === 'binding') return ['create'];
+  return ['get', 'patch', 'update'];
 }
 
 const ALL_VERBS: Verb[] = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'];
@@ -98,7 +119,7 @@ export const pods: ResourceType = {
   shortNames: ['po'],
   categories: ['all'],
   verbs: ALL_VERBS,
-  subresources: ['status'],
+  subresources: ['status', 'exec', 'binding'],
   selectableFields: [
     'metadata.name',
     'metadata.namespace',
@@ -128,41 +149,9 @@ export const pods: ResourceType = {
     };
   },
   applyDefaults(obj) {
-    const spec = section(obj, 'spec');
-    spec.restartPolicy ??= 'Always';
-    spec.dnsPolicy ??= 'ClusterFirst';
-    spec.schedulerName ??= 'default-scheduler';
-    spec.terminationGracePeriodSeconds ??= 30;
-    for (const list of ['initContainers', 'containers']) {
-      for (const container of listOf(spec[list])) {
-        for (const port of listOf(container.ports)) port.protocol ??= 'TCP';
-      }
-    }
+    defaultPodSpec(section(obj, 'spec'));
   },
-  validate(obj) {
-    const containers = (obj.spec as Record<string, unknown> | undefined)?.containers;
-    if (!Array.isArray(containers) || containers.length === 0) {
-      return [{ reason: 'FieldValueRequired', field: 'spec.containers', message: 'Required value' }];
-    }
-    const causes: StatusCause[] = [];
-    containers.forEach((c, i) => {
-      if (!isPlainObject(c) || !c.name) {
-        causes.push({
-          reason: 'FieldValueRequired',
-          field: `spec.containers[${i}].name`,
-          message: 'Required value',
-        });
-      }
-      if (!isPlainObject(c) || !c.image) {
-        causes.push({
-          reason: 'FieldValueRequired',
-          field: `spec.containers[${i}].image`,
-          message: 'Required value',
-        });
-      }
-    });
-    return causes;
-  },
+  validate: (obj) => validatePodSpec(obj.spec, 'spec'),
   prepareForCreate(obj, privileged) {
     // Upstream drops any status sent with a create; controllers set it later through /status.
     if (!privileged || !isPlainObject(obj.status)) obj.status = {};
@@ -218,7 +207,14 @@ export const networkPolicies: ResourceType = {
   prepareForCreate() {},
 };
 
-export const RESOURCE_TYPES: readonly ResourceType[] = [namespaces, pods, networkPolicies];
+export const RESOURCE_TYPES: readonly ResourceType[] = [
+  namespaces,
+  pods,
+  networkPolicies,
+  nodes,
+  deployments,
+  statefulSets,
+];
 
 export function resourceByPath(group: string, version: string, plural: string): ResourceType | undefined {
   return RESOURCE_TYPES.find((rt) => rt.group === group && rt.version === version && rt.plural === plural);
