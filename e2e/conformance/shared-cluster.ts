@@ -106,8 +106,8 @@ export class SharedCluster {
       // Some writes may have happened: start the next move from what the server holds (of
       // the namespaces this cluster manages; the server also seeds `default`).
       const managed = new Set(this.held.filter((o) => o.kind === 'Namespace').map((o) => o.metadata.name));
-      this.held = (await this.api.readState()).filter(
-        (o) => o.kind !== 'Namespace' || managed.has(o.metadata.name),
+      this.held = (await this.api.readState()).filter((o) =>
+        managed.has(String(o.kind === 'Namespace' ? o.metadata.name : o.metadata.namespace)),
       );
       throw e;
     }
@@ -131,6 +131,7 @@ export class SharedCluster {
   }
 
   async stop(): Promise<void> {
+    await this.api.close();
     await this.sandbox.teardown();
   }
 }

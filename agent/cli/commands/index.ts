@@ -12,3 +12,4 @@ export { register as rules } from './rules';
 export { register as diff } from './diff';
 export { register as ipsets } from './ipsets';
 export { register as chains } from './chains';
+export { register as probe } from './probe';

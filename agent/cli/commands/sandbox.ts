@@ -32,6 +32,7 @@ import { CliError, EXIT_FAILURE, EXIT_USAGE, InputError } from '../errors';
 import { renderMatrix } from '../format/matrix-table';
 import { outputOption, toJSON, type OutputFormat } from '../format/output';
 import { readScenario } from '../scenario-file';
+import { renderSandboxStatus, sandboxStatus } from './sandbox-status';
 
 interface SandboxOptions {
   port?: Probe[];
@@ -254,6 +255,21 @@ export function register(program: Command): void {
       } finally {
         box.detach();
       }
+    });
+
+  sandbox
+    .command('status')
+    .description(
+      'what a kept sandbox runs: nodes, pods, agents (with restarts), its API server and kubeconfig',
+    )
+    .option('--id <id>', 'sandbox id (default: the only kept one)')
+    .addOption(outputOption())
+    .action(async (opts: ProbeOptions, cmd: Command) => {
+      const ctx = contextOf(cmd);
+      const id = chooseKept(opts.id);
+      const status = await sandboxStatus(StateStore.open(id));
+      if (shared<OutputFormat>(cmd, 'output') === 'json') ctx.stdout(toJSON(status));
+      else ctx.stdout(renderSandboxStatus(status));
     });
 
   sandbox
