@@ -23,6 +23,7 @@ import { findMarkedProcesses } from '../processes';
 import { run } from '../run';
 import { Sandbox } from '../sandbox';
 import { describeKernel, endpointScript, leftovers } from '../testutil/kernel';
+import { Informer } from './informer';
 import { KubeRest, type Json } from './kube-rest';
 
 jest.setTimeout(300_000);
@@ -169,24 +170,36 @@ describeKernel('pod churn: 20 pods a second for 30 s, probed, and nothing leaks'
           }
         };
 
-        const { resourceVersion } = await api.list('/api/v1/namespaces/churn/pods');
-        const watch = api.watch('/api/v1/namespaces/churn/pods', resourceVersion, (type, pod) => {
-          if (type !== 'MODIFIED' && type !== 'ADDED') return;
-          const m = pod.metadata as { name: string; resourceVersion: string; deletionTimestamp?: string };
-          const status = (pod.status ?? {}) as { phase?: string; podIPs?: { ip: string }[] };
-          if (m.deletionTimestamp || status.phase !== 'Running' || !status.podIPs?.length || seen.has(m.name))
-            return;
-          seen.add(m.name);
-          readyAfter.push(Date.now() - (createdAt.get(m.name) ?? Date.now()));
-          checks.push(
-            check(
-              m.name,
-              String((pod.spec as Json).nodeName),
-              status.podIPs[0].ip,
-              Number(m.resourceVersion),
-            ),
-          );
-        });
+        const watchProblems: string[] = [];
+        const informer = new Informer(
+          api,
+          '/api/v1/namespaces/churn/pods',
+          (type, pod) => {
+            if (type === 'DELETED') return;
+            const m = pod.metadata as { name: string; resourceVersion: string; deletionTimestamp?: string };
+            const status = (pod.status ?? {}) as { phase?: string; podIPs?: { ip: string }[] };
+            if (
+              m.deletionTimestamp ||
+              status.phase !== 'Running' ||
+              !status.podIPs?.length ||
+              seen.has(m.name)
+            )
+              return;
+            seen.add(m.name);
+            readyAfter.push(Date.now() - (createdAt.get(m.name) ?? Date.now()));
+            checks.push(
+              check(
+                m.name,
+                String((pod.spec as Json).nodeName),
+                status.podIPs[0].ip,
+                Number(m.resourceVersion),
+              ),
+            );
+          },
+          (line) => watchProblems.push(line),
+        );
+        informer.start();
+        await informer.synced();
 
         const writes: Promise<unknown>[] = [];
         const remove = (name: string): void => {
@@ -218,13 +231,14 @@ describeKernel('pod churn: 20 pods a second for 30 s, probed, and nothing leaks'
           await sleep(100);
         }
         await Promise.all(checks);
-        watch.stop();
+        informer.stop();
 
         readyAfter.sort((a, b) => a - b);
         process.stdout.write(
           `churn (${topology}): ${total} pods created in ${Date.now() - t0} ms; ${checked} probed after their agent applied them, ${skipped} deleted before; API create -> Running median ${percentile(readyAfter, 50)} ms, p99 ${percentile(readyAfter, 99)} ms\n`,
         );
         expect(violations).toEqual([]);
+        expect(watchProblems).toEqual([]);
         expect(seen.size).toBe(total);
         expect(checked).toBeGreaterThan(total / 4);
 
