@@ -1,4 +1,4 @@
-import { nodeSideLines, nodeSideSysctls, podSideLines } from './live/pod-network';
+import { nodeSideLines, nodeSideSysctls, podSideLines, podSysctls } from './live/pod-network';
 import { isSandboxNamespace, livePodHostIf, livePodNetns, sandboxIdOfNamespace, sandboxNames } from './names';
 import type { SandboxPlan, Topology } from './plan';
 import { smallPlan } from './testutil/plans';
@@ -151,13 +151,14 @@ describe.each(['routed', 'bridge'] as const)('%s topology', (topology) => {
       );
       expect(lines.includes('link set psab12v00000001 master br0')).toBe(topology === 'bridge');
       expect(lines.includes('addr add fe80::1/64 dev psab12v00000001 nodad')).toBe(topology === 'routed');
+      expect(podSysctls(pod)).toEqual([['net.ipv6.conf.default.accept_dad', '0']]);
+      expect(podSysctls({ ...pod, ipv6: undefined })).toEqual([]);
+      // Routed: veths inherit proxy ARP without delay from the node's defaults.
+      expect(t.sysctls('psab12-node-node-a').includes('net.ipv4.conf.default.proxy_arp=1')).toBe(
+        topology === 'routed',
+      );
       expect(nodeSideSysctls(pod, topology)).toEqual(
-        topology === 'routed'
-          ? [
-              ['net.ipv4.conf.psab12v00000001.proxy_arp', '1'],
-              ['net.ipv4.neigh.psab12v00000001.proxy_delay', '0'],
-            ]
-          : [],
+        topology === 'routed' ? [['net.ipv4.neigh.psab12v00000001.proxy_delay', '0']] : [],
       );
     });
 

@@ -85,6 +85,9 @@ function nodeSysctls(topology: Topology): (readonly [string, string])[] {
     ...BASE_SYSCTLS,
     ['net.ipv4.ip_forward', '1'],
     ['net.ipv6.conf.all.forwarding', '1'],
+    // Routed: every pod veth created later inherits proxy ARP (its delay is set per veth: this
+    // kernel has no neigh/default/proxy_delay).
+    ...(topology === 'routed' ? ([['net.ipv4.conf.default.proxy_arp', '1']] as const) : []),
     ...(topology === 'bridge'
       ? ([
           ['net.bridge.bridge-nf-call-iptables', '1'],

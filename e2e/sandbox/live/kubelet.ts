@@ -26,9 +26,9 @@ import { stopNetnsProcesses } from './netns-processes';
 import {
   nodeCleanupLines,
   nodeSideLines,
-  nodeSideSysctls,
   podSideLines,
-  POD_SYSCTLS,
+  podSysctls,
+  nodeSideSysctls,
   type NodeWiring,
   type PodWiring,
 } from './pod-network';
@@ -287,13 +287,26 @@ export class Kubelet {
 
   private async wire(w: PodWiring): Promise<void> {
     const ip = tool('ip');
+    const timings: string[] = [];
+    let t = Date.now();
+    const mark = (what: string): void => {
+      timings.push(`${what} ${Date.now() - t}`);
+      t = Date.now();
+    };
     const added = await run([ip, 'netns', 'add', w.netns]);
     if (added.code !== 0) throw new Error(`ip netns add ${w.netns}: ${added.stderr.trim()}`);
-    await this.podHost.send({ op: 'sysctl', netns: w.netns, settings: POD_SYSCTLS });
+    mark('netns');
+    const sysctls = podSysctls(w);
+    if (sysctls.length > 0) await this.podHost.send({ op: 'sysctl', netns: w.netns, settings: sysctls });
+    mark('sysctl');
     await ipBatch(this.node.ns, nodeSideLines(w, this.wiring, this.config.topology));
-    const sysctls = nodeSideSysctls(w, this.config.topology);
-    if (sysctls.length > 0) await this.podHost.send({ op: 'sysctl', netns: this.node.ns, settings: sysctls });
+    const nodeSysctls = nodeSideSysctls(w, this.config.topology);
+    if (nodeSysctls.length > 0)
+      await this.podHost.send({ op: 'sysctl', netns: this.node.ns, settings: nodeSysctls });
+    mark('node');
     await ipBatch(w.netns, podSideLines(w, this.wiring, this.config.topology));
+    mark('pod');
+    if (process.env.PALISADE_KUBELET_TIMINGS === '1') this.log(`${w.netns}: ${timings.join(', ')}`);
   }
 
   private async unwire(w: PodWiring): Promise<void> {

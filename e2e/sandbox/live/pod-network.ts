@@ -41,20 +41,23 @@ export function nodeSideLines(pod: PodWiring, node: NodeWiring, topology: Topolo
   return lines;
 }
 
-/** Sysctls of the node for the pod's veth (routed: answer ARP for the gateway at once). */
+/**
+ * Sysctls of the node for the pod's veth. Routed: answer ARP for the gateway at once (the
+ * default delays proxy replies by up to 0.8 s); proxy ARP itself comes from the node's
+ * conf/default (topology.ts).
+ */
 export function nodeSideSysctls(pod: PodWiring, topology: Topology): [string, string][] {
-  if (topology !== 'routed') return [];
-  return [
-    [`net.ipv4.conf.${pod.hostIf}.proxy_arp`, '1'],
-    [`net.ipv4.neigh.${pod.hostIf}.proxy_delay`, '0'],
-  ];
+  return topology === 'routed' ? [[`net.ipv4.neigh.${pod.hostIf}.proxy_delay`, '0']] : [];
 }
 
-/** Sysctls of the pod's namespace, before its veth arrives (IPv6 usable at once). */
-export const POD_SYSCTLS: [string, string][] = [
-  ['net.ipv6.conf.all.accept_dad', '0'],
-  ['net.ipv6.conf.default.accept_dad', '0'],
-];
+/**
+ * Sysctls of the pod's namespace, before its veth arrives, so IPv6 is usable at once (its veth
+ * end is created in the namespace and takes the defaults). None for an IPv4-only pod: each
+ * sysctl write takes the kernel's RTNL lock, which pod churn already contends for.
+ */
+export function podSysctls(pod: PodWiring): [string, string][] {
+  return pod.ipv6 ? [['net.ipv6.conf.default.accept_dad', '0']] : [];
+}
 
 /** Run in the pod's namespace, after the veth is in it. */
 export function podSideLines(pod: PodWiring, node: NodeWiring, topology: Topology): string[] {

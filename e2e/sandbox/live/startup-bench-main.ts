@@ -5,8 +5,9 @@
  * another (or at --rate pods a second), deletes each once Ready, prints the median, p90, p99
  * and the slowest, and tears the sandbox down. Needs root and `npm run build`.
  *
- *   sudo node_modules/.bin/node dist/e2e/sandbox/live/startup-bench-main.js [--pods 200] [--topology routed|bridge] [--rate 20]
+ *   sudo node_modules/.bin/node dist/e2e/sandbox/live/startup-bench-main.js [--pods 200] [--topology routed|bridge] [--rate 20] [--no-agents]
  */
+import { copyFileSync } from 'node:fs';
 import { loadScenario } from '../../../compiler/scenario';
 import { enforcement } from '../enforcement';
 import { clusterObjects } from '../k8s-objects';
@@ -54,9 +55,10 @@ async function main(): Promise<void> {
   const loaded = loadScenario(SCENARIO, 'bench.yaml');
   if (!loaded.ok) throw new Error(loaded.errors.join('\n'));
   const { plan } = planFromScenario(loaded.scenario, [], [{ port: 80, protocol: 'TCP' }]);
+  const agents = !process.argv.includes('--no-agents');
   const sandbox = await Sandbox.create(plan, {
     topology,
-    enforcement: enforcement(clusterObjects(loaded.scenario)),
+    ...(agents ? { enforcement: enforcement(clusterObjects(loaded.scenario)) } : {}),
   });
   const api = KubeRest.fromKubeconfig(sandbox.kubeconfig!);
   const sent = new Map<string, number>();
@@ -100,12 +102,14 @@ async function main(): Promise<void> {
     }
     took.sort((a, b) => a - b);
     process.stdout.write(
-      `pod start-up, API create -> Ready (${topology}, ${count} pods, ${rate > 0 ? `${rate}/s` : 'one at a time'}, 2 nodes with agents): ` +
+      `pod start-up, API create -> Ready (${topology}, ${count} pods, ${rate > 0 ? `${rate}/s` : 'one at a time'}, 2 nodes${agents ? ' with agents' : ', no agents'}): ` +
         `median ${percentile(took, 50)} ms, p90 ${percentile(took, 90)} ms, p99 ${percentile(took, 99)} ms, max ${took[took.length - 1]} ms (${Date.now() - t0} ms in all)\n`,
     );
   } finally {
     informer.stop();
     await api.close();
+    if (process.env.PALISADE_KUBELET_TIMINGS === '1')
+      copyFileSync(sandbox.store.logPath('simulator'), '/tmp/palisade-simulator.log');
     await sandbox.teardown();
   }
 }
