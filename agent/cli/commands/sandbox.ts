@@ -201,9 +201,7 @@ export function register(program: Command): void {
       }
       printReport(ctx, result.report, opts.output);
       if (result.kept) {
-        say(
-          `sandbox ${result.id} kept: \`palisade sandbox probe --id ${result.id}\`, \`palisade sandbox down --id ${result.id}\``,
-        );
+        say(`sandbox ${result.id} kept: \`palisade sandbox probe|status|down --id ${result.id}\``);
         if (result.kubeconfig)
           say(`sandbox ${result.id}: kubectl --kubeconfig ${result.kubeconfig} get pods -A`);
         if (opts.agents) sayAgentSockets(say, result.id);

@@ -77,7 +77,12 @@ export class WorkloadControllers {
       return;
     }
     const work = this.reconcile(uid)
-      .catch((e: unknown) => this.log(`workload ${uid}: ${(e as Error).message}`))
+      .catch((e: unknown) => {
+        this.log(`workload ${uid}: ${(e as Error).message}; retrying`);
+        // What was planned but not done is forgotten, so the retry plans afresh.
+        this.expectations.delete(uid);
+        setTimeout(() => this.enqueue(uid), 1000);
+      })
       .finally(() => {
         this.running.delete(uid);
         if (this.again.delete(uid)) this.enqueue(uid);

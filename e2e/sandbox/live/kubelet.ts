@@ -49,6 +49,8 @@ interface WiredPod {
   readonly ips: readonly string[];
   readonly servedPorts: Set<string>;
   readonly startTime: string;
+  /** The Running status is in the API (a failed write is retried by the next reconcile). */
+  statusWritten?: boolean;
 }
 
 type Port = { port: number; protocol: 'TCP' | 'UDP' };
@@ -114,7 +116,7 @@ export class Kubelet {
   /** A pod bound to this node was added or changed (from the pod watch). */
   observe(pod: Json): void {
     const { uid } = metaOf(pod);
-    this.serial(uid, () => this.reconcile(pod));
+    this.serial(uid, () => this.reconcile(pod), pod);
   }
 
   /** A pod of this node is gone from the API (force-deleted): unwire it if still wired. */
@@ -130,14 +132,41 @@ export class Kubelet {
     while (this.chains.size > 0) await Promise.all([...this.chains.values()]);
   }
 
-  private serial(uid: string, work: () => Promise<void>): void {
+  /**
+   * Runs `work` after the pod's earlier operations. A failure (an API call that timed out on a
+   * busy machine, say) is retried with backoff from the pod as the API server has it then: the
+   * kubelet is level-triggered, like upstream's pod workers.
+   */
+  private serial(uid: string, work: () => Promise<void>, pod?: Json): void {
     const next = (this.chains.get(uid) ?? Promise.resolve())
       .then(work)
-      .catch((e: unknown) => this.log(`pod ${uid}: ${(e as Error).message}`))
+      .then(
+        () => {
+          this.failures.delete(`op:${uid}`);
+        },
+        (e: unknown) => {
+          const tries = (this.failures.get(`op:${uid}`) ?? 0) + 1;
+          this.failures.set(`op:${uid}`, tries);
+          this.log(`pod ${uid}: ${(e as Error).message} (try ${tries}; retrying)`);
+          if (pod) setTimeout(() => void this.retry(pod), Math.min(200 * 2 ** tries, 5000));
+        },
+      )
       .finally(() => {
         if (this.chains.get(uid) === next) this.chains.delete(uid);
       });
     this.chains.set(uid, next);
+  }
+
+  private async retry(pod: Json): Promise<void> {
+    const m = metaOf(pod);
+    try {
+      const current = await this.api.get(`/api/v1/namespaces/${m.namespace}/pods/${m.name}`);
+      if (metaOf(current).uid === m.uid) this.observe(current);
+      else this.forget(pod);
+    } catch (e) {
+      if (e instanceof KubeApiError && e.status === 404) this.forget(pod);
+      else setTimeout(() => void this.retry(pod), 1000);
+    }
   }
 
   private async reconcile(pod: Json): Promise<void> {
@@ -169,6 +198,7 @@ export class Kubelet {
       return;
     }
     await this.servePorts(wired, pod);
+    if (!wired.statusWritten) await this.writeRunning(pod, wired);
   }
 
   private wantedPorts(pod: Json): Port[] {
@@ -216,10 +246,7 @@ export class Kubelet {
       const wired: WiredPod = { uid: m.uid, key, hostNetwork: true, ips, servedPorts: new Set(), startTime };
       await this.servePorts(wired, pod);
       this.pods.set(m.uid, wired);
-      await this.writeStatus(
-        pod,
-        runningStatus(pod, { podIPs: ips, hostIPs: ips, startTime, now: startTime }),
-      );
+      await this.writeRunning(pod, wired);
       return;
     }
     const ips = this.addressesFor(key);
@@ -274,15 +301,16 @@ export class Kubelet {
     }
     this.failures.delete(m.uid);
     this.pods.set(m.uid, wired);
+    await this.writeRunning(pod, wired);
+  }
+
+  private async writeRunning(pod: Json, wired: WiredPod): Promise<void> {
+    const hostIPs = [this.node.ipv4, this.node.ipv6].filter((ip): ip is string => ip !== undefined);
     await this.writeStatus(
       pod,
-      runningStatus(pod, {
-        podIPs: ips,
-        hostIPs: [this.node.ipv4, this.node.ipv6].filter((ip): ip is string => ip !== undefined),
-        startTime,
-        now: timestamp(),
-      }),
+      runningStatus(pod, { podIPs: wired.ips, hostIPs, startTime: wired.startTime, now: timestamp() }),
     );
+    wired.statusWritten = true;
   }
 
   private async wire(w: PodWiring): Promise<void> {

@@ -149,8 +149,18 @@ async function main(): Promise<void> {
         });
       }
     } catch (e) {
-      if (!(e instanceof KubeApiError && (e.status === 404 || e.status === 409)))
-        log(`scheduling ${keyOf(pod)}: ${(e as Error).message}`);
+      if (e instanceof KubeApiError && (e.status === 404 || e.status === 409)) return;
+      log(`scheduling ${keyOf(pod)}: ${(e as Error).message}; retrying`);
+      // Level-triggered: schedule the pod as the cache has it then, if still unbound.
+      setTimeout(() => {
+        const current = pods.cache.get(keyOf(pod));
+        if (
+          current &&
+          !(current.spec as Json | undefined)?.nodeName &&
+          !(current.metadata as Json).deletionTimestamp
+        )
+          void schedule(current);
+      }, 500);
     }
   }
 
