@@ -19,7 +19,7 @@
  * from the host.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { cidrContainsIP, parseCIDR, parseIP } from '../../compiler/validate/ip';
 import { selfSignedCertificate } from '../apiserver/tls';
@@ -324,6 +324,22 @@ function onLinkExtra(plan: SandboxPlan, node: string): string[] {
   return out;
 }
 
+/** Scenario pods inside the node's CIDRs that live on other nodes (a bridged pod must not ARP for them). */
+function offLink(plan: SandboxPlan, node: string): string[] {
+  const cidrs = nodePodCIDRs(plan, node)
+    .map((c) => parseCIDR(c))
+    .filter((c) => c !== undefined);
+  const out: string[] = [];
+  for (const p of plan.pods.filter((x) => x.node !== node && !x.hostNetwork)) {
+    for (const ip of [p.ipv4, p.ipv6]) {
+      const parsed = ip === undefined ? undefined : parseIP(ip);
+      if (parsed && cidrs.some((c) => cidrContainsIP(c, parsed)))
+        out.push(`${ip}/${parsed.family === 4 ? 32 : 128}`);
+    }
+  }
+  return out;
+}
+
 function withoutStatus(o: K8sObject): K8sObject {
   if (o.kind !== 'Pod') return o;
   const { status: _status, ...rest } = o;
@@ -412,6 +428,7 @@ export function liveCluster(
         endpointSocket: ctx.store.socketPath(`n${i + 1}`),
         podEndpointsSocket: podEndpointsSocket(ctx.store, i),
         onLinkExtra: onLinkExtra(ctx.plan, n.name),
+        offLink: offLink(ctx.plan, n.name),
       })),
       reserved: ctx.plan.pods
         .filter((p) => !p.hostNetwork)
@@ -436,7 +453,9 @@ export function liveCluster(
           }
         : {}),
       binDir: join(repo, 'bin'),
+      podsDir: join(dir, 'pods'),
     };
+    mkdirSync(config.podsDir, { recursive: true });
     writeFileSync(files.config, JSON.stringify(config, null, 1));
 
     const api = ctx.startProcess(

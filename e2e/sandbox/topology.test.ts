@@ -137,6 +137,7 @@ describe.each(['routed', 'bridge'] as const)('%s topology', (topology) => {
       ipv4: '172.18.0.2',
       ipv6: 'fd00:18::2',
       onLink: ['10.244.1.0/24', 'fd00:10:244:1::/64', 'fd00:244:1::2/128'],
+      offLink: ['10.244.1.77/32'],
     };
     const dev = topology === 'bridge' ? 'br0' : 'psab12v00000001';
 
@@ -173,6 +174,8 @@ describe.each(['routed', 'bridge'] as const)('%s topology', (topology) => {
           'route add ::/0 via fe80::1 dev eth0',
         ]),
       );
+      // A scenario pod inside the node's CIDR but on another node goes via the gateway, not on-link.
+      expect(lines.includes('route add 10.244.1.77/32 via 169.254.1.1 dev eth0')).toBe(topology === 'bridge');
       const onLink = lines.filter((l) => l.endsWith('scope link') && !l.includes('169.254.1.1'));
       expect(onLink).toEqual(
         topology === 'bridge'

@@ -18,6 +18,8 @@ export interface LiveNode {
   readonly podEndpointsSocket: string;
   /** Scenario pods outside the node's CIDRs that a bridged pod of this node reaches on-link. */
   readonly onLinkExtra: readonly string[];
+  /** Scenario pods inside the node's CIDRs that live on other nodes: a bridged pod routes them via its gateway. */
+  readonly offLink: readonly string[];
 }
 
 export interface LiveAgents {
@@ -48,6 +50,25 @@ export interface LiveClusterConfig {
   readonly agents?: LiveAgents;
   /** Directory put first on the PATH of exec'd commands (holds `palisade`). */
   readonly binDir: string;
+  /**
+   * Where the kubelets announce each pod they wire, `<uid>.json` (see PodRecord), written
+   * before its namespace is created: a test can probe a pod from the instant its address exists.
+   */
+  readonly podsDir: string;
+}
+
+/** What a kubelet announces of a pod it wires, in `podsDir/<uid>.json`; the file goes with the pod. */
+export interface PodRecord {
+  readonly namespace: string;
+  readonly name: string;
+  readonly uid: string;
+  readonly node: string;
+  readonly netns: string;
+  readonly ips: readonly string[];
+  /** "wiring": the address is taken, the namespace being made; "wired": reachable (before any status). */
+  readonly stage: 'wiring' | 'wired';
+  /** Epoch ms of the stage. */
+  readonly at: number;
 }
 
 export function readLiveConfig(file: string): LiveClusterConfig {

@@ -20,7 +20,9 @@ import { ipBatch } from '../netns';
 import { livePodHostIf, livePodNetns } from '../names';
 import { tool } from '../tools';
 import type { AddressPool } from './address-pool';
-import { AGENT_LABEL, type LiveClusterConfig, type LiveNode } from './config';
+import { renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { AGENT_LABEL, type LiveClusterConfig, type LiveNode, type PodRecord } from './config';
 import { KubeApiError, type Json, type KubeRest } from './kube-rest';
 import { stopNetnsProcesses } from './netns-processes';
 import {
@@ -101,6 +103,7 @@ export class Kubelet {
       ipv4: node.ipv4,
       ipv6: node.ipv6,
       onLink: [...node.podCIDRs, ...node.onLinkExtra],
+      offLink: node.offLink,
     };
   }
 
@@ -284,6 +287,7 @@ export class Kubelet {
       for (const p of ports) wired.servedPorts.add(`${p.port}/${p.protocol}`);
     } catch (e) {
       await this.unwire(wiring).catch(() => undefined);
+      this.forgetRecord(m.uid);
       this.pool.release(ips);
       const failures = (this.failures.get(m.uid) ?? 0) + 1;
       this.failures.set(m.uid, failures);
@@ -355,6 +359,7 @@ export class Kubelet {
       await this.podHost.send({ op: 'remove', pod: m.uid });
       await stopNetnsProcesses(wired.wiring.netns, graceMs);
       await this.unwire(wired.wiring);
+      this.forgetRecord(m.uid);
       this.pool.release(wired.ips);
     }
     this.pods.delete(m.uid);
@@ -368,6 +373,17 @@ export class Kubelet {
     } catch (e) {
       if (!(e instanceof KubeApiError && (e.status === 404 || e.status === 409))) throw e;
     }
+  }
+
+  /** Writes the pod's record atomically (rename), so a reader never sees half of it. */
+  private announce(record: PodRecord): void {
+    const file = join(this.config.podsDir, `${record.uid}.json`);
+    writeFileSync(`${file}.tmp`, JSON.stringify(record));
+    renameSync(`${file}.tmp`, file);
+  }
+
+  private forgetRecord(uid: string): void {
+    rmSync(join(this.config.podsDir, `${uid}.json`), { force: true });
   }
 
   private async writeStatus(pod: Json, status: Json): Promise<void> {

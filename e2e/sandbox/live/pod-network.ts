@@ -27,6 +27,8 @@ export interface NodeWiring {
   readonly ipv6?: string;
   /** Destinations a bridged pod reaches on-link: the node's CIDRs and out-of-CIDR scenario pods. */
   readonly onLink: readonly string[];
+  /** Exceptions to `onLink`: scenario pods inside the node's CIDRs that live elsewhere (via the gateway). */
+  readonly offLink: readonly string[];
 }
 
 /** Run in the node's namespace, after the pod's namespace exists. */
@@ -81,6 +83,11 @@ export function podSideLines(pod: PodWiring, node: NodeWiring, topology: Topolog
       const mine = v6 ? pod.ipv6 : pod.ipv4;
       if (!mine || dst === `${mine}/${v6 ? 128 : 32}`) continue;
       lines.push(`route add ${dst} dev ${INNER_IF} scope link`);
+    }
+    for (const dst of node.offLink) {
+      const v6 = dst.includes(':');
+      if (!(v6 ? pod.ipv6 : pod.ipv4)) continue;
+      lines.push(`route add ${dst} via ${v6 ? POD_GATEWAY_V6 : POD_GATEWAY_V4} dev ${INNER_IF}`);
     }
   }
   return lines;
