@@ -9,6 +9,7 @@
  * asked to; the HTTP listener, open connections and watches do not. Plain HTTP, no authentication.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { rmSync } from 'node:fs';
 import { createServer as createTlsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -97,6 +98,7 @@ export class TestApiServer {
   private hub: WatchHub;
   private readonly faults = new FaultInjector();
   private server?: Server;
+  private readonly extraServers: Server[] = [];
   private readonly sockets = new Set<Socket>();
   private readonly options: Required<
     Omit<
@@ -161,6 +163,7 @@ export class TestApiServer {
 
   /** Stops listening and drops every connection (open watches see a broken stream). */
   async stop(): Promise<void> {
+    for (const extra of this.extraServers.splice(0)) extra.close();
     const server = this.server;
     if (!server) return;
     this.server = undefined;
@@ -298,7 +301,24 @@ export class TestApiServer {
     }
   }
 
-  private async listen(): Promise<void> {
+  /**
+   * Also serves on a Unix socket (same handlers, TLS and token): local programs in other network
+   * namespaces reach the server through the path, with no relay in between. Stopped with the server.
+   */
+  async listenOnSocket(path: string): Promise<void> {
+    rmSync(path, { force: true });
+    const server = this.makeServer();
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(path, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    this.extraServers.push(server);
+  }
+
+  private makeServer(): Server {
     const handler = (req: IncomingMessage, res: ServerResponse): void => void this.onRequest(req, res);
     const server = this.tls
       ? createTlsServer({ cert: this.tls.cert, key: this.tls.key }, handler)
@@ -311,6 +331,11 @@ export class TestApiServer {
       this.sockets.add(socket);
       socket.on('close', () => this.sockets.delete(socket));
     });
+    return server;
+  }
+
+  private async listen(): Promise<void> {
+    const server = this.makeServer();
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(this.boundPort, this.host, () => {

@@ -416,7 +416,7 @@ export function liveCluster(
     const config: LiveClusterConfig = {
       id,
       topology: ctx.store.state.topology,
-      apiSocket: ctx.store.socketPath('apiserver'),
+      apiSocket: ctx.store.socketPath('apiserver-direct'),
       tokenFile: files.token,
       caFile: files.ca,
       nodes: ctx.plan.nodes.map((n, i) => ({

@@ -57,7 +57,10 @@ async function main(): Promise<void> {
     gracefulPodDeletion: true,
     exec,
   });
-  process.stdout.write(`palisade sandbox API server listening on ${server.url}\n`);
+  // The simulator's way in: a path socket is visible from every network namespace, and unlike the
+  // fabric relay it adds no process (and no second connection) per request.
+  await server.listenOnSocket(config.apiSocket);
+  process.stdout.write(`palisade sandbox API server listening on ${server.url} and ${config.apiSocket}\n`);
   const shutdown = (): void => {
     void server.stop().then(() => process.exit(0));
   };

@@ -34,7 +34,7 @@ export interface LiveAgents {
 export interface LiveClusterConfig {
   readonly id: string;
   readonly topology: Topology;
-  /** The API server through the fabric relay's Unix socket (TLS inside). */
+  /** A Unix socket the API server itself listens on too (TLS inside): the simulator's way in. */
   readonly apiSocket: string;
   readonly tokenFile: string;
   readonly caFile: string;

@@ -2,13 +2,15 @@
  * A small client of a sandbox's API server for the sandbox's own programs (the cluster
  * simulator, probes, tests): JSON requests and watches over HTTPS with the sandbox's bearer
  * token and CA, either at a URL (from a kubeconfig) or through a Unix socket (the fabric relay's,
- * which every network namespace sees). undici does the HTTP; nothing here parses HTTP itself.
+ * or the API server's own, which every network namespace sees). Node's http/https client does the
+ * HTTP (keep-alive, a bounded pool); nothing here parses HTTP itself.
  *
  * Why not client-node: its typed models rename fields (NetworkPolicy `from` becomes `_from`),
  * and the simulator needs only plain objects, list+watch and a few writes.
  */
 import { readFileSync } from 'node:fs';
-import { Agent, fetch, type Dispatcher } from 'undici';
+import { request as httpRequest, type ClientRequest } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { parse as parseYaml } from 'yaml';
 
 export type Json = Record<string, unknown>;
@@ -54,17 +56,19 @@ interface KubeconfigFile {
 }
 
 export class KubeRest {
-  private readonly dispatcher: Dispatcher;
+  private readonly agent: HttpsAgent;
+  private readonly url: URL;
 
   constructor(readonly options: KubeRestOptions) {
-    this.dispatcher = new Agent({
-      connect: {
-        ...(options.ca ? { ca: options.ca } : {}),
-        ...(options.socketPath ? { socketPath: options.socketPath } : {}),
-      },
-      keepAliveTimeout: 30_000,
-      connections: 64,
-    });
+    this.url = new URL(options.server);
+    // Node's own HTTPS client with a keep-alive pool: a bounded number of connections reused
+    // request after request (one TLS handshake each), requests beyond them queued in order.
+    this.agent = new HttpsAgent({
+      keepAlive: true,
+      maxSockets: 16,
+      ...(options.ca ? { ca: options.ca } : {}),
+      ...(options.socketPath ? { socketPath: options.socketPath } : {}),
+    } as ConstructorParameters<typeof HttpsAgent>[0]);
   }
 
   /** The server, token and CA of a kubeconfig's current context. */
@@ -82,37 +86,76 @@ export class KubeRest {
     });
   }
 
-  private headers(contentType?: string): Record<string, string> {
+  private headers(contentType?: string, length?: number): Record<string, string> {
     return {
       accept: 'application/json',
       ...(this.options.token ? { authorization: `Bearer ${this.options.token}` } : {}),
       ...(contentType ? { 'content-type': contentType } : {}),
+      ...(length !== undefined ? { 'content-length': String(length) } : {}),
     };
   }
 
-  async call(
+  private open(
+    method: string,
+    path: string,
+    body: Buffer | undefined,
+    contentType: string | undefined,
+  ): ClientRequest {
+    const secure = this.url.protocol === 'https:';
+    const request = secure ? httpsRequest : httpRequest;
+    return request({
+      method,
+      host: this.url.hostname,
+      port: this.url.port || (secure ? 443 : 80),
+      path,
+      headers: this.headers(body ? contentType : undefined, body?.length),
+      ...(secure ? { agent: this.agent, servername: this.url.hostname } : {}),
+      ...(this.options.socketPath ? { socketPath: this.options.socketPath } : {}),
+    });
+  }
+
+  call(
     method: string,
     path: string,
     body?: unknown,
     contentType = 'application/json',
-    timeoutMs = 15_000,
+    timeoutMs = 30_000,
   ): Promise<Json> {
-    const r = await fetch(`${this.options.server}${path}`, {
-      method,
-      headers: this.headers(body !== undefined ? contentType : undefined),
-      body: body === undefined ? undefined : JSON.stringify(body),
-      dispatcher: this.dispatcher,
-      signal: AbortSignal.timeout(timeoutMs),
+    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+    return new Promise((resolve, reject) => {
+      const req = this.open(method, path, payload, contentType);
+      const timer = setTimeout(
+        () => req.destroy(new Error(`${method} ${path}: no answer within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+      req.on('error', (e) => {
+        clearTimeout(timer);
+        reject(e);
+      });
+      req.on('response', (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('error', (e) => {
+          clearTimeout(timer);
+          reject(e);
+        });
+        res.on('end', () => {
+          clearTimeout(timer);
+          const text = Buffer.concat(chunks).toString('utf8');
+          let json: Json | undefined;
+          try {
+            json = JSON.parse(text) as Json;
+          } catch {
+            json = undefined;
+          }
+          const status = res.statusCode ?? 0;
+          if (status < 200 || status >= 300 || json === undefined)
+            reject(new KubeApiError(method, path, status, json, text));
+          else resolve(json);
+        });
+      });
+      req.end(payload);
     });
-    const text = await r.text();
-    let json: Json | undefined;
-    try {
-      json = JSON.parse(text) as Json;
-    } catch {
-      json = undefined;
-    }
-    if (!r.ok || json === undefined) throw new KubeApiError(method, path, r.status, json, text);
-    return json;
   }
 
   get(path: string): Promise<Json> {
@@ -142,37 +185,53 @@ export class KubeRest {
 
   /** Watches `path` from `resourceVersion`; every event goes to `onEvent`, in order. */
   watch(path: string, resourceVersion: string, onEvent: WatchCallback): WatchHandle {
-    const controller = new AbortController();
     const sep = path.includes('?') ? '&' : '?';
-    const url = `${this.options.server}${path}${sep}watch=true&allowWatchBookmarks=true&resourceVersion=${encodeURIComponent(resourceVersion)}`;
-    const done = (async () => {
-      const r = await fetch(url, {
-        headers: this.headers(),
-        dispatcher: this.dispatcher,
-        signal: controller.signal,
-      });
-      if (!r.ok || !r.body) throw new KubeApiError('GET', path, r.status, undefined, await r.text());
-      const decoder = new TextDecoder();
-      let pending = '';
-      for await (const chunk of r.body) {
-        pending += decoder.decode(chunk as Uint8Array, { stream: true });
-        let nl: number;
-        while ((nl = pending.indexOf('\n')) >= 0) {
-          const line = pending.slice(0, nl).trim();
-          pending = pending.slice(nl + 1);
-          if (line === '') continue;
-          const event = JSON.parse(line) as { type: string; object: Json };
-          onEvent(event.type, event.object);
+    const full = `${path}${sep}watch=true&allowWatchBookmarks=true&resourceVersion=${encodeURIComponent(resourceVersion)}`;
+    let req: ClientRequest | undefined;
+    let stopped = false;
+    const done = new Promise<void>((resolve, reject) => {
+      req = this.open('GET', full, undefined, undefined);
+      req.on('error', (e) => (stopped ? resolve() : reject(e)));
+      req.on('response', (res) => {
+        if (res.statusCode !== 200) {
+          res.resume();
+          reject(new KubeApiError('GET', path, res.statusCode ?? 0, undefined, ''));
+          return;
         }
-      }
-    })().catch((e: unknown) => {
-      if (controller.signal.aborted) return;
-      throw e;
+        res.setEncoding('utf8');
+        let pending = '';
+        res.on('data', (chunk: string) => {
+          pending += chunk;
+          let nl: number;
+          while ((nl = pending.indexOf('\n')) >= 0) {
+            const line = pending.slice(0, nl).trim();
+            pending = pending.slice(nl + 1);
+            if (line === '') continue;
+            try {
+              const event = JSON.parse(line) as { type: string; object: Json };
+              onEvent(event.type, event.object);
+            } catch (e) {
+              req?.destroy(e as Error);
+            }
+          }
+        });
+        res.on('end', () => resolve());
+        res.on('error', (e) => (stopped ? resolve() : reject(e)));
+        res.on('close', () => resolve());
+      });
+      req.end();
     });
-    return { stop: () => controller.abort(), done };
+    return {
+      stop: () => {
+        stopped = true;
+        req?.destroy();
+      },
+      done,
+    };
   }
 
   async close(): Promise<void> {
-    await this.dispatcher.close();
+    this.agent.destroy();
+    return Promise.resolve();
   }
 }

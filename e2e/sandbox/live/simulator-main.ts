@@ -122,7 +122,13 @@ async function main(): Promise<void> {
   );
   const controllers = new WorkloadControllers(api, pods.cache, log);
 
+  // One binding in flight per pod; a failed one is retried with backoff (never a storm).
+  const scheduling = new Set<string>();
+  const attempts = new Map<string, number>();
   async function schedule(pod: Json): Promise<void> {
+    const key = keyOf(pod);
+    if (scheduling.has(key)) return;
+    scheduling.add(key);
     const meta = pod.metadata as { name: string; namespace: string };
     const choice = scheduler.choose(pod);
     try {
@@ -148,19 +154,26 @@ async function main(): Promise<void> {
           },
         });
       }
+      attempts.delete(key);
     } catch (e) {
       if (e instanceof KubeApiError && (e.status === 404 || e.status === 409)) return;
-      log(`scheduling ${keyOf(pod)}: ${(e as Error).message}; retrying`);
-      // Level-triggered: schedule the pod as the cache has it then, if still unbound.
-      setTimeout(() => {
-        const current = pods.cache.get(keyOf(pod));
-        if (
-          current &&
-          !(current.spec as Json | undefined)?.nodeName &&
-          !(current.metadata as Json).deletionTimestamp
-        )
-          void schedule(current);
-      }, 500);
+      const n = (attempts.get(key) ?? 0) + 1;
+      attempts.set(key, n);
+      log(`scheduling ${key}: ${(e as Error).message}; retry ${n}`);
+      setTimeout(
+        () => {
+          const current = pods.cache.get(key);
+          if (
+            current &&
+            !(current.spec as Json | undefined)?.nodeName &&
+            !(current.metadata as Json).deletionTimestamp
+          )
+            void schedule(current);
+        },
+        Math.min(250 * 2 ** n, 10_000),
+      );
+    } finally {
+      scheduling.delete(key);
     }
   }
 
