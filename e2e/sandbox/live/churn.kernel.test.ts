@@ -183,8 +183,8 @@ describeKernel('pod churn: 20 pods a second for 30 s, probed, and nothing leaks'
             }
             const started = Date.now();
             const [admitted, refused] = await Promise.all([
-              probe('allowed', ip, 1000),
-              probe('denied', ip, 500),
+              probe('allowed', ip, 2000),
+              probe('denied', ip, 2000),
             ]);
             if (deletingSince.has(name)) {
               skipped++;

@@ -280,8 +280,22 @@ export class Kubelet {
       servedPorts: new Set(),
       startTime,
     };
+    const record = (stage: PodRecord['stage']): void =>
+      this.announce({
+        namespace: m.namespace,
+        name: m.name,
+        uid: m.uid,
+        node: this.node.name,
+        netns: wiring.netns,
+        ips,
+        stage,
+        at: Date.now(),
+      });
+    // Announced before anything exists: a test can probe the address from its first instant.
+    record('wiring');
     try {
       await this.wire(wiring);
+      record('wired');
       const ports = this.wantedPorts(pod);
       await this.podHost.send({ op: 'add', pod: m.uid, netns: wiring.netns, ports });
       for (const p of ports) wired.servedPorts.add(`${p.port}/${p.protocol}`);
