@@ -67,6 +67,7 @@ interface AgentStatus {
   readonly watches: readonly { resource: string; resourceVersion: string }[];
   readonly runner: {
     pendingEvents: number;
+    consecutiveFailures: number;
     running: string | null;
     lastApply: { at: number; durationMs: number } | null;
   } | null;
@@ -102,8 +103,10 @@ class AppliedWatcher {
           const watch = s.watches.find((x) => x.resource === 'pods');
           if (w.seenAt === undefined && Number(watch?.resourceVersion) >= w.rv) w.seenAt = now;
           const last = s.runner.lastApply;
+          // A failed apply leaves nothing pending and nothing running: it must not count as applied.
           ok =
             w.seenAt !== undefined &&
+            s.runner.consecutiveFailures === 0 &&
             ((last !== null && last.at - last.durationMs >= w.seenAt) ||
               (s.runner.pendingEvents === 0 && s.runner.running !== 'apply' && now > w.seenAt));
         }
