@@ -1,6 +1,7 @@
 # Palisade. `make demo` runs the sandbox demo; `make test` runs every test.
 # Both install what is missing first: npm packages (including the pinned Node 24 LTS
-# binary, node_modules/.bin/node) and, as root, iptables, ipset, iproute2, conntrack and openssl via apt-get.
+# binary, node_modules/.bin/node) and, as root, iptables, ipset, iproute2, conntrack, tcpdump and
+# openssl via apt-get.
 SHELL := /bin/bash
 export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 
@@ -19,6 +20,7 @@ sys-deps:
 	command -v ipset >/dev/null || missing="$$missing ipset"; \
 	command -v ip >/dev/null || missing="$$missing iproute2"; \
 	command -v conntrack >/dev/null || missing="$$missing conntrack"; \
+	command -v tcpdump >/dev/null || missing="$$missing tcpdump"; \
 	command -v openssl >/dev/null || missing="$$missing openssl"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \

@@ -15,6 +15,9 @@ const COLORS: Record<EventType, string> = {
   policyAdd: '#2ca02c',
   policyChange: '#ff7f0e',
   policyDelete: '#8c564b',
+  cnpAdd: '#bcbd22',
+  cnpChange: '#e377c2',
+  cnpDelete: '#7f7f7f',
 };
 
 interface Panel {

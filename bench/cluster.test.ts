@@ -10,8 +10,20 @@ import { SIZES } from './sizes';
 
 function essence(s: CompiledState): unknown {
   return {
-    pods: [...s.pods.values()].map((p) => [p.key, p.ips, p.ingress, p.egress]).sort(),
+    pods: [...s.pods.values()]
+      .map((p) => [
+        p.key,
+        p.ips,
+        p.ingress,
+        p.egress,
+        p.adminIngress,
+        p.adminEgress,
+        p.baselineIngress,
+        p.baselineEgress,
+      ])
+      .sort(),
     policies: [...s.policies.keys()].sort(),
+    clusterPolicies: [...s.clusterPolicies.values()].map((c) => [c.key, c.priority]).sort(),
     sets: [...s.peerSets.values()].map((p) => [p.key, [...p.members].sort()]).sort(),
   };
 }
@@ -56,6 +68,26 @@ describe('generateCluster', () => {
   });
 });
 
+test('writes the cluster policies the issue lists, and they reach the measured node', () => {
+  const w = generateCluster(SIZES.M, 1);
+  const cnps = [...w.clusterPolicies.values()];
+  expect(cnps.filter((c) => c.tier === 'Admin')).toHaveLength(20);
+  expect(cnps.filter((c) => c.tier === 'Baseline')).toHaveLength(5);
+  const rules = cnps.flatMap((c) => [...c.ingress, ...c.egress]);
+  expect(cnps.some((c) => c.name === 'protect-kube-system')).toBe(true); // deny kube-system except monitoring
+  expect(rules.some((r) => r.action === 'Pass')).toBe(true); // pass within a team
+  expect(cnps.some((c) => c.tier === 'Baseline' && c.ingress.some((r) => r.action === 'Deny'))).toBe(true);
+  expect(rules.some((r) => r.peers.some((p) => p.networks !== undefined))).toBe(true);
+  expect(rules.some((r) => r.protocols?.some((p) => p.destinationNamedPort !== undefined))).toBe(true);
+  const priorities = cnps.filter((c) => c.tier === 'Admin').map((c) => c.priority);
+  expect(new Set(priorities).size).toBeLessThan(priorities.length); // a tie
+  const state = compiled(w).state();
+  expect(state.clusterPolicies.size).toBeGreaterThan(5);
+  expect(
+    [...state.pods.values()].some((p) => p.adminIngress.length > 0 && p.baselineIngress.length > 0),
+  ).toBe(true);
+});
+
 describe('events', () => {
   test.each([
     ['S', 1],
@@ -69,11 +101,11 @@ describe('events', () => {
       for (const t of EVENT_TYPES) {
         applyEvent(c, single.make(t, rep));
         const d = c.flush();
-        expect([t, rep, d.pods.size + d.policies.size + d.peerSets.size + d.members.size > 0]).toEqual([
+        expect([
           t,
           rep,
-          true,
-        ]);
+          d.pods.size + d.policies.size + d.clusterPolicies.size + d.peerSets.size + d.members.size > 0,
+        ]).toEqual([t, rep, true]);
       }
     }
     expect(essence(c.state())).toEqual(essence(compiled(world).state()));
@@ -88,7 +120,9 @@ describe('events', () => {
         applyEvent(c, single.make(t, rep));
         const d = c.flush();
         // Each single event is aimed at something the node enforces: it must change the IR.
-        expect(d.pods.size + d.policies.size + d.peerSets.size + d.members.size).toBeGreaterThan(0);
+        expect(
+          d.pods.size + d.policies.size + d.clusterPolicies.size + d.peerSets.size + d.members.size,
+        ).toBeGreaterThan(0);
       }
     }
     const churn = new ChurnStream(world);

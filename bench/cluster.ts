@@ -8,7 +8,11 @@
  * one /24 pod CIDR each (addresses are released and reused as pods come and go, as on a node),
  * and the policies teams write in practice: a default deny per namespace, allow from the same
  * app, allow from namespaces by label, ingress from monitoring on a named port, egress to DNS,
- * egress to CIDRs with excepts, port ranges (endPort).
+ * egress to CIDRs with excepts, port ranges (endPort); and the ClusterNetworkPolicies cluster
+ * admins write: kube-system reachable only for DNS and from monitoring, the cloud metadata
+ * address denied, traffic within a team passed down to the teams' own policies, partner
+ * ranges (networks) denied, and baseline default denies per environment that a namespace's
+ * own policies open.
  *
  * How it works: `generateCluster(size, seed)` builds everything from one Random, so the same
  * seed gives the same objects in every process. The world keeps the mutable bookkeeping
@@ -18,6 +22,7 @@
  * starts Running with one IPv4 address; objects are plain model data (compiler/model.ts).
  */
 import type {
+  ClusterPolicyInfo,
   LabelSelector,
   NamedPort,
   NamespaceInfo,
@@ -129,6 +134,7 @@ export interface SyntheticCluster {
   readonly namespaces: NamespaceInfo[];
   readonly pods: PodInfo[];
   readonly policies: PolicyInfo[];
+  readonly clusterPolicies: ClusterPolicyInfo[];
 }
 
 /**
@@ -139,6 +145,7 @@ export class ClusterWorld {
   readonly namespaces = new Map<string, NamespaceInfo>();
   readonly pods = new Map<ObjectKey, PodInfo>();
   readonly policies = new Map<ObjectKey, PolicyInfo>();
+  readonly clusterPolicies = new Map<string, ClusterPolicyInfo>();
   readonly deployments: Deployment[] = [];
   readonly deploymentsByNs = new Map<string, Deployment[]>();
   /** Namespaces that hold at least one local pod: where policies are active. */
@@ -162,6 +169,7 @@ export class ClusterWorld {
       namespaces: [...this.namespaces.values()],
       pods: [...this.pods.values()],
       policies: [...this.policies.values()],
+      clusterPolicies: [...this.clusterPolicies.values()],
     };
   }
 
@@ -511,10 +519,133 @@ export function randomPolicyKind(rng: Random): Exclude<PolicyKind, 'defaultDeny'
   return rng.weighted(POLICY_MIX);
 }
 
+// ---------------------------------------------------------------------------------------------
+// ClusterNetworkPolicies
+
+const nsNamed = (name: string): LabelSelector => sel({ 'kubernetes.io/metadata.name': name });
+
+/** Partner and legacy ranges admins deny egress to (documentation ranges: never pod addresses). */
+const DENIED_NETWORKS: readonly string[][] = [
+  ['198.51.100.0/24'],
+  ['203.0.113.128/25', '2001:db8:1::/48'],
+  ['192.0.2.0/24'],
+  ['198.18.0.0/15'],
+];
+
+/** The Admin-tier policy of ordinal `i`: the fixed two first, then team passes and network denies. */
+function adminPolicy(world: ClusterWorld, i: number): ClusterPolicyInfo {
+  if (i === 0) {
+    return {
+      name: 'protect-kube-system',
+      tier: 'Admin',
+      priority: 10,
+      subject: { namespaces: nsNamed('kube-system') },
+      ingress: [
+        {
+          name: 'dns-from-everyone',
+          action: 'Accept',
+          peers: [{ namespaces: {} }],
+          protocols: [
+            { udp: { destinationPort: { number: 53 } } },
+            { tcp: { destinationPort: { number: 53 } } },
+          ],
+        },
+        {
+          name: 'metrics-from-monitoring',
+          action: 'Accept',
+          peers: [{ namespaces: sel({ purpose: 'monitoring' }) }],
+          protocols: [{ destinationNamedPort: 'metrics' }],
+        },
+        { name: 'nobody-else', action: 'Deny', peers: [{ namespaces: {} }] },
+      ],
+      egress: [],
+    };
+  }
+  if (i === 1) {
+    return {
+      name: 'deny-cloud-metadata',
+      tier: 'Admin',
+      priority: 20,
+      subject: { namespaces: {} },
+      ingress: [],
+      egress: [{ name: 'metadata', action: 'Deny', peers: [{ networks: ['169.254.169.254/32'] }] }],
+    };
+  }
+  const teams = [...new Set([...world.namespaces.values()].map((n) => n.labels.team).filter(Boolean))];
+  if (i % 2 === 0) {
+    const team = teams[(i / 2 - 1) % teams.length];
+    return {
+      name: `team-internal-pass-${team}-${i}`,
+      tier: 'Admin',
+      priority: 100 + i,
+      subject: { namespaces: sel({ team }) },
+      ingress: [{ name: 'same-team', action: 'Pass', peers: [{ namespaces: sel({ team }) }] }],
+      egress: [{ name: 'same-team', action: 'Pass', peers: [{ namespaces: sel({ team }) }] }],
+    };
+  }
+  const env = (['prod', 'staging', 'dev'] as const)[i % 3];
+  return {
+    name: `deny-partner-ranges-${env}-${i}`,
+    tier: 'Admin',
+    // Every fifth shares its priority with the one before: ties happen in real clusters.
+    priority: 100 + i - (i % 5 === 0 ? 1 : 0),
+    subject: { namespaces: sel({ env }) },
+    ingress: [],
+    egress: [
+      {
+        name: 'partners',
+        action: 'Deny',
+        peers: [{ networks: DENIED_NETWORKS[i % DENIED_NETWORKS.length] }],
+        protocols: [{ tcp: { destinationPort: { range: { start: 1, end: 1023 } } } }],
+      },
+    ],
+  };
+}
+
+/** The Baseline-tier policy of ordinal `i`: default denies per environment, monitoring allowed first. */
+function baselinePolicy(i: number): ClusterPolicyInfo {
+  if (i === 0) {
+    return {
+      name: 'baseline-allow-monitoring',
+      tier: 'Baseline',
+      priority: 10,
+      subject: { namespaces: {} },
+      ingress: [
+        { name: 'scrape', action: 'Accept', peers: [{ namespaces: sel({ purpose: 'monitoring' }) }] },
+      ],
+      egress: [],
+    };
+  }
+  const env = (['prod', 'staging', 'dev'] as const)[(i - 1) % 3];
+  return {
+    name: `baseline-default-deny-${env}-${i}`,
+    tier: 'Baseline',
+    priority: 100 + i,
+    subject: { namespaces: sel({ env }) },
+    ingress: [{ name: 'default-deny', action: 'Deny', peers: [{ namespaces: {} }] }],
+    egress:
+      i % 2 === 0
+        ? [{ name: 'no-internet', action: 'Deny', peers: [{ networks: ['0.0.0.0/0', '::/0'] }] }]
+        : [],
+  };
+}
+
+function writeClusterPolicies(world: ClusterWorld): void {
+  for (let i = 0; i < world.size.adminPolicies; i++) {
+    const p = adminPolicy(world, i);
+    world.clusterPolicies.set(p.name, p);
+  }
+  for (let i = 0; i < world.size.baselinePolicies; i++) {
+    const p = baselinePolicy(i);
+    world.clusterPolicies.set(p.name, p);
+  }
+}
+
 /** The cluster of `size` for `seed`, with the world that events mutate. */
 export function generateCluster(size: ClusterSize, seed: number): ClusterWorld {
   const world = new ClusterWorld(size, new Random(seed));
   populate(world);
   writePolicies(world);
+  writeClusterPolicies(world);
   return world;
 }

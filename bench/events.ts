@@ -5,7 +5,8 @@
  * What it models: what informers deliver to the agent's model, as plain data (ClusterEvent),
  * produced from a ClusterWorld (cluster.ts) that each event also updates, so a stream stays
  * plausible: pods are created Pending, then get an address, are relabelled, are deleted and
- * give their address back; namespaces are relabelled; a few policies come, change and go.
+ * give their address back; namespaces are relabelled; a few policies and cluster policies
+ * come, change and go.
  *
  * How it works: every choice comes from the world's seeded Random, never from timing, so two
  * processes that replay the same calls get the same events — that is how the incremental and
@@ -15,7 +16,14 @@
  * Promise: applying the events, in order, to a model loaded with the world's initial snapshot
  * yields the world's current objects.
  */
-import type { LabelSelector, NamespaceInfo, ObjectKey, PodInfo, PolicyInfo } from '../compiler';
+import type {
+  ClusterPolicyInfo,
+  LabelSelector,
+  NamespaceInfo,
+  ObjectKey,
+  PodInfo,
+  PolicyInfo,
+} from '../compiler';
 import { objectKey, podIsLive, selectorMatches } from '../compiler';
 import type { ModelSink } from '../agent/daemon/compilation';
 import { type ClusterWorld, type Deployment, makePolicy, randomPolicyKind } from './cluster';
@@ -30,7 +38,9 @@ export type ClusterEvent =
   | { readonly type: 'deletePod'; readonly key: ObjectKey }
   | { readonly type: 'upsertNamespace'; readonly namespace: NamespaceInfo }
   | { readonly type: 'upsertPolicy'; readonly policy: PolicyInfo }
-  | { readonly type: 'deletePolicy'; readonly key: ObjectKey };
+  | { readonly type: 'deletePolicy'; readonly key: ObjectKey }
+  | { readonly type: 'upsertClusterPolicy'; readonly policy: ClusterPolicyInfo }
+  | { readonly type: 'deleteClusterPolicy'; readonly name: string };
 
 export function applyEvent(sink: ModelSink, e: ClusterEvent): void {
   switch (e.type) {
@@ -44,14 +54,19 @@ export function applyEvent(sink: ModelSink, e: ClusterEvent): void {
       return sink.upsertPolicy(e.policy);
     case 'deletePolicy':
       return sink.deletePolicy(e.key);
+    case 'upsertClusterPolicy':
+      return sink.upsertClusterPolicy(e.policy);
+    case 'deleteClusterPolicy':
+      return sink.deleteClusterPolicy(e.name);
   }
 }
 
-/** Loads the world's current objects in informer order: namespaces, pods, policies. */
+/** Loads the world's current objects in informer order: namespaces, pods, policies, cluster policies. */
 export function loadWorld(sink: ModelSink, world: ClusterWorld): void {
   for (const ns of world.namespaces.values()) sink.upsertNamespace(ns);
   for (const p of world.pods.values()) sink.upsertPod(p);
   for (const p of world.policies.values()) sink.upsertPolicy(p);
+  for (const p of world.clusterPolicies.values()) sink.upsertClusterPolicy(p);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -130,6 +145,9 @@ export const EVENT_TYPES = [
   'policyAdd',
   'policyChange',
   'policyDelete',
+  'cnpAdd',
+  'cnpChange',
+  'cnpDelete',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 
@@ -176,6 +194,7 @@ export class SingleEvents {
   private readonly nsTargets: { ns: string; label: [string, string] }[] = [];
   private added: PodInfo | undefined;
   private policy: PolicyInfo | undefined;
+  private clusterPolicy: ClusterPolicyInfo | undefined;
   private serial = 0;
 
   constructor(private readonly world: ClusterWorld) {
@@ -295,7 +314,65 @@ export class SingleEvents {
         w.policies.delete(key);
         return { type: 'deletePolicy', key };
       }
+      case 'cnpAdd': {
+        // An admin policy for one local pod's deployment, after every existing admin policy
+        // (the pod already has one for ingress, so cnpChange below really reorders).
+        const local = this.localPodWithAdminIngress(rep);
+        this.clusterPolicy = {
+          name: `bench-cnp-${this.serial++}`,
+          tier: 'Admin',
+          priority: 900,
+          subject: {
+            pods: {
+              namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': local.namespace } },
+              podSelector: { matchLabels: { app: local.labels.app } },
+            },
+          },
+          ingress: [
+            {
+              name: 'deny-debug-port',
+              action: 'Deny',
+              peers: [{ namespaces: {} }],
+              protocols: [{ tcp: { destinationPort: { number: 7000 + (rep % 100) } } }],
+            },
+          ],
+          egress: [],
+        };
+        w.clusterPolicies.set(this.clusterPolicy.name, this.clusterPolicy);
+        return { type: 'upsertClusterPolicy', policy: this.clusterPolicy };
+      }
+      case 'cnpChange': {
+        // A priority change that moves the policy ahead of every other admin policy: the pod
+        // chains reorder their jumps; no cluster-policy chain is rewritten.
+        if (!this.clusterPolicy) throw new Error('cnpChange before cnpAdd');
+        this.clusterPolicy = { ...this.clusterPolicy, priority: 1 };
+        w.clusterPolicies.set(this.clusterPolicy.name, this.clusterPolicy);
+        return { type: 'upsertClusterPolicy', policy: this.clusterPolicy };
+      }
+      case 'cnpDelete': {
+        if (!this.clusterPolicy) throw new Error('cnpDelete before cnpAdd');
+        const name = this.clusterPolicy.name;
+        this.clusterPolicy = undefined;
+        w.clusterPolicies.delete(name);
+        return { type: 'deleteClusterPolicy', name };
+      }
     }
+  }
+
+  /** Like localPod, among pods some Admin policy with ingress rules already selects (by namespace). */
+  private localPodWithAdminIngress(rep: number): PodInfo {
+    const admins = [...this.world.clusterPolicies.values()].filter(
+      (c) => c.tier === 'Admin' && c.ingress.length > 0 && c.subject.namespaces !== undefined,
+    );
+    const local = [...this.world.pods.values()]
+      .filter((p) => {
+        if (!this.world.isLocal(p) || !podIsLive(p)) return false;
+        const ns = this.world.namespaces.get(p.namespace);
+        return ns !== undefined && admins.some((c) => selectorMatches(c.subject.namespaces, ns.labels));
+      })
+      .sort((a, b) => cmp(objectKey(a), objectKey(b)));
+    if (local.length === 0) throw new Error('no local pod is selected by an admin cluster policy');
+    return local[rep % local.length];
   }
 
   /** The live remote pod of `d` with the smallest name (stable across repetitions), if any. */
@@ -336,6 +413,7 @@ export const CHURN_MIX = {
   policyChange: 1,
   policyAdd: 0.5,
   policyDelete: 0.5,
+  clusterPolicyChange: 0.2,
 } as const;
 export type ChurnKind = keyof typeof CHURN_MIX;
 
@@ -443,6 +521,18 @@ export class ChurnStream {
         const p = this.somePolicy();
         w.policies.delete(objectKey(p));
         return { type: 'deletePolicy', key: objectKey(p) };
+      }
+      case 'clusterPolicyChange': {
+        // An admin moves a policy up or down within its tier (a priority change).
+        const list = [...w.clusterPolicies.values()];
+        if (list.length === 0) return this.make('podStatus');
+        const p = list[w.rng.int(list.length)];
+        const next: ClusterPolicyInfo = {
+          ...p,
+          priority: p.priority % 2 === 0 ? p.priority + 1 : p.priority - 1,
+        };
+        w.clusterPolicies.set(next.name, next);
+        return { type: 'upsertClusterPolicy', policy: next };
       }
     }
   }

@@ -2,10 +2,11 @@
  * The cost of one event of each type, measured one at a time on a loaded cluster (the runner
  * idle, so nothing else is in the batch): model update + compile, render + diff, kernel apply.
  *
- * For each repetition the seven types run in order (podAdd, podDelete, podRelabel,
- * namespaceRelabel, policyAdd, policyChange, policyDelete): the pod added is the one deleted,
- * relabels toggle back on odd repetitions, the policy added is changed then deleted, so the
- * cluster is the same at the start of every repetition and medians compare like with like.
+ * For each repetition the ten types run in order (podAdd, podDelete, podRelabel,
+ * namespaceRelabel, policyAdd, policyChange, policyDelete, cnpAdd, cnpChange, cnpDelete): the
+ * pod added is the one deleted, relabels toggle back on odd repetitions, the policy and the
+ * cluster policy added are changed then deleted, so the cluster is the same at the start of
+ * every repetition and medians compare like with like.
  */
 import type { Compilation } from '../agent/daemon/compilation';
 import type { ApplyStats, Dataplane } from '../dataplane/api';

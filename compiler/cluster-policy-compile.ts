@@ -13,10 +13,10 @@
  * per protocol.
  *
  * `domainNames` peers are not enforced (they need DNS interception). The API's rule for a peer
- * an implementation cannot match is "fail closed": an Accept rule treats it as matching no
- * traffic, a Deny or Pass rule as matching all traffic (its protocols still apply). The
- * compiled rule records the peer kind in `unsupported` so analyze, the agent and explain can
- * say so.
+ * an implementation cannot match is "fail closed", for the whole rule: an Accept rule matches
+ * no traffic (its other peers included), a Deny or a Pass rule becomes a Deny of all traffic
+ * ("treat the rule as a 'Deny all' rule"; its protocols still apply). The compiled rule
+ * records the peer kind in `unsupported` so analyze, the agent and explain can say so.
  */
 import type {
   ClusterPolicyKey,
@@ -130,9 +130,16 @@ function compileRule(
       keys.add(key);
     }
   }
-  // Fail closed on peers we cannot match: Accept matches none of them, Deny and Pass all.
-  const peers: readonly PeerSetKey[] | 'any' =
-    unsupported.size > 0 && rule.action !== 'Accept' ? 'any' : [...keys];
+  // Fail closed on a peer we cannot match, as the API defines it for the whole rule: "For
+  // Accept rules, ... treat the rule as matching no traffic. For Deny and Pass rules, ...
+  // treat the rule as a 'Deny all' rule" (its protocols still apply: only the peer is unknown).
+  const failClosed = unsupported.size > 0;
+  const peers: readonly PeerSetKey[] | 'any' = !failClosed
+    ? [...keys]
+    : rule.action === 'Accept'
+      ? []
+      : 'any';
+  const action = failClosed && rule.action === 'Pass' ? 'Deny' : rule.action;
   let ports: PortMatch[] | 'any' = 'any';
   if (rule.protocols && rule.protocols.length > 0) {
     ports = rule.protocols.flatMap((p) => protocolMatches(p, direction, defs));
@@ -140,7 +147,8 @@ function compileRule(
   return {
     index,
     name: rule.name,
-    action: rule.action,
+    action,
+    ...(action !== rule.action ? { writtenAction: rule.action } : {}),
     peers,
     ports,
     ...(unsupported.size > 0 ? { unsupported: [...unsupported].sort() } : {}),
@@ -183,6 +191,7 @@ export function compileClusterPolicy(c: ClusterPolicyInfo): ClusterPolicyCompila
       priority: c.priority,
       ingress,
       egress,
+      ...(c.audit ? { audit: true as const } : {}),
     },
     peerSets: used,
   };
@@ -195,12 +204,13 @@ export function unsupportedRuleWarnings(c: CompiledClusterPolicy): string[] {
     for (const r of c[direction] ?? []) {
       if (!r.unsupported) continue;
       const rule = r.name ? `rule ${r.index} "${r.name}"` : `rule ${r.index}`;
+      const written = r.writtenAction ?? r.action;
       const effect =
         r.action === 'Accept'
-          ? "Palisade treats those peers as matching no traffic (the API's fail-closed rule for Accept)"
-          : `Palisade treats the rule as matching every destination (the API's fail-closed rule for ${r.action})`;
+          ? "Palisade treats the rule as matching no traffic (the API's fail-closed rule for Accept)"
+          : `Palisade treats the rule as a Deny of every remote address (the API's fail-closed rule for ${written})`;
       out.push(
-        `ClusterNetworkPolicy ${c.name}: ${direction} ${rule} (${r.action}) has ${r.unsupported.join(', ')} peers, which Palisade does not enforce; ${effect}`,
+        `ClusterNetworkPolicy ${c.name}: ${direction} ${rule} (${written}) has ${r.unsupported.join(', ')} peers, which Palisade does not enforce; ${effect}`,
       );
     }
   }

@@ -1,19 +1,27 @@
 /**
- * The incremental compiler against compiling from scratch: random event sequences, applied
- * one by one with flushes at random points, must leave the same state as compileSnapshot of
- * the final model, and the deltas, replayed onto a mirror, must rebuild that state exactly.
+ * The incremental compiler against compiling from scratch: random event sequences (namespaces,
+ * pods, NetworkPolicies, ClusterNetworkPolicies of both tiers, Nodes), applied one by one with
+ * flushes at random points, must leave the same state as compileSnapshot of the final model,
+ * and the deltas, replayed onto a mirror, must rebuild that state exactly.
  */
 import fc from 'fast-check';
 import type { CompileDelta, CompiledState } from './ir';
 import { IncrementalCompiler, compileSnapshot } from './incremental';
-import type { LabelSelector, NamespaceInfo, PodInfo, PolicyInfo } from './model';
+import type { ClusterPolicyInfo, LabelSelector, NamespaceInfo, NodeInfo, PodInfo, PolicyInfo } from './model';
 import { objectKey } from './model';
+import {
+  clusterPolicyArb,
+  nodeArb,
+  nodeSelectorArb,
+  type ClusterPolicyArbOptions,
+} from './testutil/cluster-policy-arbitraries';
 import { ns, pod, policy } from './testutil/factories';
 
 function normalise(s: CompiledState) {
   return {
     pods: [...s.pods.values()].sort((a, b) => a.key.localeCompare(b.key)),
     policies: [...s.policies.values()].sort((a, b) => a.key.localeCompare(b.key)),
+    clusterPolicies: [...s.clusterPolicies.values()].sort((a, b) => a.key.localeCompare(b.key)),
     peerSets: [...s.peerSets.values()]
       .map((p) => ({ key: p.key, def: p.def, members: [...p.members].sort() }))
       .sort((a, b) => a.key.localeCompare(b.key)),
@@ -24,11 +32,13 @@ function normalise(s: CompiledState) {
 class Mirror {
   pods = new Map<string, unknown>();
   policies = new Map<string, unknown>();
+  clusterPolicies = new Map<string, unknown>();
   sets = new Map<string, { key: string; def: unknown; members: Set<string> }>();
   apply(state: CompiledState, d: CompileDelta) {
     if (d.full) {
       this.pods = new Map(state.pods);
       this.policies = new Map(state.policies);
+      this.clusterPolicies = new Map(state.clusterPolicies);
       this.sets = new Map(
         [...state.peerSets].map(([k, v]) => [k, { key: k, def: v.def, members: new Set(v.members) }]),
       );
@@ -41,6 +51,10 @@ class Mirror {
     for (const k of d.policies) {
       if (state.policies.has(k)) this.policies.set(k, state.policies.get(k));
       else this.policies.delete(k);
+    }
+    for (const k of d.clusterPolicies) {
+      if (state.clusterPolicies.has(k)) this.clusterPolicies.set(k, state.clusterPolicies.get(k));
+      else this.clusterPolicies.delete(k);
     }
     for (const k of d.peerSets) {
       const s = state.peerSets.get(k);
@@ -64,6 +78,7 @@ class Mirror {
     return normalise({
       pods: this.pods,
       policies: this.policies,
+      clusterPolicies: this.clusterPolicies,
       peerSets: this.sets,
     } as unknown as CompiledState);
   }
@@ -170,6 +185,30 @@ const nsArb: fc.Arbitrary<NamespaceInfo> = fc
   .record({ name: fc.constantFrom(...nsNames), labels: labelsArb })
   .map((r) => ns(r.name, r.labels));
 
+/** Node addresses overlap pod addresses (hostNetwork pods share theirs) and each other. */
+const nodeAddressPool = ['10.0.0.1', '10.0.0.5', '172.18.0.2', 'fd00::1'];
+const nodeNames = ['n1', 'n2', 'n3'];
+const nodeInfoArb: fc.Arbitrary<NodeInfo> = fc
+  .record({
+    name: fc.constantFrom(...nodeNames),
+    addresses: fc.uniqueArray(fc.constantFrom(...nodeAddressPool), { maxLength: 2 }),
+  })
+  .chain(({ name, addresses }) => nodeArb(name, addresses));
+const cnpNames = ['c1', 'c2', 'c3'];
+const CNP_OPTIONS: ClusterPolicyArbOptions = {
+  names: cnpNames,
+  selector: selectorArb,
+  nsSelector: selectorArb,
+  nodeSelector: nodeSelectorArb,
+  cidrs: ['10.0.0.0/30', '10.0.0.2/32', '0.0.0.0/0', 'fd00::/64'],
+  ports: [79, 80, 81],
+  portNames: ['http', 'dns'],
+  maxRules: 2,
+};
+const cnpArb: fc.Arbitrary<ClusterPolicyInfo> = fc
+  .constantFrom(...cnpNames)
+  .chain((name) => clusterPolicyArb(CNP_OPTIONS, name));
+
 type Op =
   | { t: 'ns'; v: NamespaceInfo }
   | { t: 'delNs'; v: string }
@@ -177,6 +216,10 @@ type Op =
   | { t: 'delPod'; v: string }
   | { t: 'pol'; v: PolicyInfo }
   | { t: 'delPol'; v: string }
+  | { t: 'cnp'; v: ClusterPolicyInfo }
+  | { t: 'delCnp'; v: string }
+  | { t: 'node'; v: NodeInfo }
+  | { t: 'delNode'; v: string }
   | { t: 'flush' };
 const opArb: fc.Arbitrary<Op> = fc.oneof(
   nsArb.map((v) => ({ t: 'ns' as const, v })),
@@ -188,6 +231,11 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
     .map((v) => ({ t: 'delPod' as const, v })),
   policyArb.map((v) => ({ t: 'pol' as const, v })),
   fc.constantFrom('x/p', 'y/q', 'y/p', 'x/q').map((v) => ({ t: 'delPol' as const, v })),
+  cnpArb.map((v) => ({ t: 'cnp' as const, v })),
+  cnpArb.map((v) => ({ t: 'cnp' as const, v })),
+  fc.constantFrom(...cnpNames).map((v) => ({ t: 'delCnp' as const, v })),
+  nodeInfoArb.map((v) => ({ t: 'node' as const, v })),
+  fc.constantFrom(...nodeNames).map((v) => ({ t: 'delNode' as const, v })),
   fc.constant({ t: 'flush' as const }),
 );
 
@@ -203,6 +251,8 @@ describe('IncrementalCompiler', () => {
             ns: new Map<string, NamespaceInfo>(),
             pods: new Map<string, PodInfo>(),
             pols: new Map<string, PolicyInfo>(),
+            cnps: new Map<string, ClusterPolicyInfo>(),
+            nodes: new Map<string, NodeInfo>(),
           };
           for (const op of ops) {
             switch (op.t) {
@@ -230,6 +280,22 @@ describe('IncrementalCompiler', () => {
                 c.deletePolicy(op.v);
                 model.pols.delete(op.v);
                 break;
+              case 'cnp':
+                c.upsertClusterPolicy(op.v);
+                model.cnps.set(op.v.name, op.v);
+                break;
+              case 'delCnp':
+                c.deleteClusterPolicy(op.v);
+                model.cnps.delete(op.v);
+                break;
+              case 'node':
+                c.upsertNode(op.v);
+                model.nodes.set(op.v.name, op.v);
+                break;
+              case 'delNode':
+                c.deleteNode(op.v);
+                model.nodes.delete(op.v);
+                break;
               case 'flush':
                 mirror.apply(c.state(), c.flush());
                 check();
@@ -244,6 +310,8 @@ describe('IncrementalCompiler', () => {
                 namespaces: [...model.ns.values()],
                 pods: [...model.pods.values()],
                 policies: [...model.pols.values()],
+                clusterPolicies: [...model.cnps.values()],
+                nodes: [...model.nodes.values()],
               },
               { nodeName },
             );

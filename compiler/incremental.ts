@@ -282,10 +282,6 @@ export class IncrementalCompiler implements CompiledView {
   ) {
     const pods = this.podsByNs.get(name);
     if (!pods) return;
-    // Subjects of this namespace may enter or leave ClusterNetworkPolicy subjects.
-    for (const podKey of [...(this.subjectsByNs.get(name) ?? EMPTY)]) {
-      if (this.reselectClusterPolicies(podKey)) this.refreshPodRules(podKey);
-    }
     for (const key of this.nsSelectorSets) {
       const set = this.peerSets.get(key)!;
       const def = set.def as PeerSetDef & { kind: 'pods' };
@@ -297,6 +293,12 @@ export class IncrementalCompiler implements CompiledView {
         if (was) this.contribute(set, podMembers(def, pod, before, this.isSubject(pod)), -1);
         if (is) this.contribute(set, podMembers(def, pod, after, this.isSubject(pod)), +1);
       }
+    }
+    // Then subjects of this namespace may enter or leave ClusterNetworkPolicy subjects. After the
+    // sets above: a set a newly selected policy acquires is filled from the model as it is now,
+    // and must not be counted twice.
+    for (const podKey of [...(this.subjectsByNs.get(name) ?? EMPTY)]) {
+      if (this.reselectClusterPolicies(podKey)) this.refreshPodRules(podKey);
     }
   }
 
@@ -541,7 +543,7 @@ export class IncrementalCompiler implements CompiledView {
   upsertPolicy(p: PolicyInfo): void {
     const key = objectKey(p);
     const old = this.policyMap.get(key);
-    if (old && JSON.stringify(old.spec) === JSON.stringify(p.spec)) return;
+    if (old && JSON.stringify(old.spec) === JSON.stringify(p.spec) && !old.audit === !p.audit) return;
     const before = this.selections.get(key) ?? EMPTY;
     const oldCompilation = this.compilations.get(key);
     const compilation = compilePolicy(p);
@@ -567,6 +569,8 @@ export class IncrementalCompiler implements CompiledView {
     if (before.size > 0 || after.size > 0) this.delta.policy(key);
     for (const podKey of before) this.refreshPodRules(podKey);
     for (const podKey of after) if (!before.has(podKey)) this.refreshPodRules(podKey);
+    // Entering or leaving audit mode changes what the pods' chains enforce, not their lists.
+    if (old && !old.audit !== !p.audit) for (const podKey of after) this.delta.pod(podKey);
   }
 
   deletePolicy(key: ObjectKey): void {
@@ -629,6 +633,8 @@ export class IncrementalCompiler implements CompiledView {
     if (before.size > 0 || after.size > 0) this.delta.clusterPolicy(key);
     for (const podKey of before) this.refreshPodRules(podKey);
     for (const podKey of after) if (!before.has(podKey)) this.refreshPodRules(podKey);
+    // Entering or leaving audit mode changes what the pods' chains enforce, not their lists.
+    if (old && !old.audit !== !c.audit) for (const podKey of after) this.delta.pod(podKey);
   }
 
   deleteClusterPolicy(key: ClusterPolicyKey): void {

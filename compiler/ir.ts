@@ -85,6 +85,8 @@ export interface CompiledPolicy {
   /** null when the policy does not apply to that direction; [] when it does and allows nothing. */
   readonly ingress: readonly CompiledRule[] | null;
   readonly egress: readonly CompiledRule[] | null;
+  /** Audit mode (palisade.io/enforcement: audit): reported, never enforced. */
+  readonly audit?: true;
 }
 
 // ---- ClusterNetworkPolicy tiers ---------------------------------------------------------------
@@ -96,16 +98,19 @@ export type TierName = 'admin' | 'baseline';
 
 /**
  * One ClusterNetworkPolicy rule. Evaluation within a policy is in `index` order, first match
- * wins. `peers: []` matches nothing (an Accept rule whose only peers Palisade cannot match);
- * 'any' matches every remote address (a Deny or Pass rule whose peers Palisade cannot match,
- * which the API says must fail closed), `ports` as in v1 rules.
+ * wins. `peers: []` matches nothing (an Accept rule with a peer Palisade cannot match);
+ * 'any' matches every remote address (a Deny or Pass rule with such a peer, compiled as a
+ * Deny: the API's fail-closed rule), `ports` as in v1 rules.
  */
 export interface CompiledTierRule {
   /** Index in the policy's ingress or egress list. */
   readonly index: number;
   /** The rule's `name`; '' when it has none. */
   readonly name: string;
+  /** The rule's action; Deny for a Pass rule that fails closed (see `unsupported`). */
   readonly action: ClusterPolicyAction;
+  /** The action as written, present only when failing closed changed it (Pass, compiled as Deny). */
+  readonly writtenAction?: ClusterPolicyAction;
   readonly peers: readonly PeerSetKey[] | 'any';
   readonly ports: readonly PortMatch[] | 'any';
   /**
@@ -123,6 +128,8 @@ export interface CompiledClusterPolicy {
   /** null when the policy has no rules for that direction (it does not affect it). */
   readonly ingress: readonly CompiledTierRule[] | null;
   readonly egress: readonly CompiledTierRule[] | null;
+  /** Audit mode (palisade.io/enforcement: audit): reported, never enforced. */
+  readonly audit?: true;
 }
 
 /** The order of evaluation within a tier: priority, then name (ties have no defined winner upstream). */
@@ -139,7 +146,11 @@ export interface PodRules {
   readonly name: string;
   readonly nodeName: string;
   readonly ips: readonly string[];
-  /** Keys of the NetworkPolicies that select the pod for ingress, sorted. Empty = not isolated. */
+  /**
+   * Keys of the NetworkPolicies that select the pod for ingress, sorted. Empty = not isolated.
+   * These lists, and the four below, hold audit-mode policies too: consumers that enforce skip
+   * those (see `audit` on the compiled policies).
+   */
   readonly ingress: readonly ObjectKey[];
   readonly egress: readonly ObjectKey[];
   /**
@@ -181,7 +192,10 @@ export interface MemberChange {
  */
 export interface CompileDelta {
   readonly full: boolean;
-  /** Subject pods added, removed, or whose ips or policy lists changed. */
+  /**
+   * Subject pods added, removed, or whose ips or policy lists changed, or one of whose policies
+   * entered or left audit mode.
+   */
   readonly pods: ReadonlySet<ObjectKey>;
   /** Compiled policies added, removed or changed. */
   readonly policies: ReadonlySet<ObjectKey>;

@@ -93,10 +93,19 @@ export interface NetworkPolicySpec {
   readonly egress?: readonly NetworkPolicyEgressRule[];
 }
 
+/**
+ * The annotation that puts a NetworkPolicy or ClusterNetworkPolicy in audit mode: with the value
+ * "audit" the policy is compiled and its would-be verdicts reported, but it changes no packet's
+ * fate. Any other value (or none) enforces it.
+ */
+export const ENFORCEMENT_ANNOTATION = 'palisade.io/enforcement';
+
 export interface PolicyInfo {
   readonly namespace: string;
   readonly name: string;
   readonly spec: NetworkPolicySpec;
+  /** Annotated palisade.io/enforcement: audit. Absent or false: enforced. */
+  readonly audit?: boolean;
 }
 
 // ---- ClusterNetworkPolicy (policy.networking.k8s.io/v1alpha2) --------------------------------
@@ -165,6 +174,8 @@ export interface ClusterPolicyInfo {
   /** Empty: the policy does not affect that direction. */
   readonly ingress: readonly ClusterPolicyRule[];
   readonly egress: readonly ClusterPolicyRule[];
+  /** Annotated palisade.io/enforcement: audit. Absent or false: enforced. */
+  readonly audit?: boolean;
 }
 
 // ---- Nodes (for `nodes` peers) -----------------------------------------------------------------

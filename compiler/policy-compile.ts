@@ -119,7 +119,14 @@ export function compilePolicy(p: PolicyInfo): PolicyCompilation {
       )
     : null;
   return {
-    compiled: { key: objectKey(p), namespace: p.namespace, name: p.name, ingress, egress },
+    compiled: {
+      key: objectKey(p),
+      namespace: p.namespace,
+      name: p.name,
+      ingress,
+      egress,
+      ...(p.audit ? { audit: true as const } : {}),
+    },
     peerSets: defs,
   };
 }

@@ -1,14 +1,17 @@
 /**
- * Property test: on random clusters and policies covering every NetworkPolicy feature, the
+ * Property test: on random clusters and policies covering every NetworkPolicy and
+ * ClusterNetworkPolicy feature (both tiers, random priorities with ties, every action, every
+ * peer kind including nodes and domainNames, port numbers, ranges and named ports), the
  * compiler's verdict() agrees with the literal reference evaluator (testutil) for every
- * ordered pair of endpoints (pods, pod addresses, and hosts outside the cluster) and several
- * probes. The seed is fixed (override with PALISADE_PROPERTY_SEED, runs with
+ * ordered pair of endpoints (pods, pod addresses, node addresses and hosts outside the
+ * cluster) and several probes. The seed is fixed (override with PALISADE_PROPERTY_SEED, runs with
  * PALISADE_PROPERTY_RUNS); on failure fast-check prints the seed, the shrunk counterexample
  * and the path to replay it.
  */
 import fc from 'fast-check';
 import { compileSnapshot } from './incremental';
 import type {
+  ClusterPolicyInfo,
   ClusterSnapshot,
   LabelSelector,
   LabelSelectorRequirement,
@@ -17,12 +20,19 @@ import type {
   NetworkPolicyPeer,
   NetworkPolicyPort,
   NetworkPolicySpec,
+  NodeInfo,
   PodInfo,
   PolicyInfo,
   PolicyType,
   Protocol,
 } from './model';
-import { LiteralEvaluator, type LiteralEndpoint } from './testutil/literal-evaluator';
+import {
+  clusterPoliciesArb,
+  nodeArb,
+  nodeSelectorArb,
+  type ClusterPolicyArbOptions,
+} from './testutil/cluster-policy-arbitraries';
+import { LiteralEvaluator, literalSelectorMatches, type LiteralEndpoint } from './testutil/literal-evaluator';
 import { verdict } from './verdict';
 import type { Endpoint, Probe } from './verdict-types';
 
@@ -40,6 +50,8 @@ const NODE_IPS: Record<string, string[]> = {
   'node-1': ['172.18.0.2', 'fd00:172:18::2'],
   'node-2': ['172.18.0.3', 'fd00:172:18::3'],
 };
+/** A node without pods whose address is also one of the hosts outside the cluster below. */
+const NODE_3_IPS = ['192.0.2.1'];
 const EXTERNALS = ['192.0.2.1', '10.0.0.200', 'fd00::c8', '172.18.0.2', '203.0.113.9'];
 const PROBES: Probe[] = [
   { port: 80, protocol: 'TCP' },
@@ -108,6 +120,29 @@ const peerArb: fc.Arbitrary<NetworkPolicyPeer> = fc.oneof(
       fc.subarray(candidates).map((except) => ({ ipBlock: except.length > 0 ? { cidr, except } : { cidr } })),
     ),
 );
+
+/** ClusterNetworkPolicies over the same selectors, every peer kind, the ports the probes use. */
+const CNP_OPTIONS: ClusterPolicyArbOptions = {
+  names: ['cnp-a', 'cnp-b', 'cnp-c', 'cnp-d'],
+  selector: selectorArb,
+  nsSelector: nsSelectorArb,
+  nodeSelector: nodeSelectorArb,
+  cidrs: [
+    '10.0.0.0/24',
+    '10.0.0.0/30',
+    '10.0.0.1/32',
+    '0.0.0.0/0',
+    '172.18.0.0/16',
+    '172.18.0.2/32',
+    '192.0.2.0/24',
+    '::/0',
+    'fd00::/64',
+    'fd00::1/128',
+    'fd00:172:18::/64',
+  ],
+  ports: PORT_NUMBERS,
+  portNames: PORT_NAMES,
+};
 
 const portArb: fc.Arbitrary<NetworkPolicyPort> = fc
   .record(
@@ -189,8 +224,14 @@ const clusterArb = fc
     nsLabels: fc.array(labelsArb, { minLength: 4, maxLength: 4 }),
     pods: fc.array(podSeedArb, { minLength: 2, maxLength: 8 }),
     policies: fc.array(fc.record({ ns: fc.nat(3), spec: specArb }), { maxLength: 5 }),
+    clusterPolicies: clusterPoliciesArb(CNP_OPTIONS, 4),
+    nodes: fc.tuple(
+      nodeArb('node-1', NODE_IPS['node-1']),
+      nodeArb('node-2', NODE_IPS['node-2']),
+      nodeArb('node-3', NODE_3_IPS),
+    ),
   })
-  .map(({ nsCount, nsLabels, pods, policies }): ClusterSnapshot => {
+  .map(({ nsCount, nsLabels, pods, policies, clusterPolicies, nodes }): ClusterSnapshot => {
     const names = NS_NAMES.slice(0, nsCount);
     const namespaces: NamespaceInfo[] = names.map((name, i) => ({
       name,
@@ -225,7 +266,13 @@ const clusterArb = fc
       name: `pol${i}`,
       spec: p.spec,
     }));
-    return { namespaces, pods: podInfos, policies: policyInfos };
+    return {
+      namespaces,
+      pods: podInfos,
+      policies: policyInfos,
+      clusterPolicies: clusterPolicies as ClusterPolicyInfo[],
+      nodes: nodes as NodeInfo[],
+    };
   });
 
 function endpoints(c: ClusterSnapshot): { name: string; e: Endpoint }[] {
@@ -264,7 +311,8 @@ test('compiler verdicts equal the literal evaluator on random clusters', () => {
               EXTERNALS.includes(to.e.ip)
             )
               continue;
-            const got = verdict(compiler, from.e, to.e, probe).allowed;
+            const v = verdict(compiler, from.e, to.e, probe);
+            const got = v.allowed;
             const want = literal.allowed(
               from.e as LiteralEndpoint,
               to.e as LiteralEndpoint,
@@ -272,10 +320,31 @@ test('compiler verdicts equal the literal evaluator on random clusters', () => {
               probe.protocol,
             );
             pairsChecked++;
+            const what = `${from.name} -> ${to.name} on ${probe.port}/${probe.protocol}`;
             if (got !== want) {
               throw new Error(
-                `${from.name} -> ${to.name} on ${probe.port}/${probe.protocol}: compiler says ${got ? 'allowed' : 'denied'}, literal evaluator ${want ? 'allowed' : 'denied'}\ncluster: ${describe(cluster)}`,
+                `${what}: compiler says ${got ? 'allowed' : 'denied'}, literal evaluator ${want ? 'allowed' : 'denied'}\ncluster: ${describe(cluster)}`,
               );
+            }
+            // Who decided, too: the same tier, and for a CNP tier the same policy and rule (ties
+            // broken by name in both), so an order mistake cannot hide behind an equal action.
+            const d = literal.decisions(
+              from.e as LiteralEndpoint,
+              to.e as LiteralEndpoint,
+              probe.port,
+              probe.protocol,
+            );
+            for (const dir of ['egress', 'ingress'] as const) {
+              if (!d) break;
+              const c = v[dir];
+              const l = d[dir];
+              const gotBy = `${c.decidedBy} ${c.clusterRule ? `${c.clusterRule.policy}[${c.clusterRule.rule}] ${c.clusterRule.action}` : ''}`;
+              const wantBy = `${l.decidedBy} ${l.rule ? `${l.rule.policy}[${l.rule.rule}] ${l.rule.action}` : ''}`;
+              if (gotBy !== wantBy) {
+                throw new Error(
+                  `${what}, ${dir}: compiler decided by ${gotBy}, literal evaluator by ${wantBy}\ncluster: ${describe(cluster)}`,
+                );
+              }
             }
           }
         }
@@ -325,6 +394,40 @@ test('the generators cover every feature', () => {
         }
       }
     }
+    const cnps = c.clusterPolicies ?? [];
+    for (const cnp of cnps) {
+      seen.add(`cnp:${cnp.tier}`);
+      seen.add(cnp.subject.namespaces ? 'cnp-subject:namespaces' : 'cnp-subject:pods');
+      if (cnps.some((o) => o !== cnp && o.tier === cnp.tier && o.priority === cnp.priority))
+        seen.add('cnp:tie');
+      if (cnp.ingress.length === 0 || cnp.egress.length === 0) seen.add('cnp:one-direction');
+      for (const [dir, rules] of [
+        ['ingress', cnp.ingress],
+        ['egress', cnp.egress],
+      ] as const) {
+        for (const r of rules) {
+          seen.add(`cnp-action:${r.action}`);
+          if (!r.protocols) seen.add('cnp-protocols:absent');
+          for (const pe of r.peers) {
+            for (const k of ['namespaces', 'pods', 'networks', 'nodes', 'domainNames'] as const)
+              if (pe[k] !== undefined) seen.add(`cnp-peer:${dir}:${k}`);
+            if (pe.networks?.some((n) => n.includes(':'))) seen.add('cnp-networks:v6');
+            if (pe.nodes && (c.nodes ?? []).some((n) => literalSelectorMatches(pe.nodes!, n.labels)))
+              seen.add('cnp-nodes:match');
+          }
+          for (const pr of r.protocols ?? []) {
+            if (pr.destinationNamedPort) seen.add(`cnp-port:named:${dir}`);
+            for (const k of ['tcp', 'udp', 'sctp'] as const) {
+              const dp = pr[k]?.destinationPort;
+              if (pr[k]) seen.add(`cnp-proto:${k}`);
+              if (pr[k] && !dp) seen.add('cnp-port:none');
+              if (dp?.number !== undefined) seen.add('cnp-port:number');
+              if (dp?.range !== undefined) seen.add('cnp-port:range');
+            }
+          }
+        }
+      }
+    }
   });
   for (const f of [
     'hostNetwork',
@@ -358,6 +461,33 @@ test('the generators cover every feature', () => {
     'port:range',
     'port:number',
     'port:none',
+    'cnp:Admin',
+    'cnp:Baseline',
+    'cnp:tie',
+    'cnp:one-direction',
+    'cnp-subject:namespaces',
+    'cnp-subject:pods',
+    'cnp-action:Accept',
+    'cnp-action:Deny',
+    'cnp-action:Pass',
+    'cnp-protocols:absent',
+    'cnp-peer:ingress:namespaces',
+    'cnp-peer:ingress:pods',
+    'cnp-peer:egress:namespaces',
+    'cnp-peer:egress:pods',
+    'cnp-peer:egress:networks',
+    'cnp-peer:egress:nodes',
+    'cnp-peer:egress:domainNames',
+    'cnp-networks:v6',
+    'cnp-nodes:match',
+    'cnp-port:named:ingress',
+    'cnp-port:named:egress',
+    'cnp-proto:tcp',
+    'cnp-proto:udp',
+    'cnp-proto:sctp',
+    'cnp-port:none',
+    'cnp-port:number',
+    'cnp-port:range',
   ]) {
     expect(seen).toContain(f);
   }

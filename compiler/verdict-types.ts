@@ -75,6 +75,11 @@ export interface Verdict {
   readonly node: boolean;
   readonly egress: DirectionVerdict;
   readonly ingress: DirectionVerdict;
+  /**
+   * Present when an audit-mode policy (palisade.io/enforcement: audit) selects either end: the
+   * outcome if the audited policies were enforced too. The fields above are what is enforced.
+   */
+  readonly audited?: Omit<Verdict, 'audited'>;
 }
 
 export interface Probe {

@@ -139,6 +139,12 @@ function evaluateTier(
   return { tiedWith: [] };
 }
 
+/**
+ * enforced: audit-mode policies take no part (what the kernel enforces); audited: they take part
+ * as if enforced (what the kernel reports they would do).
+ */
+type Mode = 'enforced' | 'audited';
+
 function decide(
   view: CompiledView,
   direction: 'ingress' | 'egress',
@@ -146,6 +152,7 @@ function decide(
   remoteIP: string | undefined,
   dstIP: string | undefined,
   probe: Probe,
+  mode: Mode = 'enforced',
 ): DirectionVerdict {
   const notDecided = (subjectKey: string | null, evaluated: boolean): DirectionVerdict => ({
     direction,
@@ -164,9 +171,13 @@ function decide(
   const state = view.state();
   const rules = state.pods.get(key);
   if (!rules) return notDecided(key, false);
-  const isolating = direction === 'ingress' ? rules.ingress : rules.egress;
-  const admin = direction === 'ingress' ? rules.adminIngress : rules.adminEgress;
-  const baseline = direction === 'ingress' ? rules.baselineIngress : rules.baselineEgress;
+  const npTakesPart = (k: string): boolean => mode === 'audited' || !state.policies.get(k)?.audit;
+  const cnpTakesPart = (k: string): boolean => mode === 'audited' || !state.clusterPolicies.get(k)?.audit;
+  const isolating = (direction === 'ingress' ? rules.ingress : rules.egress).filter(npTakesPart);
+  const admin = (direction === 'ingress' ? rules.adminIngress : rules.adminEgress).filter(cnpTakesPart);
+  const baseline = (direction === 'ingress' ? rules.baselineIngress : rules.baselineEgress).filter(
+    cnpTakesPart,
+  );
   const base = { direction, subject: key, evaluated: true, isolatingPolicies: isolating } as const;
   const passedBy: TierRuleRef[] = [];
   if (remoteIP === undefined || dstIP === undefined) {
@@ -256,13 +267,37 @@ export function verdict(view: CompiledView, from: Endpoint, to: Endpoint, probe:
     src.pod.nodeName !== '' &&
     src.pod.nodeName === dst.pod.nodeName &&
     (src.pod.hostNetwork || dst.pod.hostNetwork);
-  const egress = decide(view, 'egress', src.pod, pair?.[1], pair?.[1], probe);
-  const ingress = decide(view, 'ingress', dst.pod, pair?.[0], pair?.[1], probe);
-  return {
-    allowed: self || node || (pair !== null && egress.allowed && ingress.allowed),
-    self,
-    node,
-    egress,
-    ingress,
+  const evaluate = (mode: Mode) => {
+    const egress = decide(view, 'egress', src.pod, pair?.[1], pair?.[1], probe, mode);
+    const ingress = decide(view, 'ingress', dst.pod, pair?.[0], pair?.[1], probe, mode);
+    return {
+      allowed: self || node || (pair !== null && egress.allowed && ingress.allowed),
+      self,
+      node,
+      egress,
+      ingress,
+    };
   };
+  const enforced = evaluate('enforced');
+  if (!auditPoliciesApply(view, src.pod, dst.pod)) return enforced;
+  return { ...enforced, audited: evaluate('audited') };
+}
+
+/** Does an audit-mode policy select either end (so the audited outcome may differ)? */
+function auditPoliciesApply(view: CompiledView, ...pods: (PodInfo | undefined)[]): boolean {
+  const state = view.state();
+  for (const pod of pods) {
+    const rules = pod && state.pods.get(objectKey(pod));
+    if (!rules) continue;
+    for (const k of [...rules.ingress, ...rules.egress]) if (state.policies.get(k)?.audit) return true;
+    for (const k of [
+      ...rules.adminIngress,
+      ...rules.adminEgress,
+      ...rules.baselineIngress,
+      ...rules.baselineEgress,
+    ]) {
+      if (state.clusterPolicies.get(k)?.audit) return true;
+    }
+  }
+  return false;
 }

@@ -1,18 +1,24 @@
 /**
- * The dataplane's public surface, as the agent and the bench use it.
+ * The dataplane's public surface, as the agent and the bench use it. Two backends sit behind it
+ * (README.md): iptables + ipset (dataplane/iptables/) and native nftables (dataplane/nftables/).
  *
- *   CompiledState + CompileDelta ──render──▶ desired chains and ipsets (per IP family)
- *   desired vs last applied ──diff──▶ restore text (ipset restore, iptables-restore --noflush)
- *   restore text ──Kernel──▶ the kernel;  Kernel.save ──▶ read-back for drift
+ *   CompiledState + CompileDelta ──render──▶ desired chains and sets (the backend's Renderer)
+ *   desired vs last applied ──diff──▶ Changes ──plan──▶ the backend's input
+ *     (iptables: ipset restore, iptables-restore --noflush; nftables: one transaction)
+ *   input ──Kernel──▶ the kernel;  read-back (iptables-save / nft list) ──▶ drift
  *
- * Every process spawn lives behind `Kernel` (kernel.ts); tests replace it with FakeKernel.
- * Build one with `createDataplane({ kernel, mode, logger })`.
+ * Every process lives behind `Kernel` (kernel.ts); tests replace it with FakeKernel (iptables)
+ * or FakeNft (nftables). Build one with `createDataplane({ kernel, backend, mode, logger })`.
  */
 import type { CompileDelta, CompiledState, PeerSetDef, PeerSetKey } from '../compiler/ir';
 import type { ObjectKey } from '../compiler/model';
 import type { Binaries, Kernel } from './kernel';
 
 export type IPFamily = 4 | 6;
+
+/** Which kernel interface programs the rules: iptables-nft + ipset, or nftables natively. */
+export type BackendKind = 'iptables' | 'nftables';
+export const BACKENDS: readonly BackendKind[] = ['iptables', 'nftables'];
 
 /**
  * incremental: re-render what the delta names and write only what differs (the product).
@@ -23,16 +29,19 @@ export type SyncMode = 'incremental' | 'full';
 
 /** What one apply did, for logs, metrics and the bench. */
 export interface ApplyStats {
-  /** Bytes and lines handed to ipset restore and iptables-restore/ip6tables-restore, both families. */
+  /** Bytes and lines handed to the kernel tools (ipset, iptables-restore per family, nft). */
   readonly restoreBytes: number;
   readonly restoreLines: number;
   readonly ipsetLines: number;
   readonly iptablesLines: number;
+  readonly nftLines: number;
+  /** nftables: transactions committed (one per apply, more when unused objects are collected). */
+  readonly transactions: number;
   /** Time spent rendering and diffing (pure work), ms. */
   readonly diffMs: number;
   /** Time spent in the kernel processes (read-back included), ms. */
   readonly applyMs: number;
-  /** Processes spawned (read-back included). */
+  /** Processes spawned (read-back included; nftables: session children started). */
   readonly spawns: number;
   /** True when this sync compared everything (start, delta.full, after a failure, full mode). */
   readonly fullDiff: boolean;
@@ -59,16 +68,28 @@ export interface RuleView {
   /** Content hash carried in the rule's comment. */
   readonly hash: string;
   readonly policy?: ObjectKey;
+  /** The ClusterNetworkPolicy (by name) the rule comes from or jumps to. */
+  readonly clusterPolicy?: string;
   readonly pod?: ObjectKey;
 }
 
 export interface ChainView {
+  /** iptables: the family's filter table; nftables: 'inet'. */
+  readonly table: IPFamily | 'inet';
+  /** The family the chain's rules concern. */
   readonly family: IPFamily;
   readonly name: string;
-  readonly kind: 'fixed' | 'dispatch' | 'pod' | 'policy';
+  readonly kind: 'fixed' | 'dispatch' | 'pod' | 'policy' | 'clusterPolicy';
   readonly direction?: 'ingress' | 'egress';
   /** The policy (policy chains) or pod (pod chains) the chain was rendered from. */
   readonly owner?: ObjectKey;
+  /** nftables base chains: where they hook. */
+  readonly base?: {
+    readonly type: string;
+    readonly hook: string;
+    readonly priority: number;
+    readonly policy: string;
+  };
   readonly rules: readonly RuleView[];
 }
 
@@ -85,7 +106,8 @@ export interface HookView {
 export interface IpSetView {
   readonly name: string;
   readonly family: IPFamily;
-  readonly type: 'hash:ip' | 'hash:net' | 'hash:ip,port';
+  /** ipset: hash:ip, hash:net, hash:ip,port; nftables: ipv4_addr, ipv4_addr interval, ipv4_addr . inet_service, ipv4_addr : verdict (and ipv6). */
+  readonly type: string;
   readonly role: 'peer' | 'isolation' | 'temp';
   readonly direction?: 'ingress' | 'egress';
   /** Peer sets: the IR key and definition (kernel view: known only for sets we rendered). */
@@ -96,10 +118,32 @@ export interface IpSetView {
 
 /** Our kernel objects as plain data: the desired state, or what the kernel holds. */
 export interface DataplaneView {
+  readonly backend: BackendKind;
   readonly chains: readonly ChainView[];
   readonly hooks: readonly HookView[];
   readonly ipsets: readonly IpSetView[];
   readonly counts: KernelCounts;
+}
+
+/** A commit to the dataplane's own kernel objects that Palisade did not make, seen as it happened. */
+export interface ForeignChange {
+  /** The kernel's ruleset generation after the commit (0: the watch restarted, commits may be missed). */
+  readonly generation: number;
+  /** Who committed (0 when unknown). */
+  readonly pid: number;
+  readonly comm: string;
+  /** The commit's events that concern Palisade's objects (or that nft could not resolve). */
+  readonly events: readonly string[];
+  /** False when the change is only possible (unresolved events, a watch restart). */
+  readonly certain: boolean;
+}
+
+export interface DriftWatchStatus {
+  readonly running: boolean;
+  readonly restarts: number;
+  /** Foreign commits seen that touched (or may have touched) Palisade's objects. */
+  readonly foreignChanges: number;
+  readonly lastForeignChange: (ForeignChange & { readonly at: number }) | null;
 }
 
 export interface CleanupReport {
@@ -110,6 +154,7 @@ export interface CleanupReport {
 
 export interface Dataplane {
   readonly mode: SyncMode;
+  readonly backend: BackendKind;
   /**
    * Make the kernel match `state`. `delta` names what changed since the previous successful
    * or failed sync; after a failure the dataplane falls back to a full diff on its own.
@@ -131,6 +176,22 @@ export interface Dataplane {
    * starts from scratch. Used by `palisade cleanup`.
    */
   cleanup(): Promise<CleanupReport>;
+  /**
+   * Delete objects earlier syncs left unused on purpose (nftables keeps deletions off the event
+   * path); runs on its own shortly after such a sync. Returns how many objects went.
+   */
+  collectGarbage(): Promise<number>;
+  /**
+   * Watch the kernel for changes to Palisade's objects that Palisade did not make, and call
+   * `listener` for each as it happens (nftables: `nft monitor`). The caller repairs (the agent's
+   * runner requests a drift repair). Returns false when the backend cannot watch (iptables: the
+   * periodic drift check is the only way).
+   */
+  watchDrift(listener: (change: ForeignChange) => void): boolean;
+  /** The watch's state, or null when there is none. */
+  driftWatch(): DriftWatchStatus | null;
+  /** Stop background work (the nft session, the drift monitor); the kernel state stays. */
+  close(): Promise<void>;
 }
 
 /** Structured logging, compatible with a winston logger. */
@@ -143,19 +204,27 @@ export interface DataplaneLogger {
 
 export interface DataplaneOptions {
   readonly kernel: Kernel;
+  /** Default 'iptables'. */
+  readonly backend?: BackendKind;
   /** Default 'incremental'. */
   readonly mode?: SyncMode;
   /** IP families to program; default both. */
   readonly families?: readonly IPFamily[];
-  /** The one packet-mark bit Palisade uses inside its chains; default 0x100000. */
+  /**
+   * The packet-mark bit Palisade uses inside its chains ("a rule allowed"); default 0x100000.
+   * The next higher bit (the next lower for 0x80000000) carries "a ClusterNetworkPolicy rule
+   * passed". Both are cleared before a packet leaves Palisade's chains.
+   */
   readonly markBit?: number;
-  /** Binary names; default iptables-restore, ip6tables-restore, iptables-save, ip6tables-save, ipset. */
+  /** Binary names; default iptables-restore, ip6tables-restore, iptables-save, ip6tables-save, ipset, nft. */
   readonly binaries?: Binaries;
   readonly logger?: DataplaneLogger;
+  /** Delay before objects a sync left unused are deleted (nftables); default 1000 ms. */
+  readonly gcDelayMs?: number;
 }
 
 export { createDataplane } from './dataplane';
 export { ApplyError, ProcessKernel, DEFAULT_BINARIES, LEGACY_BINARIES } from './kernel';
 export type { Kernel, ProcessResult, Binaries, ProcessKernelOptions } from './kernel';
-export { FakeKernel } from './fake-kernel';
-export { isOwnName, PREFIX } from './names';
+export { FakeKernel } from './iptables/fake-kernel';
+export { isOwnName, PREFIX } from './iptables/names';

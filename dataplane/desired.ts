@@ -1,48 +1,122 @@
 /**
- * DesiredState: the chains and ipsets the kernel should hold, kept up to date from the IR.
+ * DesiredState: the chains and sets the kernel should hold, kept up to date from the IR, for
+ * either backend.
  *
  * What it models: a TablesState (model.ts) for the node's pods, plus per-object caches of what
  * each pod, policy and peer set rendered to, so a delta is applied by removing an object's old
- * output and adding its new one — work proportional to the objects the delta names.
+ * output and adding its new one — work proportional to the objects the delta names. What the
+ * objects render to is the backend's business (a `Renderer`: iptables/render.ts,
+ * nftables/render.ts); what to re-render, reference counting and dirty marks are shared.
  *
- * How it works: `rebuild` renders everything; `apply` re-renders the pods, policies and peer
- * sets a CompileDelta names and applies member changes one element at a time. Each change marks
- * what it touched (chain names per family, set names, set elements) so the diff engine looks
- * only at those; `takeDirty` hands the marks over and clears them.
+ * How it works: `build` renders everything; `apply` re-renders the pods, policies and peer sets a
+ * CompileDelta names and applies member changes one element at a time. Each change marks what it
+ * touched (chain names per table, set names, set elements) so the diff engine looks only at
+ * those; `takeDirty` hands the marks over and clears them.
  *
- * Promise: after rebuild(S) or a sequence of apply() calls ending in state S, the state equals
- * a fresh rebuild(S) (tests replay sequences to check it). Two objects that render to the same
- * name (a hash collision) are refused with an error rather than silently merged.
+ * Promise: after build(S) or a sequence of apply() calls ending in state S, the state equals a
+ * fresh build(S) (tests replay sequences to check it). Two objects that render to the same name
+ * (a hash collision) are refused with an error rather than silently merged.
  */
-import type { CompileDelta, CompiledState, PeerSet } from '../compiler/ir';
+import type {
+  CompileDelta,
+  CompiledClusterPolicy,
+  CompiledPolicy,
+  CompiledState,
+  PeerSet,
+  PeerSetKey,
+  PodRules,
+} from '../compiler/ir';
 import type { IPFamily } from './api';
-import { type Chain, type IpSet, type Rule, type TablesState, emptyTables } from './model';
-import { CHAIN_EGRESS, CHAIN_INGRESS, type Direction, isolationSetName } from './names';
 import {
-  type PodRender,
-  type RenderOptions,
-  memberEntries,
-  peerSetFamilies,
-  renderDispatchChain,
-  renderFixedChains,
-  renderHooks,
-  renderIsolationSets,
-  renderPeerSet,
-  renderPod,
-  renderPolicy,
-} from './render';
+  type Chain,
+  type HookRule,
+  type KernelSet,
+  type Rule,
+  type TableKey,
+  type TablesState,
+  emptyTables,
+} from './model';
+import type { Direction } from './names';
+import { type PolicyLookup, enforcedPolicies } from './tiers';
+
+/** One address's entry in an isolation set: `key` is unique in the set, `element` what it holds. */
+export interface IsolationEntry {
+  readonly key: string;
+  readonly element: string;
+}
+
+/** What one pod renders to in one family. */
+export interface PodRender {
+  readonly chains: Chain[];
+  /** Rules for aggregated dispatch chains (iptables' PALISADE-INGRESS/EGRESS), per direction. */
+  readonly dispatch: { readonly ingress: Rule[]; readonly egress: Rule[] };
+  /** Entries of the isolation sets (iptables: the address; nftables: address : jump chain). */
+  readonly isolated: { readonly ingress: IsolationEntry[]; readonly egress: IsolationEntry[] };
+}
+
+/** A backend's rendering: IR objects to chains, rules and sets. Pure functions of their inputs. */
+export interface Renderer {
+  readonly families: readonly IPFamily[];
+  /** Every table the backend writes. */
+  readonly tables: readonly TableKey[];
+  /** The table a family's chains go in. */
+  tableOf(family: IPFamily): TableKey;
+  /** Chains that always exist, in every table. */
+  fixedChains(): Chain[];
+  /** iptables: our rules in built-in chains, per table (nftables: none). */
+  hooks(): ReadonlyMap<TableKey, readonly HookRule[]>;
+  /** The (empty) isolation sets of a family; DesiredState fills them from the pods. */
+  isolationSets(family: IPFamily): KernelSet[];
+  isolationSetName(direction: Direction, family: IPFamily): string;
+  /** iptables: a family's dispatch chain from its pods' dispatch rules (nftables: undefined). */
+  dispatchChain?(family: IPFamily, direction: Direction, rules: Iterable<Rule>): Chain;
+  pod(pod: PodRules, family: IPFamily, lookup: PolicyLookup): PodRender;
+  policy(policy: CompiledPolicy, peerSets: ReadonlyMap<PeerSetKey, PeerSet>, family: IPFamily): Chain[];
+  clusterPolicy(
+    cp: CompiledClusterPolicy,
+    peerSets: ReadonlyMap<PeerSetKey, PeerSet>,
+    family: IPFamily,
+  ): Chain[];
+  /** Families a set of this peer set exists in. */
+  peerSetFamilies(ps: PeerSet, families: readonly IPFamily[]): IPFamily[];
+  peerSet(ps: PeerSet, family: IPFamily): KernelSet | undefined;
+  /** Set elements of one raw IR member in a family ([] for another family). */
+  memberEntries(ps: PeerSet, member: string, family: IPFamily): string[];
+}
+
+/**
+ * What owns shared rule chains: a NetworkPolicy (its "namespace/name" key) or a
+ * ClusterNetworkPolicy ("cnp:" + its name). The two never collide: NetworkPolicy keys hold a
+ * "/", cluster policy names (DNS subdomains) never hold ":" or "/".
+ */
+type PolicyRef = string;
+
+function clusterPolicyRef(name: string): PolicyRef {
+  return `cnp:${name}`;
+}
+
+function clusterPolicyOfRef(ref: PolicyRef): string | undefined {
+  return ref.startsWith('cnp:') ? ref.slice(4) : undefined;
+}
+
+/** Every policy chain a pod's chains jump to, NetworkPolicies and ClusterNetworkPolicies. */
+function policyRefsOf(pod: PodRules, lookup: PolicyLookup): PolicyRef[] {
+  const refs = new Set<PolicyRef>();
+  for (const direction of ['ingress', 'egress'] as const) {
+    const { policyKeys, admin, baseline } = enforcedPolicies(pod, direction, lookup);
+    for (const k of policyKeys) refs.add(k);
+    for (const name of [...admin, ...baseline]) refs.add(clusterPolicyRef(name));
+  }
+  return [...refs];
+}
 
 export interface Dirty {
-  /** Chain names touched, per family. */
-  readonly chains: Map<IPFamily, Set<string>>;
+  /** Chain names touched, per table. */
+  readonly chains: Map<TableKey, Set<string>>;
   /** Sets created, removed or re-rendered whole. */
   readonly sets: Set<string>;
   /** Single elements touched in sets that stay. */
   readonly members: Map<string, Set<string>>;
-}
-
-export interface DesiredOptions extends RenderOptions {
-  readonly families: readonly IPFamily[];
 }
 
 interface FamilyCache {
@@ -54,44 +128,53 @@ interface FamilyCache {
   readonly dispatch: Record<Direction, Map<string, Rule[]>>;
 }
 
+interface ChainRef {
+  readonly family: IPFamily;
+  readonly table: TableKey;
+  readonly name: string;
+}
+
 export class DesiredState {
   readonly tables: TablesState;
-  private readonly opts: DesiredOptions;
+  private readonly renderer: Renderer;
   private readonly cache = new Map<IPFamily, FamilyCache>();
-  /** Chain names produced by each policy (all families). */
-  private readonly policyChains = new Map<string, { family: IPFamily; name: string }[]>();
+  /** Chains produced by each policy (all families). */
+  private readonly policyChains = new Map<string, ChainRef[]>();
   /** Who owns each generated name: detects hash collisions. */
   private readonly owners = new Map<string, string>();
   private dirty: Dirty = newDirty();
 
-  constructor(opts: DesiredOptions) {
-    this.opts = opts;
-    this.tables = emptyTables(opts.families);
-    for (const f of opts.families) {
+  constructor(renderer: Renderer) {
+    this.renderer = renderer;
+    this.tables = emptyTables(renderer.tables);
+    for (const c of renderer.fixedChains()) this.putChain(c, 'fixed');
+    for (const [table, hooks] of renderer.hooks()) this.tables.tables.get(table)!.hooks.push(...hooks);
+    for (const f of renderer.families) {
       this.cache.set(f, {
         pods: new Map(),
         podPolicies: new Map(),
         dispatch: { ingress: new Map(), egress: new Map() },
       });
-      const t = this.tables.families.get(f)!;
-      for (const c of renderFixedChains(f, opts)) this.putChain(c, 'fixed');
-      t.hooks.push(...renderHooks());
-      for (const s of renderIsolationSets(f)) this.putSet(s, 'fixed');
-      for (const d of ['ingress', 'egress'] as const) this.putChain(renderDispatchChain(f, d, []), 'fixed');
+      for (const s of renderer.isolationSets(f)) this.putSet(s, 'fixed');
+      if (renderer.dispatchChain) {
+        for (const d of ['ingress', 'egress'] as const)
+          this.putChain(renderer.dispatchChain(f, d, []), 'fixed');
+      }
     }
   }
 
   get families(): readonly IPFamily[] {
-    return this.opts.families;
+    return this.renderer.families;
   }
 
-  /** Render a whole compiled state into this (fresh) DesiredState. */
-  static build(state: CompiledState, opts: DesiredOptions): DesiredState {
-    const d = new DesiredState(opts);
+  /** Render a whole compiled state into a fresh DesiredState. */
+  static build(state: CompiledState, renderer: Renderer): DesiredState {
+    const d = new DesiredState(renderer);
     for (const ps of state.peerSets.values()) d.setPeerSet(ps);
     for (const p of state.policies.keys()) d.setPolicy(state, p);
+    for (const c of state.clusterPolicies.keys()) d.setPolicy(state, clusterPolicyRef(c));
     for (const p of state.pods.keys()) d.setPod(state, p);
-    for (const f of opts.families) d.refreshDispatch(f);
+    for (const f of renderer.families) d.refreshDispatch(f);
     return d;
   }
 
@@ -104,6 +187,7 @@ export class DesiredState {
       if (ps) this.changeMembers(ps, [...change.added, ...change.removed]);
     }
     for (const key of delta.policies) this.setPolicy(state, key);
+    for (const key of delta.clusterPolicies) this.setPolicy(state, clusterPolicyRef(key));
     const touchedDispatch = new Set<IPFamily>();
     for (const key of delta.pods) {
       for (const f of this.setPod(state, key)) touchedDispatch.add(f);
@@ -128,24 +212,24 @@ export class DesiredState {
   }
 
   private putChain(c: Chain, owner: string): void {
-    this.claim(`${c.family}\0${c.name}`, owner);
-    this.tables.families.get(c.family)!.chains.set(c.name, c);
-    this.markChain(c.family, c.name);
+    this.claim(`${c.table}\0${c.name}`, owner);
+    this.tables.tables.get(c.table)!.chains.set(c.name, c);
+    this.markChain(c.table, c.name);
   }
 
-  private dropChain(family: IPFamily, name: string): void {
-    this.owners.delete(`${family}\0${name}`);
-    this.tables.families.get(family)!.chains.delete(name);
-    this.markChain(family, name);
+  private dropChain(table: TableKey, name: string): void {
+    this.owners.delete(`${table}\0${name}`);
+    this.tables.tables.get(table)!.chains.delete(name);
+    this.markChain(table, name);
   }
 
-  private markChain(family: IPFamily, name: string): void {
-    let s = this.dirty.chains.get(family);
-    if (!s) this.dirty.chains.set(family, (s = new Set()));
+  private markChain(table: TableKey, name: string): void {
+    let s = this.dirty.chains.get(table);
+    if (!s) this.dirty.chains.set(table, (s = new Set()));
     s.add(name);
   }
 
-  private putSet(s: IpSet, owner: string): void {
+  private putSet(s: KernelSet, owner: string): void {
     this.claim(s.name, owner);
     this.tables.sets.set(s.name, s);
     this.dirty.sets.add(s.name);
@@ -159,7 +243,7 @@ export class DesiredState {
 
   // --- peer sets -------------------------------------------------------------------------------
 
-  /** The ipset names of each peer set, by family. */
+  /** The set names of each peer set, by family. */
   private readonly peerSetNames = new Map<string, Map<IPFamily, string>>();
 
   private setPeerSet(ps: PeerSet | undefined, key = ps?.key ?? ''): void {
@@ -171,8 +255,8 @@ export class DesiredState {
     this.peerSetNames.delete(key);
     if (!ps) return;
     const names = new Map<IPFamily, string>();
-    for (const f of peerSetFamilies(ps, this.opts.families)) {
-      const s = renderPeerSet(ps, f);
+    for (const f of this.renderer.peerSetFamilies(ps, this.renderer.families)) {
+      const s = this.renderer.peerSet(ps, f);
       if (!s) continue;
       this.putSet(s, `peerset ${ps.key}`);
       names.set(f, s.name);
@@ -186,13 +270,13 @@ export class DesiredState {
       this.setPeerSet(ps);
       return;
     }
-    for (const f of peerSetFamilies(ps, this.opts.families)) {
+    for (const f of this.renderer.peerSetFamilies(ps, this.renderer.families)) {
       const name = this.peerSetNames.get(ps.key)?.get(f);
       const set = name === undefined ? undefined : this.tables.sets.get(name);
       if (!set) continue;
       for (const m of members) {
         const want = ps.members.has(m);
-        for (const e of memberEntries(ps, m, f)) {
+        for (const e of this.renderer.memberEntries(ps, m, f)) {
           if (want) set.members.add(e);
           else set.members.delete(e);
           this.markMember(set.name, e);
@@ -205,36 +289,46 @@ export class DesiredState {
 
   /**
    * A policy's chains exist in a family only while some local pod with an address of that family
-   * uses the policy: a single-stack cluster then never writes the other family's iptables on a
-   * policy change (each ip6tables-restore costs 15–20 ms on nf_tables, for rules nothing reaches).
+   * uses the policy: a single-stack cluster then never writes the other family's rules on a
+   * policy change (with iptables, each ip6tables-restore costs 15–20 ms on nf_tables, for rules
+   * nothing reaches). "Policy" here is a PolicyRef: a NetworkPolicy key, or a
+   * ClusterNetworkPolicy's `cnp:` ref.
    */
   private readonly policyUsers = new Map<IPFamily, Map<string, number>>();
 
-  private setPolicy(state: CompiledState, key: string): void {
-    for (const f of this.opts.families) this.renderPolicyIn(state, key, f);
+  private setPolicy(state: CompiledState, key: PolicyRef): void {
+    for (const f of this.renderer.families) this.renderPolicyIn(state, key, f);
   }
 
   /** (Re)renders one policy's chains in one family, or drops them if it has no user there. */
-  private renderPolicyIn(state: CompiledState, key: string, f: IPFamily): void {
+  private renderPolicyIn(state: CompiledState, key: PolicyRef, f: IPFamily): void {
     const all = this.policyChains.get(key) ?? [];
     const old = all.filter((n) => n.family === f);
-    const policy = state.policies.get(key);
-    const fresh: { family: IPFamily; name: string }[] = [];
-    if (policy && (this.policyUsers.get(f)?.get(key) ?? 0) > 0) {
-      for (const c of renderPolicy(policy, state.peerSets, f)) {
-        this.putChain(c, `policy ${key}`);
-        fresh.push({ family: f, name: c.name });
+    const fresh: ChainRef[] = [];
+    if ((this.policyUsers.get(f)?.get(key) ?? 0) > 0) {
+      const cnp = clusterPolicyOfRef(key);
+      let chains: Chain[] = [];
+      if (cnp !== undefined) {
+        const cp = state.clusterPolicies.get(cnp);
+        if (cp) chains = this.renderer.clusterPolicy(cp, state.peerSets, f);
+      } else {
+        const policy = state.policies.get(key);
+        if (policy) chains = this.renderer.policy(policy, state.peerSets, f);
+      }
+      for (const c of chains) {
+        this.putChain(c, cnp !== undefined ? `cluster policy ${cnp}` : `policy ${key}`);
+        fresh.push({ family: f, table: c.table, name: c.name });
       }
     }
     for (const o of old) {
-      if (!fresh.some((n) => n.name === o.name)) this.dropChain(o.family, o.name);
+      if (!fresh.some((n) => n.name === o.name && n.table === o.table)) this.dropChain(o.table, o.name);
     }
     const next = [...all.filter((n) => n.family !== f), ...fresh];
     if (next.length > 0) this.policyChains.set(key, next);
     else this.policyChains.delete(key);
   }
 
-  private usePolicy(state: CompiledState, key: string, f: IPFamily, by: 1 | -1): void {
+  private usePolicy(state: CompiledState, key: PolicyRef, f: IPFamily, by: 1 | -1): void {
     let users = this.policyUsers.get(f);
     if (!users) this.policyUsers.set(f, (users = new Map()));
     const n = (users.get(key) ?? 0) + by;
@@ -249,25 +343,25 @@ export class DesiredState {
   private setPod(state: CompiledState, key: string): IPFamily[] {
     const pod = state.pods.get(key);
     const changed: IPFamily[] = [];
-    for (const f of this.opts.families) {
+    for (const f of this.renderer.families) {
+      const table = this.renderer.tableOf(f);
       const cache = this.cache.get(f)!;
       const old = cache.pods.get(key);
-      const next = pod ? renderPod(pod, f, state.policies, this.opts) : undefined;
+      const next = pod ? this.renderer.pod(pod, f, state) : undefined;
       for (const c of old?.chains ?? []) {
-        if (!next?.chains.some((n) => n.name === c.name)) this.dropChain(f, c.name);
+        if (!next?.chains.some((n) => n.name === c.name)) this.dropChain(table, c.name);
       }
       for (const c of next?.chains ?? []) this.putChain(c, `pod ${key}`);
       // Policies first gain a user (their chains appear), then lose the old ones.
       const oldPolicies = cache.podPolicies.get(key) ?? [];
-      const newPolicies =
-        pod && next && next.chains.length > 0 ? [...new Set([...pod.ingress, ...pod.egress])] : [];
+      const newPolicies = pod && next && next.chains.length > 0 ? policyRefsOf(pod, state) : [];
       for (const p of newPolicies) if (!oldPolicies.includes(p)) this.usePolicy(state, p, f, +1);
       for (const p of oldPolicies) if (!newPolicies.includes(p)) this.usePolicy(state, p, f, -1);
       if (newPolicies.length > 0) cache.podPolicies.set(key, newPolicies);
       else cache.podPolicies.delete(key);
       for (const d of ['ingress', 'egress'] as const) {
-        for (const ip of old?.isolated[d] ?? []) this.isolate(d, f, ip, -1);
-        for (const ip of next?.isolated[d] ?? []) this.isolate(d, f, ip, +1);
+        for (const e of old?.isolated[d] ?? []) this.isolate(d, f, e, -1);
+        for (const e of next?.isolated[d] ?? []) this.isolate(d, f, e, +1);
         const oldRules = old?.dispatch[d] ?? [];
         const newRules = next?.dispatch[d] ?? [];
         if (oldRules.length || newRules.length) {
@@ -285,36 +379,54 @@ export class DesiredState {
     return changed;
   }
 
-  /** Isolation set membership, counted: two pods may briefly share an address while one goes. */
-  private readonly isolationRefs = new Map<string, Map<string, number>>();
+  /**
+   * Isolation set membership, counted per key and element: two pods may briefly share an address
+   * while one goes. Where elements of one key differ (nftables maps: the address jumps to one
+   * pod's chain), the set holds the smallest, so any order of events ends in the same element.
+   */
+  private readonly isolationRefs = new Map<string, Map<string, Map<string, number>>>();
 
-  private isolate(direction: Direction, family: IPFamily, ip: string, by: 1 | -1): void {
-    const set = this.tables.sets.get(isolationSetName(direction, family))!;
-    let refs = this.isolationRefs.get(set.name);
-    if (!refs) this.isolationRefs.set(set.name, (refs = new Map()));
-    const n = (refs.get(ip) ?? 0) + by;
-    if (n > 0) {
-      refs.set(ip, n);
-      set.members.add(ip);
-    } else {
-      refs.delete(ip);
-      set.members.delete(ip);
+  private isolate(direction: Direction, family: IPFamily, entry: IsolationEntry, by: 1 | -1): void {
+    const set = this.tables.sets.get(this.renderer.isolationSetName(direction, family))!;
+    let keys = this.isolationRefs.get(set.name);
+    if (!keys) this.isolationRefs.set(set.name, (keys = new Map()));
+    let elements = keys.get(entry.key);
+    if (!elements) keys.set(entry.key, (elements = new Map()));
+    const before = smallestKey(elements);
+    const n = (elements.get(entry.element) ?? 0) + by;
+    if (n > 0) elements.set(entry.element, n);
+    else elements.delete(entry.element);
+    if (elements.size === 0) keys.delete(entry.key);
+    const after = smallestKey(elements);
+    if (before === after) return;
+    if (before !== undefined) {
+      set.members.delete(before);
+      this.markMember(set.name, before);
     }
-    this.markMember(set.name, ip);
+    if (after !== undefined) {
+      set.members.add(after);
+      this.markMember(set.name, after);
+    }
   }
 
   private refreshDispatch(family: IPFamily): void {
+    const chainOf = this.renderer.dispatchChain;
+    if (!chainOf) return;
     const cache = this.cache.get(family)!;
     for (const d of ['ingress', 'egress'] as const) {
       const rules: Rule[] = [];
       for (const rs of cache.dispatch[d].values()) for (const r of rs) rules.push(r);
-      const chain = renderDispatchChain(family, d, rules);
-      const t = this.tables.families.get(family)!;
-      const name = d === 'ingress' ? CHAIN_INGRESS : CHAIN_EGRESS;
-      t.chains.set(name, chain);
-      this.markChain(family, name);
+      const chain = chainOf.call(this.renderer, family, d, rules);
+      this.tables.tables.get(chain.table)!.chains.set(chain.name, chain);
+      this.markChain(chain.table, chain.name);
     }
   }
+}
+
+function smallestKey(m: ReadonlyMap<string, number>): string | undefined {
+  let best: string | undefined;
+  for (const k of m.keys()) if (best === undefined || k < best) best = k;
+  return best;
 }
 
 function newDirty(): Dirty {

@@ -1,16 +1,19 @@
 /**
- * The kernel seam: every process the dataplane starts goes through `Kernel.run`.
+ * The kernel seam: every process the dataplane starts goes through `Kernel.run` (one-shot tools)
+ * or `Kernel.start` (long-lived ones: the nft session, `nft monitor`, the ipset session).
  *
  * What it models: running one binary with an argv array and optional stdin, and getting its
- * exit code and output back. The real implementation spawns (never through a shell), optionally
- * inside a network namespace (`ip netns exec NAME` prefixed to the argv); FakeKernel
- * (fake-kernel.ts) interprets the same argv and restore text in memory.
+ * exit code and output back; or starting one and talking to it (process.ts). The real
+ * implementation spawns (never through a shell), optionally inside a network namespace
+ * (`ip netns exec NAME` prefixed to the argv); FakeKernel (iptables/fake-kernel.ts) and FakeNft
+ * (nftables/fake-nft.ts) interpret the same argv and input in memory.
  *
  * Promise: `run` never throws for a non-zero exit; callers turn failures into ApplyError, which
  * carries the few input lines around the line the tool reported, never the whole input.
  */
 import { spawn } from 'node:child_process';
 import type { IPFamily } from './api';
+import { type LongLivedProcess, SpawnStarter, type StartOptions } from './process';
 
 export interface ProcessResult {
   readonly code: number;
@@ -20,6 +23,8 @@ export interface ProcessResult {
 
 export interface Kernel {
   run(argv: readonly string[], stdin?: string): Promise<ProcessResult>;
+  /** Start a long-lived tool; kernels that cannot (FakeKernel) leave it out. */
+  start?(argv: readonly string[], options?: StartOptions): LongLivedProcess;
 }
 
 /** Binary names, configurable for hosts where the legacy or nft variants must be named. */
@@ -27,18 +32,21 @@ export interface Binaries {
   readonly iptablesRestore: Readonly<Record<IPFamily, string>>;
   readonly iptablesSave: Readonly<Record<IPFamily, string>>;
   readonly ipset: string;
+  readonly nft: string;
 }
 
 export const DEFAULT_BINARIES: Binaries = {
   iptablesRestore: { 4: 'iptables-restore', 6: 'ip6tables-restore' },
   iptablesSave: { 4: 'iptables-save', 6: 'ip6tables-save' },
   ipset: 'ipset',
+  nft: 'nft',
 };
 
 export const LEGACY_BINARIES: Binaries = {
   iptablesRestore: { 4: 'iptables-legacy-restore', 6: 'ip6tables-legacy-restore' },
   iptablesSave: { 4: 'iptables-legacy-save', 6: 'ip6tables-legacy-save' },
   ipset: 'ipset',
+  nft: 'nft',
 };
 
 /** Lines shown on each side of the failing line in an ApplyError. */
@@ -112,10 +120,19 @@ export interface ProcessKernelOptions {
 export class ProcessKernel implements Kernel {
   private readonly prefix: readonly string[];
   private readonly timeoutMs: number;
+  private readonly starter: SpawnStarter;
 
   constructor(opts: ProcessKernelOptions = {}) {
     this.prefix = opts.netns ? [opts.ipBinary ?? 'ip', 'netns', 'exec', opts.netns] : [];
     this.timeoutMs = opts.timeoutMs ?? 120_000;
+    this.starter = new SpawnStarter({
+      ...(opts.netns ? { netns: opts.netns } : {}),
+      ...(opts.ipBinary ? { ipBinary: opts.ipBinary } : {}),
+    });
+  }
+
+  start(argv: readonly string[], options?: StartOptions): LongLivedProcess {
+    return this.starter.start(argv, options);
   }
 
   run(argv: readonly string[], stdin?: string): Promise<ProcessResult> {

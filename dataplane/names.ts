@@ -1,72 +1,17 @@
 /**
- * Names of every kernel object Palisade owns, and the one predicate that says whether a kernel
- * object is ours.
+ * Naming shared by both backends: the stable short hash, and generated names made of a readable
+ * tail and a hash of the object's key. Each backend has its own names.ts with its fixed names,
+ * its codes and the predicate that says which kernel objects are its own.
  *
- * Fixed objects have constant names. Generated ones are `PALISADE-<code>-<tail>-<hash>`: a
- * readable tail taken from the object's name, cut so the whole fits the kernel's limit, plus
- * a short hash of the object's key so two objects never share a name whatever their tails.
- * The hash is sha256, base32-encoded and truncated: stable across processes, runs and versions.
+ * The hash is sha256, base32-encoded and truncated: stable across processes, runs and versions,
+ * so a restarted agent finds the names a previous run created.
  */
 import { createHash } from 'node:crypto';
+import type { PeerSet } from '../compiler/ir';
 import type { IPFamily } from './api';
-
-/** Every object we create starts with this; nothing else may. */
-export const PREFIX = 'PALISADE-';
-
-/** iptables chain names: XT_EXTENSION_MAXNAMELEN (29) minus the NUL, as kube-proxy keeps them. */
-export const MAX_CHAIN_NAME = 28;
-/** ipset names: IPSET_MAXNAMELEN (32) minus the NUL. */
-export const MAX_IPSET_NAME = 31;
-
-/** Built-in chains of the filter table that we hook, with the chain each one jumps to. */
-export const CHAIN_FORWARD = 'PALISADE-FORWARD';
-/** Dispatch of isolated local pod addresses to their pod chains. */
-export const CHAIN_INGRESS = 'PALISADE-INGRESS';
-export const CHAIN_EGRESS = 'PALISADE-EGRESS';
-/** Target of a policy rule that matches: sets the allow mark and returns to the pod chain. */
-export const CHAIN_ALLOW = 'PALISADE-ALLOW';
-/** Target of a pod chain whose policies allowed the packet: clears the mark, leaves the dispatch. */
-export const CHAIN_ACCEPTED = 'PALISADE-ACCEPTED';
-
-export const FIXED_CHAINS: readonly string[] = [
-  CHAIN_FORWARD,
-  CHAIN_INGRESS,
-  CHAIN_EGRESS,
-  CHAIN_ALLOW,
-  CHAIN_ACCEPTED,
-];
-
-export interface Hook {
-  /** Built-in chain of the filter table. */
-  readonly builtin: 'FORWARD' | 'INPUT';
-  readonly target: string;
-}
-
-/**
- * FORWARD carries pod-to-pod and pod-to-outside traffic (routed and, with br_netfilter, bridged).
- * INPUT and OUTPUT are not hooked: traffic between a pod and the node it runs on is always
- * allowed, in both directions, as the Kubernetes NetworkPolicy documentation specifies
- * (kubelet probes, node-local agents, hostNetwork pods of the same node). See README.md.
- */
-export const HOOKS: readonly Hook[] = [{ builtin: 'FORWARD', target: CHAIN_FORWARD }];
+import { familyOf } from './ip';
 
 export type Direction = 'ingress' | 'egress';
-
-/** The ipset of local pod addresses isolated in a direction (hash:ip, one per family). */
-export function isolationSetName(direction: Direction, family: IPFamily): string {
-  return `${PREFIX}ISO-${direction === 'ingress' ? 'IN' : 'EG'}-${family}`;
-}
-
-/** Scratch set used by the full mode to refill a set and swap it in (one per type and family). */
-export function tempSetName(type: string, family: IPFamily): string {
-  const code = type === 'hash:ip' ? 'IP' : type === 'hash:net' ? 'NET' : 'IPPORT';
-  return `${PREFIX}TMP-${code}-${family}`;
-}
-
-/** The one predicate: is this chain or ipset name ours? */
-export function isOwnName(name: string): boolean {
-  return name.startsWith(PREFIX);
-}
 
 const BASE32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
 
@@ -100,36 +45,50 @@ function readableTail(text: string, max: number): string {
   return clean.slice(0, max).replace(/-+$/, '');
 }
 
-function generatedName(code: string, tailSource: string, key: string, limit: number): string {
+/**
+ * `<head><tail>-<hash>`, at most `limit` characters: `head` is the backend's prefix and code
+ * ("PALISADE-PI-", "np-in4-"), `tail` a readable form of `tailSource`, `hash` that of `key`.
+ * Only [a-z0-9-] come from the tail, so cluster data never reaches a name unfiltered.
+ */
+export function generatedName(head: string, tailSource: string, key: string, limit: number): string {
   const hash = shortHash(key, NAME_HASH_CHARS);
-  const head = `${PREFIX}${code}-`;
   const room = limit - head.length - hash.length - 1;
   const tail = readableTail(tailSource, room);
   return tail ? `${head}${tail}-${hash}` : `${head}${hash}`;
 }
 
-/** Chain of one compiled policy in one direction, shared by every local pod it selects. */
-export function policyChainName(policyKey: string, policyName: string, direction: Direction): string {
-  return generatedName(
-    direction === 'ingress' ? 'PI' : 'PE',
-    policyName,
-    `policy\0${policyKey}`,
-    MAX_CHAIN_NAME,
-  );
+/** Length of the per-rule content hash carried in comments (50 bits). */
+export const RULE_HASH_CHARS = 10;
+/** Comment marker before the rule hash. */
+export const RULE_HASH_TAG = 'pl:';
+
+/** The content hash of a rule: its kernel text and its human comment. */
+export function ruleHash(text: string, comment: string): string {
+  return shortHash(`${text}\0${comment}`, RULE_HASH_CHARS);
 }
 
-/** Chain of one local pod in one direction: jumps to the chains of the policies that isolate it. */
-export function podChainName(podKey: string, podName: string, direction: Direction): string {
-  return generatedName(direction === 'ingress' ? 'WI' : 'WE', podName, `pod\0${podKey}`, MAX_CHAIN_NAME);
+/** A readable tail for a peer set's name: its cidr, port name, or first selector label value. */
+export function peerSetTail(ps: PeerSet): string {
+  const d = ps.def;
+  switch (d.kind) {
+    case 'cidr':
+      return d.cidr;
+    case 'namedPort':
+      return d.name;
+    case 'nodes':
+      return Object.values(d.nodeSelector.matchLabels ?? {})[0] ?? 'nodes';
+    case 'pods': {
+      const firstLabel = Object.values(d.podSelector.matchLabels ?? {})[0];
+      return firstLabel ?? d.namespace ?? 'pods';
+    }
+  }
 }
 
-/** Set codes: P = pods (hash:ip), C = cidr (hash:net), N = named port (hash:ip,port). */
-export function peerSetName(
-  kind: 'pods' | 'cidr' | 'namedPort' | 'nodes',
-  family: IPFamily,
-  tail: string,
-  key: string,
-): string {
-  const code = { pods: 'P', cidr: 'C', namedPort: 'N', nodes: 'H' }[kind] + String(family);
-  return generatedName(code, tail, `peerset\0${key}`, MAX_IPSET_NAME);
+/** Families a set of this peer set exists in: a cidr set in its own; the others in every family. */
+export function peerSetFamilies(ps: PeerSet, families: readonly IPFamily[]): IPFamily[] {
+  if (ps.def.kind === 'cidr') {
+    const f = familyOf(ps.def.cidr);
+    return families.includes(f) ? [f] : [];
+  }
+  return [...families];
 }

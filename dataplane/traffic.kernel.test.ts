@@ -1,10 +1,10 @@
 /**
- * Real packets through real rules, in both pod topologies: routed /32 veths with proxy ARP, and
- * a Linux bridge with br_netfilter. Pods "server", "friend" and "stranger" live in their own
- * namespaces; Palisade programs the node namespace through `ip netns exec`.
+ * Real packets through real rules, for both backends, in both pod topologies: routed /32 veths
+ * with proxy ARP, and a Linux bridge with br_netfilter. Pods "server", "friend" and "stranger"
+ * live in their own namespaces; Palisade programs the node namespace through `ip netns exec`.
  */
-import type { CompiledState } from '../compiler/ir';
-import { type Dataplane, createDataplane } from './api';
+import type { CompiledClusterPolicy, CompiledState, PodRules } from '../compiler/ir';
+import { type BackendKind, type Dataplane, createDataplane } from './api';
 import { ProcessKernel } from './kernel';
 import {
   deltaBetween,
@@ -33,8 +33,15 @@ const PORT = 8080;
 /** How long a connection that must be blocked is given (allowed ones get 3 s: a loaded machine). */
 const BLOCKED_MS = 1000;
 
+const CASES: [BackendKind, TopologyKind][] = [
+  ['iptables', 'routed'],
+  ['iptables', 'bridge'],
+  ['nftables', 'routed'],
+  ['nftables', 'bridge'],
+];
+
 describeKernel('traffic through the rendered rules', () => {
-  describe.each<TopologyKind>(['routed', 'bridge'])('%s pods', (kind) => {
+  describe.each(CASES)('%s, %s pods', (backend, kind) => {
     let topo: Topology;
     let dp: Dataplane;
     let current: CompiledState;
@@ -85,7 +92,7 @@ describeKernel('traffic through the rendered rules', () => {
     beforeAll(async () => {
       topo = await buildTopology(kind, ['server', 'friend', 'stranger']);
       for (const p of Object.values(topo.pods)) servers.push(await startServer(p.ns, PORT));
-      dp = createDataplane({ kernel: new ProcessKernel({ netns: topo.node }) });
+      dp = createDataplane({ kernel: new ProcessKernel({ netns: topo.node }), backend });
       current = policyState({ isolated: false });
       await dp.sync(current, fullDelta(current));
     });
@@ -93,6 +100,7 @@ describeKernel('traffic through the rendered rules', () => {
     afterAll(async () => {
       for (const s of servers) s.stop();
       if (dp) await dp.cleanup().catch(() => undefined);
+      if (dp) await dp.close();
       if (topo) await topo.destroy();
     });
 
@@ -121,11 +129,13 @@ describeKernel('traffic through the rendered rules', () => {
       expect(await connect(topo.pods.stranger.ns, server.v4, PORT, BLOCKED_MS)).toBe('timeout');
     });
 
-    test('a membership change (a label change) flips it, with ipset lines only', async () => {
+    test('a membership change (a label change) flips it, with set element lines only', async () => {
       const next = withMembers(current, 'pods:friends', pods().stranger);
       const stats = await dp.sync(next, deltaBetween(current, next));
       current = next;
       expect(stats.iptablesLines).toBe(0);
+      // iptables: ipset del/add per family; nftables: one transaction of element deletes and adds.
+      if (backend === 'nftables') expect(stats).toMatchObject({ transactions: 1, nftLines: 4 });
       const { server } = topo.pods;
       expect(await connect(topo.pods.stranger.ns, server.v4, PORT)).toBe('ok');
       expect(await connect(topo.pods.friend.ns, server.v4, PORT, BLOCKED_MS)).toBe('timeout');
@@ -140,6 +150,61 @@ describeKernel('traffic through the rendered rules', () => {
       // friend → server is allowed by ingress; server's answer is an ESTABLISHED reply.
       expect(await connect(friend.ns, server.v4, PORT)).toBe('ok');
       expect(await connect(friend.ns, server.v6, PORT)).toBe('ok');
+    });
+
+    test('cluster policy tiers: admin Deny beats an allowing policy, Pass defers to it, baseline decides alone', async () => {
+      const ips = pods();
+      const tierRule = (index: number, action: 'Accept' | 'Deny' | 'Pass', peers: string[] | 'any') => ({
+        index,
+        name: '',
+        action,
+        peers,
+        ports: [tcp(PORT)],
+      });
+      const cnp = (
+        name: string,
+        tier: 'admin' | 'baseline',
+        rules: ReturnType<typeof tierRule>[],
+      ): CompiledClusterPolicy => ({ key: name, name, tier, priority: 10, ingress: rules, egress: null });
+      const tiered = (opts: { admin?: 'Deny' | 'Pass'; np: boolean; baseline: boolean }): CompiledState => {
+        const server: PodRules = pod('app/server', {
+          ips: ips.server,
+          ingress: opts.np ? ['app/allow-friends'] : [],
+          adminIngress: opts.admin ? ['admin-friend'] : [],
+          baselineIngress: opts.baseline ? ['baseline-friends-only'] : [],
+        });
+        return state({
+          pods: [server, pod('app/friend', { ips: ips.friend }), pod('app/stranger', { ips: ips.stranger })],
+          policies: [policy('app/allow-friends', { ingress: [rule(0, ['pods:friends'], [tcp(PORT)])] })],
+          clusterPolicies: [
+            cnp('admin-friend', 'admin', [tierRule(0, opts.admin ?? 'Deny', ['pods:friends'])]),
+            cnp('baseline-friends-only', 'baseline', [
+              tierRule(0, 'Accept', ['pods:friends']),
+              tierRule(1, 'Deny', 'any'),
+            ]),
+          ],
+          peerSets: [
+            podsSet('pods:friends', ips.friend, {
+              namespace: 'app',
+              podSelector: { matchLabels: { role: 'friend' } },
+            }),
+          ],
+        });
+      };
+      const { server, friend, stranger } = topo.pods;
+      await apply(tiered({ admin: 'Deny', np: true, baseline: true }));
+      expect(await connect(friend.ns, server.v4, PORT, BLOCKED_MS)).toBe('timeout');
+      expect(await connect(friend.ns, server.v6, PORT, BLOCKED_MS)).toBe('timeout');
+      await apply(tiered({ admin: 'Pass', np: true, baseline: true }));
+      expect(await connect(friend.ns, server.v4, PORT)).toBe('ok');
+      expect(await connect(stranger.ns, server.v4, PORT, BLOCKED_MS)).toBe('timeout');
+      await apply(tiered({ np: false, baseline: true }));
+      expect(await connect(friend.ns, server.v6, PORT)).toBe('ok');
+      expect(await connect(stranger.ns, server.v4, PORT, BLOCKED_MS)).toBe('timeout');
+      // A Pass with no NetworkPolicy and no baseline: the default allows.
+      await apply(tiered({ admin: 'Pass', np: false, baseline: false }));
+      expect(await connect(friend.ns, server.v4, PORT)).toBe('ok');
+      expect(await connect(stranger.ns, server.v4, PORT)).toBe('ok');
     });
 
     test('a process on the node reaches an isolated pod', async () => {

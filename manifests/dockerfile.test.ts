@@ -84,9 +84,9 @@ describe('Dockerfile', () => {
     expect(copiedDistDirs.length).toBeGreaterThan(0);
   });
 
-  test('the final stage installs iptables, ipset and conntrack from the distribution and checks both backends exist', () => {
+  test('the final stage installs iptables, ipset, conntrack and tcpdump from the distribution and checks both backends exist', () => {
     const aptInstall = finalCommands.find((w) => w[0] === 'apt-get' && w.includes('install'));
-    expect(aptInstall).toEqual(expect.arrayContaining(['iptables', 'ipset', 'conntrack', 'tini']));
+    expect(aptInstall).toEqual(expect.arrayContaining(['iptables', 'ipset', 'conntrack', 'tcpdump', 'tini']));
     const checked = new Set(finalRuns.flatMap((r: DockerInstruction) => r.text.split(/\s+/)));
     for (const family of ['iptables', 'ip6tables']) {
       for (const backend of ['nft', 'legacy']) {
@@ -96,6 +96,8 @@ describe('Dockerfile', () => {
     }
     expect(checked).toContain('ipset');
     expect(checked).toContain('conntrack');
+    // The verdict log reader (agent/daemon/verdicts/capture.ts) runs tcpdump by name.
+    expect(checked).toContain('tcpdump');
   });
 
   test('puts `palisade` on PATH for kubectl exec', () => {

@@ -143,7 +143,7 @@ describe('RBAC', () => {
   const role = findObject(objects, 'ClusterRole', 'palisade') as unknown as V1ClusterRole;
   const binding = findObject(objects, 'ClusterRoleBinding', 'palisade') as unknown as V1ClusterRoleBinding;
 
-  test('grants exactly get/list/watch on pods and namespaces (core) and networkpolicies (networking.k8s.io)', () => {
+  test('grants exactly get/list/watch on pods, namespaces, nodes, networkpolicies and clusternetworkpolicies', () => {
     const grants = (role.rules ?? [])
       .flatMap((r) =>
         (r.apiGroups ?? []).flatMap((g) =>
@@ -153,8 +153,10 @@ describe('RBAC', () => {
       .sort();
     expect(grants).toEqual([
       'core/namespaces: get,list,watch',
+      'core/nodes: get,list,watch',
       'core/pods: get,list,watch',
       'networking.k8s.io/networkpolicies: get,list,watch',
+      'policy.networking.k8s.io/clusternetworkpolicies: get,list,watch',
     ]);
     for (const rule of role.rules ?? []) {
       expect(rule.resourceNames).toBeUndefined();

@@ -2,9 +2,9 @@
  * The reachability matrix of a scenario: what `palisade analyze` prints and what the
  * conformance cases (e2e/cases) compare against.
  *
- * Semantics: a cell says whether NetworkPolicy allows a connection from one endpoint to
- * another on a port and protocol, as decided by the compiler's verdict(): the source's egress
- * and the destination's ingress must both allow it. It is pure policy reachability: whether
+ * Semantics: a cell says whether policy (the ClusterNetworkPolicy tiers and NetworkPolicy)
+ * allows a connection from one endpoint to another on a port and protocol, as decided by the
+ * compiler's verdict(): the source's egress and the destination's ingress must both allow it. It is pure policy reachability: whether
  * the destination pod declares or listens on that port plays no part (the sandbox serves
  * every probed port on every pod, so real packets agree with the matrix).
  *
@@ -30,6 +30,11 @@ export interface ProbeMatrix {
   readonly protocol: Protocol;
   /** allowed[from][to] */
   readonly allowed: Record<string, Record<string, boolean>>;
+  /**
+   * Present when the scenario has audit-mode policies (palisade.io/enforcement: audit): the
+   * matrix if they were enforced too. `allowed` is what is enforced.
+   */
+  readonly audited?: Record<string, Record<string, boolean>>;
 }
 
 /** The JSON printed by `palisade analyze -o json`. */
@@ -84,17 +89,23 @@ export function analyzeScenario(
 ): AnalyzeResult {
   const compiler = compileScenario(s);
   const endpoints = analysisEndpoints(s, externals);
+  const hasAudit = s.policies.some((p) => p.audit) || s.clusterPolicies.some((p) => p.audit);
   const matrices: ProbeMatrix[] = probes.map((probe) => {
     const allowed: Record<string, Record<string, boolean>> = {};
+    const audited: Record<string, Record<string, boolean>> = {};
     for (const from of endpoints) {
       const row: Record<string, boolean> = {};
+      const auditRow: Record<string, boolean> = {};
       for (const to of endpoints) {
         if (from === to || (from.external && to.external)) continue;
-        row[to.name] = verdict(compiler, from.endpoint, to.endpoint, probe).allowed;
+        const v = verdict(compiler, from.endpoint, to.endpoint, probe);
+        row[to.name] = v.allowed;
+        auditRow[to.name] = (v.audited ?? v).allowed;
       }
       allowed[from.name] = row;
+      audited[from.name] = auditRow;
     }
-    return { port: probe.port, protocol: probe.protocol, allowed };
+    return { port: probe.port, protocol: probe.protocol, allowed, ...(hasAudit ? { audited } : {}) };
   });
   return { pods: endpoints.map((e) => e.name), probes: matrices };
 }

@@ -208,6 +208,83 @@ describe('explain', () => {
   });
 });
 
+describe('audit mode', () => {
+  const AUDITED = `apiVersion: v1
+kind: Namespace
+metadata: {name: shop}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: web, namespace: shop}
+spec: {containers: [{name: c, image: i, ports: [{containerPort: 80}]}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: client, namespace: default}
+spec: {containers: [{name: c, image: i}]}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: default-deny, namespace: shop, annotations: {palisade.io/enforcement: audit}}
+spec: {podSelector: {}}
+`;
+  let file: string;
+  beforeAll(() => {
+    file = join(dir, 'audit.yaml');
+    writeFileSync(file, AUDITED);
+  });
+
+  test('analyze: the enforced matrix, and the cells an audited policy would change', async () => {
+    const text = await run(['analyze', file]);
+    expect(text.out).toContain('80/TCP: 2 of 2 allowed');
+    expect(text.out).toContain('audit-mode policies, if enforced: 1 would be denied, 0 allowed');
+    expect(text.out).toContain('would deny:  default/client -> shop/web');
+    const json = JSON.parse((await run(['analyze', file, '-o', 'json'])).out);
+    expect(json.probes[0].allowed['default/client']['shop/web']).toBe(true);
+    expect(json.probes[0].audited['default/client']['shop/web']).toBe(false);
+    expect(json.probes[0].audited['shop/web']['default/client']).toBe(true);
+  });
+
+  test('analyze without audited policies prints no audit matrix', async () => {
+    const json = JSON.parse((await run(['analyze', scenario, '-o', 'json'])).out);
+    expect(json.probes[0].audited).toBeUndefined();
+  });
+
+  test('explain: allowed as enforced, and what the audited policy would do', async () => {
+    const r = await run([
+      'explain',
+      file,
+      '--from',
+      'default/client',
+      '--to',
+      'shop/web',
+      '--port',
+      '80/TCP',
+    ]);
+    expect(r.out).toMatch(/^ALLOWED: default\/client -> shop\/web on 80\/TCP/);
+    expect(r.out).toContain('enforced, they would DENY it:');
+    expect(r.out).toContain('isolated by shop/default-deny');
+    const j = JSON.parse(
+      (
+        await run([
+          'explain',
+          file,
+          '--from',
+          'default/client',
+          '--to',
+          'shop/web',
+          '--port',
+          '80/TCP',
+          '-o',
+          'json',
+        ])
+      ).out,
+    );
+    expect(j.allowed).toBe(true);
+    expect(j.verdict.audited.allowed).toBe(false);
+  });
+});
+
 describe('bad input: one clear message on stderr, exit status 2, nothing on stdout', () => {
   test.each([
     [['analyze', '/nonexistent.yaml'], 'palisade: cannot read scenario /nonexistent.yaml: no such file\n'],

@@ -1,7 +1,18 @@
-/** Reading a scenario file for a command: every failure becomes an InputError (exit status 2). */
+/**
+ * Reading a scenario file for a command: every failure becomes an InputError (exit status 2);
+ * warnings go to stderr, one line each: what the loader accepts but reads in a way worth
+ * saying (an invalid label selector in a ClusterNetworkPolicy), and ClusterNetworkPolicy rules
+ * Palisade cannot enforce as written (domainNames peers).
+ */
+import { compileClusterPolicy, unsupportedRuleWarnings } from '../../compiler';
 import { loadScenario, type Scenario } from '../../compiler/scenario';
 import type { CliContext } from './context';
 import { InputError } from './errors';
+
+/** Warnings about a loaded scenario's ClusterNetworkPolicies that Palisade enforces differently. */
+export function scenarioWarnings(s: Scenario): string[] {
+  return s.clusterPolicies.flatMap((c) => unsupportedRuleWarnings(compileClusterPolicy(c).compiled));
+}
 
 export function readScenario(ctx: CliContext, path: string): Scenario {
   let text: string;
@@ -26,5 +37,6 @@ export function readScenario(ctx: CliContext, path: string): Scenario {
       r.errors,
     );
   }
+  for (const w of [...r.warnings, ...scenarioWarnings(r.scenario)]) ctx.stderr(`palisade: warning: ${w}\n`);
   return r.scenario;
 }

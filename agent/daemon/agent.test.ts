@@ -168,8 +168,14 @@ describe('Agent in-process', () => {
     const a = await startAgent();
     await eventually(async () => {
       const s = (await debug('/v1/status')).json<{ watches: { resource: string; synced: boolean }[] }>();
-      return s.watches.filter((w) => w.synced).length === 2;
-    }, 'pods and namespaces to sync');
+      return (
+        s.watches.length === 5 &&
+        s.watches
+          .filter((w) => !w.synced)
+          .map((w) => w.resource)
+          .join() === 'networkpolicies'
+      );
+    }, 'every watch but networkpolicies to sync');
     // Let the policy list fail a few more times.
     await eventually(
       async () =>

@@ -1,25 +1,47 @@
 /**
  * Agent: wires the pipeline of `palisade agent` (see README.md for the picture).
  *
- *   API server ─list+watch─▶ Reflector ×3 ─slim projections─▶ Compilation (model + IR)
- *        (namespaces, pods, networkpolicies)        │ notify(receivedAt)
- *                                                   ▼
+ *   API server ─list+watch─▶ Reflector ×5 ─slim projections─▶ Compilation (model + IR)
+ *        (namespaces, pods, networkpolicies, nodes,  │ notify(receivedAt)
+ *         clusternetworkpolicies: optional, its CRD  │
+ *         may be absent and installed later)         ▼
  *   resync timer ─requestRepair─▶ SyncRunner ─compile()+sync(state, delta)─▶ Dataplane ─▶ kernel
  *                                                   │
  *   HealthServer (/healthz /readyz /metrics)  ◀─────┴─────▶  DebugServer (unix socket, JSON)
  *
  * Lifecycle: start() brings up the servers, resolves the iptables backend and starts the
- * reflectors; the runner programs nothing until all three have listed once. stop() closes the
+ * reflectors; the runner programs nothing until all of them have listed once (a
+ * ClusterNetworkPolicy list answered 404 counts: the CRD is absent, so there is nothing to
+ * wait for; the reflector keeps looking and picks the CRD up when installed). stop() closes the
  * watches, lets an in-flight apply finish (bounded), closes the servers and removes the socket;
  * the kernel state stays as it is, so a restarted agent adopts it without a gap (the
  * dataplane's first sync diffs against the kernel; nothing is ever flushed on start).
  */
-import type { NamespaceInfo, PodInfo, PolicyInfo } from '../../compiler';
+import {
+  compileClusterPolicy,
+  unsupportedRuleWarnings,
+  type ClusterPolicyInfo,
+  type CompileDelta,
+  type CompiledState,
+  type NamespaceInfo,
+  type NodeInfo,
+  type PodInfo,
+  type PolicyInfo,
+} from '../../compiler';
 import { createDataplane, ProcessKernel, type Dataplane, type Kernel } from '../../dataplane/api';
+import { ConntrackTable } from '../../dataplane/conntrack';
+import { FlowCutter, type CutReport } from './flow-cutter';
 import type { ResourceClient, ResourceName } from '../kube/client';
 import { createResourceClients, loadKubeConfig } from '../kube/client';
 import { Reflector, type ReflectorHandler, type ReflectorObserver } from '../kube/reflector';
-import { NAMESPACES, NETWORK_POLICIES, PODS, type ResourceSpec } from '../kube/resources';
+import {
+  CLUSTER_NETWORK_POLICIES,
+  NAMESPACES,
+  NETWORK_POLICIES,
+  NODES,
+  PODS,
+  type ResourceSpec,
+} from '../kube/resources';
 import type { BackoffOptions } from './backoff';
 import { binariesFor } from './backend';
 import { systemClock, type Clock, type Timer } from './clock';
@@ -31,6 +53,8 @@ import { resolveIptablesBackend, type IptablesBackend } from './iptables-mode';
 import { createLogger, errorFields, type Logger } from './logger';
 import { AgentMetrics } from './metrics';
 import { SyncRunner } from './runner';
+import { noCapture, spawnCapture, type CaptureStarter } from './verdicts/capture';
+import { VerdictLog } from './verdicts/service';
 
 /** What tests may replace; production uses the defaults. */
 export interface AgentDeps {
@@ -45,7 +69,16 @@ export interface AgentDeps {
   readonly resourceClients?: Record<ResourceName, ResourceClient>;
   readonly reflectorBackoff?: BackoffOptions;
   readonly retryBackoff?: BackoffOptions;
+  /** How often to look again for an absent ClusterNetworkPolicy CRD; default 1 s doubling to 30 s. */
+  readonly absentPoll?: BackoffOptions;
+  /** Starts the verdict log reader (tcpdump); default a child process. */
+  readonly captureStarter?: CaptureStarter;
+  /** The tcpdump binary; default `tcpdump` on PATH. */
+  readonly tcpdump?: string;
 }
+
+/** Whether the API server serves ClusterNetworkPolicies (the CRD is installed). */
+export type CrdState = 'unknown' | 'installed' | 'absent';
 
 export class Agent {
   readonly log: Logger;
@@ -56,8 +89,12 @@ export class Agent {
   private dataplane: Dataplane | undefined;
   private backend: IptablesBackend | 'injected' = 'injected';
   private reflectors: Array<Reflector<unknown>> = [];
+  private crd: CrdState = 'unknown';
+  /** Per ClusterNetworkPolicy, the rules Palisade cannot enforce as written (domainNames peers). */
+  private readonly unsupported = new Map<string, string[]>();
   private health: HealthServer | undefined;
   private debug: DebugServer | undefined;
+  private verdicts: VerdictLog | undefined;
   private resyncTimer: Timer | undefined;
   private readonly startedAt = Date.now();
   private stopping: Promise<void> | undefined;
@@ -94,14 +131,17 @@ export class Agent {
     }
 
     this.dataplane = this.deps.dataplane ?? (await this.buildDataplane());
+    this.verdicts = config.verdictLog === 'off' ? undefined : this.buildVerdictLog();
     const runner = new SyncRunner({
       compiler: this.compilation,
-      dataplane: this.dataplane,
+      // The verdict log's table of log points follows every delta, ahead of the kernel write.
+      dataplane: this.verdicts ? this.verdicts.tracking(this.dataplane) : this.dataplane,
       clock: this.clock,
       log: log.child({ component: 'runner' }),
       metrics: this.metrics,
       minIntervalMs: config.minSyncIntervalMs,
       retry: this.deps.retryBackoff,
+      ...(config.keepEstablished ? {} : { afterApply: this.flowCutterStep() }),
     });
     this.runner = runner;
 
@@ -113,6 +153,7 @@ export class Agent {
           desired: () => this.dataplane!.desiredView(),
           actual: () => runner.exclusive(() => this.dataplane!.kernelView()),
           drift: () => runner.exclusive(() => this.dataplane!.checkDrift()),
+          verdicts: () => this.verdicts,
         },
         log.child({ component: 'debug' }),
       );
@@ -133,8 +174,28 @@ export class Agent {
         upsert: (p: PolicyInfo) => c.upsertPolicy(p),
         delete: (key: string) => c.deletePolicy(key),
       }),
+      this.reflector(clients.nodes, NODES, {
+        upsert: (n: NodeInfo) => c.upsertNode(n),
+        delete: (name: string) => c.deleteNode(name),
+      }),
+      this.reflector(
+        clients.clusternetworkpolicies,
+        CLUSTER_NETWORK_POLICIES,
+        {
+          upsert: (p: ClusterPolicyInfo) => {
+            c.upsertClusterPolicy(p);
+            this.noteUnsupported(p);
+          },
+          delete: (name: string) => {
+            c.deleteClusterPolicy(name);
+            this.unsupported.delete(name);
+          },
+        },
+        (served) => this.crdServed(served),
+      ),
     ];
     for (const r of this.reflectors) r.start();
+    this.verdicts?.start();
     this.armResync();
     log.info('agent started; waiting for caches to sync before programming', { backend: this.backend });
   }
@@ -158,6 +219,7 @@ export class Agent {
     await Promise.all(this.reflectors.map((r) => r.stop()));
     const finished = (await this.runner?.stop()) ?? true;
     if (!finished) log.warn('abandoned an apply still running at shutdown; the next agent resyncs fully');
+    await this.verdicts?.stop();
     await Promise.all([this.health?.stop(), this.debug?.stop()]);
     log.info('agent stopped');
   }
@@ -181,10 +243,89 @@ export class Agent {
     });
   }
 
+  /** The runner's after-apply step that cuts open connections the new rules deny. */
+  private flowCutterStep(): (state: CompiledState, delta: CompileDelta, full: boolean) => Promise<void> {
+    const cutter = new FlowCutter(
+      new ConntrackTable(this.deps.kernel ?? new ProcessKernel()),
+      () => this.compilation.view(),
+      () => new Set(this.compilation.view().node(this.config.nodeName)?.addresses ?? []),
+    );
+    const log = this.log.child({ component: 'flow-cutter' });
+    return async (state, delta, full) => {
+      const report = await cutter.cut(state, delta, full);
+      this.metrics.connectionsChecked.inc(report.checked);
+      this.metrics.connectionsCut.inc(report.entries);
+      this.cutTotal += report.entries;
+      if (report.cut.length > 0) {
+        this.lastCut = { at: new Date().toISOString(), ...report };
+        log.info('cut open connections the new rules deny', { ...report });
+      }
+    };
+  }
+
+  private cutTotal = 0;
+  private lastCut: (CutReport & { at: string }) | undefined;
+
+  /** Verdict logs: the NFLOG reader, the log point table, the event buffer (verdicts/service.ts). */
+  private buildVerdictLog(): VerdictLog {
+    const c = this.config;
+    return new VerdictLog(
+      {
+        nodeName: c.nodeName,
+        group: c.verdictLogGroup,
+        allowed: c.verdictLog === 'all',
+        bufferSize: c.verdictBuffer,
+      },
+      {
+        clock: this.clock,
+        log: this.log.child({ component: 'verdicts' }),
+        metrics: this.metrics,
+        podOf: (ip) => {
+          const p = this.compilation.view().podByIP(ip);
+          return p ? `${p.namespace}/${p.name}` : undefined;
+        },
+        // An injected kernel (tests, the bench) has no NFLOG group of its own: never read the host's.
+        start: this.deps.captureStarter ?? (this.deps.kernel ? noCapture : spawnCapture),
+        ...(this.deps.tcpdump ? { tcpdump: this.deps.tcpdump } : {}),
+      },
+    );
+  }
+
+  /** The CRD appeared or went away: one log line per change, and the status says it. */
+  private crdServed(served: boolean): void {
+    const was = this.crd;
+    this.crd = served ? 'installed' : 'absent';
+    if (was === this.crd) return;
+    if (served) {
+      this.log.info(
+        was === 'unknown'
+          ? 'ClusterNetworkPolicy CRD installed: enforcing ClusterNetworkPolicy tiers and NetworkPolicy'
+          : 'ClusterNetworkPolicy CRD installed: enforcing ClusterNetworkPolicy tiers from now on',
+        { resource: 'clusternetworkpolicies' },
+      );
+    } else {
+      this.log.info(
+        'ClusterNetworkPolicy CRD not installed (policy.networking.k8s.io/v1alpha2 clusternetworkpolicies is not served): enforcing NetworkPolicy only; looking for it again with backoff',
+        { resource: 'clusternetworkpolicies' },
+      );
+    }
+  }
+
+  /** Logs once per change the rules of a ClusterNetworkPolicy that Palisade cannot enforce as written. */
+  private noteUnsupported(p: ClusterPolicyInfo): void {
+    const warnings = unsupportedRuleWarnings(compileClusterPolicy(p).compiled);
+    const before = this.unsupported.get(p.name) ?? [];
+    if (warnings.length === 0) this.unsupported.delete(p.name);
+    else this.unsupported.set(p.name, warnings);
+    if (JSON.stringify(before) === JSON.stringify(warnings)) return;
+    for (const w of warnings) this.log.warn(w, { resource: 'clusternetworkpolicies', policy: p.name });
+  }
+
   private reflector<T>(
     client: ResourceClient,
     spec: ResourceSpec<T>,
     sink: { upsert(obj: T): void; delete(key: string): void },
+    served?: (served: boolean) => void,
   ): Reflector<unknown> {
     const runner = this.runner!;
     const handler: ReflectorHandler<T> = {
@@ -202,6 +343,7 @@ export class Agent {
           runner.markSynced();
         }
       },
+      ...(served ? { served } : {}),
     };
     const observer: ReflectorObserver = {
       event: (resource, type) => this.metrics.eventsReceived.inc({ resource, type }),
@@ -217,6 +359,8 @@ export class Agent {
       log: this.log.child({ component: 'reflector' }),
       observer,
       backoff: this.deps.reflectorBackoff,
+      optional: spec.optional === true,
+      absentPoll: this.deps.absentPoll,
     }) as Reflector<unknown>;
   }
 
@@ -258,10 +402,30 @@ export class Agent {
       compiled: {
         subjectPods: state.pods.size,
         policies: state.policies.size,
+        clusterPolicies: state.clusterPolicies.size,
         peerSets: state.peerSets.size,
+      },
+      clusterNetworkPolicies: {
+        crd: this.crd,
+        note:
+          this.crd === 'absent'
+            ? 'the ClusterNetworkPolicy CRD is not installed: NetworkPolicy only; it is picked up once installed'
+            : this.crd === 'unknown'
+              ? 'not listed yet'
+              : '',
+        policies: [...this.compilation.view().clusterPolicies()].length,
+        unsupported: [...this.unsupported.values()].flat(),
       },
       kernel: this.dataplane?.counts() ?? null,
       runner: runner ?? null,
+      verdictLog: this.verdicts
+        ? { mode: this.config.verdictLog, ...this.verdicts.status() }
+        : { mode: 'off' },
+      openConnections: {
+        policy: this.config.keepEstablished ? 'keep' : 'cut',
+        entriesCut: this.cutTotal,
+        lastCut: this.lastCut ?? null,
+      },
     };
   }
 }

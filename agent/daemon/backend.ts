@@ -11,6 +11,7 @@ export const NFT_BINARIES: Binaries = {
   iptablesRestore: { 4: 'iptables-nft-restore', 6: 'ip6tables-nft-restore' },
   iptablesSave: { 4: 'iptables-nft-save', 6: 'ip6tables-nft-save' },
   ipset: 'ipset',
+  nft: 'nft',
 };
 
 export async function binariesFor(backend: IptablesBackend, kernel: Kernel): Promise<Binaries> {

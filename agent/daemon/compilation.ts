@@ -13,9 +13,11 @@ import {
   IncrementalCompiler,
   compileSnapshot,
   objectKey,
+  type ClusterPolicyInfo,
   type CompileDelta,
   type CompiledState,
   type NamespaceInfo,
+  type NodeInfo,
   type ObjectKey,
   type PodInfo,
   type PolicyInfo,
@@ -30,6 +32,10 @@ export interface ModelSink {
   deletePod(key: ObjectKey): void;
   upsertPolicy(p: PolicyInfo): void;
   deletePolicy(key: ObjectKey): void;
+  upsertClusterPolicy(p: ClusterPolicyInfo): void;
+  deleteClusterPolicy(name: string): void;
+  upsertNode(n: NodeInfo): void;
+  deleteNode(name: string): void;
 }
 
 /** The read side: the compiler's view plus iteration over the model. */
@@ -85,6 +91,18 @@ class IncrementalCompilation implements Compilation {
   deletePolicy(key: ObjectKey): void {
     this.compiler.deletePolicy(key);
   }
+  upsertClusterPolicy(p: ClusterPolicyInfo): void {
+    this.compiler.upsertClusterPolicy(p);
+  }
+  deleteClusterPolicy(name: string): void {
+    this.compiler.deleteClusterPolicy(name);
+  }
+  upsertNode(n: NodeInfo): void {
+    this.compiler.upsertNode(n);
+  }
+  deleteNode(name: string): void {
+    this.compiler.deleteNode(name);
+  }
 
   compile(): { state: CompiledState; delta: CompileDelta } {
     const delta = this.compiler.flush();
@@ -100,6 +118,8 @@ class FullCompilation implements Compilation {
   private readonly namespaces = new Map<string, NamespaceInfo>();
   private readonly pods = new Map<ObjectKey, PodInfo>();
   private readonly policies = new Map<ObjectKey, PolicyInfo>();
+  private readonly clusterPolicies = new Map<string, ClusterPolicyInfo>();
+  private readonly nodes = new Map<string, NodeInfo>();
   private last: IncrementalCompiler;
 
   constructor(private readonly nodeName: string) {
@@ -124,6 +144,18 @@ class FullCompilation implements Compilation {
   deletePolicy(key: ObjectKey): void {
     this.policies.delete(key);
   }
+  upsertClusterPolicy(p: ClusterPolicyInfo): void {
+    this.clusterPolicies.set(p.name, p);
+  }
+  deleteClusterPolicy(name: string): void {
+    this.clusterPolicies.delete(name);
+  }
+  upsertNode(n: NodeInfo): void {
+    this.nodes.set(n.name, n);
+  }
+  deleteNode(name: string): void {
+    this.nodes.delete(name);
+  }
 
   compile(): { state: CompiledState; delta: CompileDelta } {
     this.last = compileSnapshot(
@@ -131,6 +163,8 @@ class FullCompilation implements Compilation {
         namespaces: [...this.namespaces.values()],
         pods: [...this.pods.values()],
         policies: [...this.policies.values()],
+        clusterPolicies: [...this.clusterPolicies.values()],
+        nodes: [...this.nodes.values()],
       },
       { nodeName: this.nodeName },
     );

@@ -11,6 +11,12 @@ const valid: Config = {
   syncMode: 'incremental',
   iptablesMode: 'auto',
   minSyncIntervalMs: 0,
+  keepEstablished: false,
+  verdictLog: 'denied',
+  verdictLogGroup: 20556,
+  verdictLogRate: 100,
+  verdictLogBurst: 200,
+  verdictBuffer: 4096,
 };
 
 describe('parseDuration', () => {
@@ -79,7 +85,56 @@ describe('parseConfig', () => {
       syncMode: 'full',
       iptablesMode: 'legacy',
       minSyncIntervalMs: 5,
+      keepEstablished: false,
+      verdictLog: 'denied',
+      verdictLogGroup: 20556,
+      verdictLogRate: 100,
+      verdictLogBurst: 200,
+      verdictBuffer: 4096,
     });
+  });
+
+  test('verdict log settings: a mode, whole numbers in range, every problem at once', () => {
+    const { config, problems } = parseConfig({
+      nodeName: 'n',
+      verdictLog: 'all',
+      verdictLogGroup: '7',
+      verdictLogRate: '20',
+      verdictLogBurst: '40',
+      verdictBuffer: '100',
+    });
+    expect(problems).toEqual([]);
+    expect(config).toMatchObject({
+      verdictLog: 'all',
+      verdictLogGroup: 7,
+      verdictLogRate: 20,
+      verdictLogBurst: 40,
+      verdictBuffer: 100,
+    });
+    expect(
+      parseConfig({
+        nodeName: 'n',
+        verdictLog: 'some',
+        verdictLogGroup: '70000',
+        verdictLogRate: 'fast',
+        verdictBuffer: '3',
+      }).problems,
+    ).toEqual([
+      '--verdict-log: "some" is not one of off, denied, all',
+      '--verdict-log-rate: "fast" is not a whole number',
+      '--verdict-log-*: NFLOG group 70000 is not an integer 0-65535',
+      '--verdict-buffer: 3 is not a whole number 16-1000000',
+    ]);
+  });
+
+  test('--keep-established is a switch: commander passes true, the environment a string', () => {
+    const on = (v: unknown) => parseConfig({ nodeName: 'n', keepEstablished: v as string });
+    expect(on(true).config.keepEstablished).toBe(true);
+    expect(on('true').config.keepEstablished).toBe(true);
+    expect(on('1').config.keepEstablished).toBe(true);
+    expect(on(undefined).config.keepEstablished).toBe(false);
+    expect(on('false').config.keepEstablished).toBe(false);
+    expect(on('maybe').problems).toEqual(['--keep-established: "maybe" is not true or false']);
   });
 
   test('reports every problem at once', () => {

@@ -9,15 +9,18 @@
  * it. Both report every problem at once, as a list, so an operator fixes a manifest in one go.
  */
 import { isIP } from 'node:net';
+import { DEFAULT_VERDICT_LOG, validateVerdictLogOptions } from '../../dataplane/verdict-log';
 import { formatDuration, parseDuration } from './duration';
 
 export type SyncMode = 'incremental' | 'full';
 export type IptablesMode = 'auto' | 'nft' | 'legacy';
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
+export type VerdictLogMode = 'off' | 'denied' | 'all';
 
 export const SYNC_MODES: readonly SyncMode[] = ['incremental', 'full'];
 export const IPTABLES_MODES: readonly IptablesMode[] = ['auto', 'nft', 'legacy'];
 export const LOG_LEVELS: readonly LogLevel[] = ['error', 'warn', 'info', 'debug'];
+export const VERDICT_LOG_MODES: readonly VerdictLogMode[] = ['off', 'denied', 'all'];
 
 export interface Config {
   /** This node's name (spec.nodeName of the pods the agent enforces). */
@@ -36,6 +39,20 @@ export interface Config {
   readonly iptablesMode: IptablesMode;
   /** Floor between the starts of two applies, ms (coalesces bursts). */
   readonly minSyncIntervalMs: number;
+  /**
+   * Leave open connections alone when a change denies them (false, the default: their conntrack
+   * entries are deleted in the same apply, so their next packet meets the new rules).
+   */
+  readonly keepEstablished: boolean;
+  /** Verdict logs: off; denied (every drop); all (drops and the first packet of allowed connections). */
+  readonly verdictLog: VerdictLogMode;
+  /** NFLOG group the log points write to and the agent reads. */
+  readonly verdictLogGroup: number;
+  /** The node's kernel rate limit of logged packets, per second, and its burst. */
+  readonly verdictLogRate: number;
+  readonly verdictLogBurst: number;
+  /** Verdict events the agent keeps for watchers. */
+  readonly verdictBuffer: number;
 }
 
 /** Raw values, as strings, keyed like Config minus the unit suffixes. */
@@ -49,11 +66,17 @@ export type OptionKey =
   | 'resyncInterval'
   | 'syncMode'
   | 'iptablesMode'
-  | 'minSyncInterval';
+  | 'minSyncInterval'
+  | 'keepEstablished'
+  | 'verdictLog'
+  | 'verdictLogGroup'
+  | 'verdictLogRate'
+  | 'verdictLogBurst'
+  | 'verdictBuffer';
 
 export interface OptionSpec {
   readonly key: OptionKey;
-  /** Long flag with its value placeholder, as commander takes it. */
+  /** Long flag with its value placeholder, as commander takes it (none: a boolean switch). */
   readonly flag: string;
   readonly env: string;
   /** Default as the user would type it; undefined = no default. */
@@ -126,6 +149,50 @@ export const CONFIG_OPTIONS: readonly OptionSpec[] = [
     default: '0s',
     description: 'minimum time between the starts of two applies; events in between are coalesced',
   },
+  {
+    key: 'keepEstablished',
+    flag: '--keep-established',
+    env: 'PALISADE_KEEP_ESTABLISHED',
+    default: undefined,
+    description:
+      'leave open connections alone when a policy change denies them (default: cut them in the same apply)',
+  },
+  {
+    key: 'verdictLog',
+    flag: '--verdict-log <mode>',
+    env: 'PALISADE_VERDICT_LOG',
+    default: 'denied',
+    description:
+      'verdict logs (palisade watch, palisade_verdicts_total): off, denied (every drop), all (drops and the first packet of allowed connections)',
+  },
+  {
+    key: 'verdictLogGroup',
+    flag: '--verdict-log-group <n>',
+    env: 'PALISADE_VERDICT_LOG_GROUP',
+    default: String(DEFAULT_VERDICT_LOG.group),
+    description: 'NFLOG group of the verdict logs (0-65535; one reader per group and network namespace)',
+  },
+  {
+    key: 'verdictLogRate',
+    flag: '--verdict-log-rate <per-second>',
+    env: 'PALISADE_VERDICT_LOG_RATE',
+    default: String(DEFAULT_VERDICT_LOG.ratePerSecond),
+    description: "the node's kernel limit on logged packets per second (a flood costs bounded CPU)",
+  },
+  {
+    key: 'verdictLogBurst',
+    flag: '--verdict-log-burst <n>',
+    env: 'PALISADE_VERDICT_LOG_BURST',
+    default: String(DEFAULT_VERDICT_LOG.burst),
+    description: 'logged packets let through at once above the rate, after a quiet period',
+  },
+  {
+    key: 'verdictBuffer',
+    flag: '--verdict-buffer <n>',
+    env: 'PALISADE_VERDICT_BUFFER',
+    default: '4096',
+    description: 'recent verdict events the agent keeps for `palisade watch --since`',
+  },
 ];
 
 function defaultOf(key: OptionKey): string {
@@ -155,6 +222,19 @@ export function parseConfig(raw: RawConfig): { config: Config; problems: string[
     problems.push(`${flag}: "${v}" is not one of ${allowed.join(', ')}`);
     return defaultOf(key) as T;
   };
+  const integer = (key: OptionKey, name: string): number => {
+    const text = value(key);
+    if (/^\d{1,9}$/.test(text)) return Number(text);
+    problems.push(`${name}: "${text}" is not a whole number`);
+    return Number(defaultOf(key));
+  };
+  const flag = (key: OptionKey, name: string): boolean => {
+    const v = raw[key] as string | boolean | undefined;
+    if (v === undefined || v === false || v === '' || v === 'false' || v === '0') return false;
+    if (v === true || v === 'true' || v === '1') return true;
+    problems.push(`${name}: "${String(v)}" is not true or false`);
+    return false;
+  };
   const config: Config = {
     nodeName: value('nodeName'),
     kubeconfig: raw.kubeconfig === undefined || raw.kubeconfig === '' ? undefined : raw.kubeconfig,
@@ -165,6 +245,12 @@ export function parseConfig(raw: RawConfig): { config: Config; problems: string[
     syncMode: choice('syncMode', '--sync-mode', SYNC_MODES),
     iptablesMode: choice('iptablesMode', '--iptables-mode', IPTABLES_MODES),
     minSyncIntervalMs: duration('minSyncInterval', '--min-sync-interval'),
+    keepEstablished: flag('keepEstablished', '--keep-established'),
+    verdictLog: choice('verdictLog', '--verdict-log', VERDICT_LOG_MODES),
+    verdictLogGroup: integer('verdictLogGroup', '--verdict-log-group'),
+    verdictLogRate: integer('verdictLogRate', '--verdict-log-rate'),
+    verdictLogBurst: integer('verdictLogBurst', '--verdict-log-burst'),
+    verdictBuffer: integer('verdictBuffer', '--verdict-buffer'),
   };
   return { config, problems: [...problems, ...validateConfig(config)] };
 }
@@ -213,6 +299,20 @@ export function validateConfig(c: Config): string[] {
   if (!(c.resyncIntervalMs >= MIN_RESYNC_MS)) {
     problems.push(`--resync-interval: ${formatDuration(c.resyncIntervalMs)} is below the minimum of 1s`);
   }
+  if (!oneOf(VERDICT_LOG_MODES, c.verdictLog)) {
+    problems.push(`--verdict-log: "${c.verdictLog}" is not one of ${VERDICT_LOG_MODES.join(', ')}`);
+  }
+  for (const p of validateVerdictLogOptions({
+    group: c.verdictLogGroup,
+    ratePerSecond: c.verdictLogRate,
+    burst: c.verdictLogBurst,
+    allowed: c.verdictLog === 'all',
+  })) {
+    problems.push(`--verdict-log-*: ${p}`);
+  }
+  if (!Number.isInteger(c.verdictBuffer) || c.verdictBuffer < 16 || c.verdictBuffer > 1_000_000) {
+    problems.push(`--verdict-buffer: ${c.verdictBuffer} is not a whole number 16-1000000`);
+  }
   if (!(c.minSyncIntervalMs >= 0)) problems.push('--min-sync-interval: must not be negative');
   else if (c.minSyncIntervalMs > c.resyncIntervalMs) {
     problems.push(
@@ -234,5 +334,10 @@ export function describeConfig(c: Config): Record<string, string> {
     syncMode: c.syncMode,
     iptablesMode: c.iptablesMode,
     minSyncInterval: formatDuration(c.minSyncIntervalMs),
+    keepEstablished: String(c.keepEstablished),
+    verdictLog: c.verdictLog,
+    verdictLogGroup: String(c.verdictLogGroup),
+    verdictLogRate: `${c.verdictLogRate}/s burst ${c.verdictLogBurst}`,
+    verdictBuffer: String(c.verdictBuffer),
   };
 }

@@ -4,18 +4,25 @@
  * all GET, documented with examples in agent/daemon/README.md:
  *
  *   /v1/status              agent status: sync, last apply, counts, errors, last drift repair
- *   /v1/model               the slim model {namespaces, pods, policies}; ?kind=pods|namespaces|policies,
- *                           ?namespace=NS filters pods and policies
+ *   /v1/model               the slim model {namespaces, pods, policies, clusterPolicies, nodes};
+ *                           ?kind=pods|namespaces|policies|clusterpolicies|nodes, ?namespace=NS filters
+ *                           pods and policies
  *   /v1/state               the compiled state (IR): subject pods, policies, peer sets
  *   /v1/verdict             ?from=EP&to=EP&port=N&protocol=TCP  (EP = namespace/pod or an IP)
  *   /v1/explain             same query: the verdict plus exactly the model and IR needed to explain
- *                           it (the ends, their namespaces, the isolating policies, their peer sets
+ *                           it (the ends, their namespaces, the isolating policies, the
+ *                           ClusterNetworkPolicies of either end and of the verdict, their peer sets
  *                           with the members that concern the ends), read in one go
- *   /v1/rules               ?pod=NS/POD: the pod, the policies that select it (spec and compiled),
- *                           their peer sets with every member, and the pod that owns each address
+ *   /v1/rules               ?pod=NS/POD: the pod, the policies and ClusterNetworkPolicies that select
+ *                           it (spec and compiled), their peer sets with every member, and the pod
+ *                           that owns each address
  *   /v1/dataplane/desired   chains and ipsets the agent wants in the kernel
  *   /v1/dataplane/actual    chains and ipsets read back from the kernel (own objects only)
  *   /v1/drift               differences between the two (reads the kernel; does not repair)
+ *   /v1/verdicts            verdict events as NDJSON, streamed while the client stays connected
+ *                           (?follow=0 sends what the buffer holds and ends); filters ?pod=NS/POD,
+ *                           ?namespace=NS, ?verdict=denied,allowed,would-deny,would-allow,
+ *                           ?since=DURATION (replays the buffer that far back). See verdicts/watch.ts
  *
  * Errors are {"error": "..."} with status 400 (bad query), 404 (unknown path or pod), 500.
  */
@@ -26,25 +33,36 @@ import { dirname } from 'node:path';
 import {
   PROTOCOLS,
   verdict,
+  type ClusterPolicyInfo,
+  type CompiledClusterPolicy,
   type CompiledPolicy,
+  type CompiledRule,
+  type CompiledTierRule,
   type Endpoint,
   type NamespaceInfo,
   type ObjectKey,
   type PeerSet,
   type PeerSetKey,
   type PodInfo,
+  type PodRules,
   type PolicyInfo,
   type Probe,
   type Protocol,
+  type Verdict,
 } from '../../compiler';
 import { isIP } from '../../compiler/scenario/project';
 import type { DriftReport } from '../../dataplane/api';
 import type { ModelView } from './compilation';
 import { closeServer, listen, requestURL, sendJSON } from './http-util';
 import { errorFields, type Logger } from './logger';
+import { FilterError, parseWatchFilter } from './verdicts/filter';
+import type { VerdictLog } from './verdicts/service';
+import type { WatchStream } from './verdicts/watch';
 
 export interface DebugSource {
   status(): unknown;
+  /** The verdict logs; undefined when they are off. */
+  verdicts?(): VerdictLog | undefined;
   view(): ModelView;
   desired(): unknown;
   actual(): Promise<unknown>;
@@ -70,6 +88,7 @@ export const DEBUG_ROUTES = [
   '/v1/dataplane/desired',
   '/v1/dataplane/actual',
   '/v1/drift',
+  '/v1/verdicts',
 ] as const;
 
 function parseEndpoint(view: ModelView, name: string, text: string | null): Endpoint {
@@ -95,11 +114,13 @@ function parseProbe(q: URLSearchParams): { port: number; protocol: Protocol } {
   return { port, protocol: protocol as Protocol };
 }
 
+const MODEL_KINDS = ['pods', 'namespaces', 'policies', 'clusterpolicies', 'nodes'];
+
 function model(view: ModelView, q: URLSearchParams): unknown {
   const kind = q.get('kind');
   const ns = q.get('namespace');
-  if (kind !== null && !['pods', 'namespaces', 'policies'].includes(kind)) {
-    throw new BadRequest(`kind: "${kind}" is not one of pods, namespaces, policies`);
+  if (kind !== null && !MODEL_KINDS.includes(kind)) {
+    throw new BadRequest(`kind: "${kind}" is not one of ${MODEL_KINDS.join(', ')}`);
   }
   const inNs = <T extends { namespace: string }>(xs: Iterable<T>) =>
     [...xs].filter((x) => ns === null || x.namespace === ns);
@@ -107,6 +128,8 @@ function model(view: ModelView, q: URLSearchParams): unknown {
   if (kind === null || kind === 'namespaces') out.namespaces = [...view.namespaces()];
   if (kind === null || kind === 'pods') out.pods = inNs(view.pods());
   if (kind === null || kind === 'policies') out.policies = inNs(view.policies());
+  if (kind === null || kind === 'clusterpolicies') out.clusterPolicies = [...view.clusterPolicies()];
+  if (kind === null || kind === 'nodes') out.nodes = [...view.nodes()];
   return out;
 }
 
@@ -117,8 +140,11 @@ interface PeerSetDoc {
   readonly members: readonly string[];
 }
 
-/** Peer sets referenced by a policy's rules: peers, and the named-port sets of its ports. */
-function peerSetKeysOf(p: CompiledPolicy): Set<PeerSetKey> {
+/** Peer sets referenced by a policy's rules (v1 or ClusterNetworkPolicy): peers, and named-port sets. */
+function peerSetKeysOf(p: {
+  readonly ingress: readonly (CompiledRule | CompiledTierRule)[] | null;
+  readonly egress: readonly (CompiledRule | CompiledTierRule)[] | null;
+}): Set<PeerSetKey> {
   const keys = new Set<PeerSetKey>();
   for (const rule of [...(p.ingress ?? []), ...(p.egress ?? [])]) {
     if (rule.peers !== 'any') for (const k of rule.peers) keys.add(k);
@@ -135,6 +161,20 @@ function memberAddress(member: string): string {
 
 function defined<T>(x: T | undefined): x is T {
   return x !== undefined;
+}
+
+/** ClusterNetworkPolicies that hold a pod, per tier and direction, in evaluation order. */
+function tierKeysOf(r: PodRules | undefined): string[] {
+  return r ? [...r.adminIngress, ...r.adminEgress, ...r.baselineIngress, ...r.baselineEgress] : [];
+}
+
+/** ClusterNetworkPolicies a verdict names: the deciding rule, Pass rules met, ties. */
+function verdictClusterPolicies(v: Verdict): string[] {
+  return [v.egress, v.ingress].flatMap((d) => [
+    ...(d.clusterRule ? [d.clusterRule.policy] : []),
+    ...d.passedBy.map((p) => p.policy),
+    ...d.tiedWith.map((t) => t.policy),
+  ]);
 }
 
 /**
@@ -155,8 +195,12 @@ function explainBundle(view: ModelView, from: Endpoint, to: Endpoint, probe: Pro
   ]);
   const policyKeys = [...new Set([...v.egress.isolatingPolicies, ...v.ingress.isolatingPolicies])];
   const compiled = policyKeys.map((k) => state.policies.get(k)).filter(defined);
+  const subjectRules = pods.map((p) => state.pods.get(`${p.namespace}/${p.name}`));
+  const clusterKeys = [...new Set([...subjectRules.flatMap(tierKeysOf), ...verdictClusterPolicies(v)])];
+  const clusterCompiled = clusterKeys.map((k) => state.clusterPolicies.get(k)).filter(defined);
   const peerSets: Record<PeerSetKey, PeerSetDoc> = {};
-  for (const key of new Set(compiled.flatMap((p) => [...peerSetKeysOf(p)]))) {
+  const referenced = [...compiled, ...clusterCompiled].flatMap((p) => [...peerSetKeysOf(p)]);
+  for (const key of new Set(referenced)) {
     const set = state.peerSets.get(key);
     if (!set) continue;
     const members = [...set.members].filter(
@@ -178,9 +222,11 @@ function explainBundle(view: ModelView, from: Endpoint, to: Endpoint, probe: Pro
     pods,
     namespaces,
     policies: policyKeys.map((k) => view.policy(k)).filter(defined),
+    clusterPolicies: clusterKeys.map((k) => view.clusterPolicy(k)).filter(defined),
     state: {
       pods: subjects,
       policies: Object.fromEntries(compiled.map((p) => [p.key, p])),
+      clusterPolicies: Object.fromEntries(clusterCompiled.map((c) => [c.key, c])),
       peerSets,
     },
   };
@@ -198,9 +244,12 @@ function rulesBundle(view: ModelView, key: string | null): unknown {
   const policies: Array<{ info: PolicyInfo | null; compiled: CompiledPolicy | null }> = policyKeys.map(
     (k) => ({ info: view.policy(k) ?? null, compiled: state.policies.get(k) ?? null }),
   );
+  const clusterPolicies: Array<{ info: ClusterPolicyInfo | null; compiled: CompiledClusterPolicy | null }> = [
+    ...new Set(tierKeysOf(rules ?? undefined)),
+  ].map((k) => ({ info: view.clusterPolicy(k) ?? null, compiled: state.clusterPolicies.get(k) ?? null }));
   const peerSets: Record<PeerSetKey, PeerSetDoc> = {};
   const owners: Record<string, { pod: ObjectKey; node: string }> = {};
-  for (const p of policies) {
+  for (const p of [...policies, ...clusterPolicies]) {
     if (!p.compiled) continue;
     for (const setKey of peerSetKeysOf(p.compiled)) {
       const set = state.peerSets.get(setKey);
@@ -215,12 +264,14 @@ function rulesBundle(view: ModelView, key: string | null): unknown {
     }
   }
   const namespace: NamespaceInfo | null = view.namespace(pod.namespace) ?? null;
-  return { pod, namespace, rules, policies, peerSets, owners };
+  return { pod, namespace, rules, policies, clusterPolicies, peerSets, owners };
 }
 
 export class DebugServer {
   private readonly server: Server;
   private socketPath: string | undefined;
+  /** Open /v1/verdicts streams, ended on stop so the server can close. */
+  private readonly streams = new Set<WatchStream>();
 
   constructor(
     private readonly source: DebugSource,
@@ -268,9 +319,47 @@ export class DebugServer {
         return sendJSON(res, 200, await s.actual());
       case '/v1/drift':
         return sendJSON(res, 200, await s.drift());
+      case '/v1/verdicts':
+        return this.streamVerdicts(res, q);
       default:
         throw new BadRequest(`no such path ${url.pathname}; routes: ${DEBUG_ROUTES.join(' ')}`, 404);
     }
+  }
+
+  /** NDJSON, one line per event, for as long as the client listens (see verdicts/watch.ts). */
+  private streamVerdicts(res: ServerResponse, q: URLSearchParams): void {
+    const log = this.source.verdicts?.();
+    if (!log) throw new BadRequest('verdict logs are off on this agent (--verdict-log off)', 503);
+    let filter;
+    try {
+      filter = parseWatchFilter(q, Date.now());
+    } catch (err) {
+      if (err instanceof FilterError) throw new BadRequest(err.message);
+      throw err;
+    }
+    const follow = q.get('follow') !== '0';
+    res.writeHead(200, {
+      'content-type': 'application/x-ndjson; charset=utf-8',
+      'cache-control': 'no-store',
+    });
+    let ended = false;
+    const stream: WatchStream = log.watch(
+      {
+        write: (line) => res.write(line),
+        onDrain: (l) => res.once('drain', l),
+        end: () => {
+          ended = true;
+          res.end();
+        },
+      },
+      filter,
+      follow,
+    );
+    if (ended) return;
+    this.streams.add(stream);
+    res.once('finish', () => this.streams.delete(stream));
+    // The client went away (Ctrl-C, a broken pipe): stop feeding it.
+    res.once('close', () => stream.close());
   }
 
   /**
@@ -293,6 +382,7 @@ export class DebugServer {
   }
 
   async stop(): Promise<void> {
+    for (const s of [...this.streams]) s.close();
     await closeServer(this.server);
     if (this.socketPath) {
       try {

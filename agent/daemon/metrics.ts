@@ -59,6 +59,21 @@ export class AgentMetrics {
     help: 'Applies that failed (the kernel or a restore binary refused, or the xtables lock was held).',
     registers: [this.registry],
   });
+  readonly afterApplyErrors = new Counter({
+    name: 'palisade_after_apply_errors_total',
+    help: 'Applies whose after-apply step (cutting connections the new rules deny) failed; retried with the next apply.',
+    registers: [this.registry],
+  });
+  readonly connectionsCut = new Counter({
+    name: 'palisade_connections_cut_total',
+    help: 'Conntrack entries of open connections deleted because a policy change denies them.',
+    registers: [this.registry],
+  });
+  readonly connectionsChecked = new Counter({
+    name: 'palisade_connections_checked_total',
+    help: 'Open connections (groups of protocol, source, destination, port) judged after applies.',
+    registers: [this.registry],
+  });
   readonly driftChecks = new Counter({
     name: 'palisade_drift_checks_total',
     help: 'Periodic drift checks run (resync), by result (clean, repaired, error).',
@@ -77,7 +92,7 @@ export class AgentMetrics {
   });
   readonly watchRestarts = new Counter({
     name: 'palisade_watch_restarts_total',
-    help: 'Watch restarts by resource and reason (expired: 410 Gone, relisted; closed: server ended the watch; timeout: no data; error: connection failed).',
+    help: 'Watch restarts by resource and reason (expired: 410 Gone, relisted; gone: 404, the resource is not served any more, relisted; closed: server ended the watch; timeout: no data; error: connection failed).',
     labelNames: ['resource', 'reason'] as const,
     registers: [this.registry],
   });
@@ -121,6 +136,19 @@ export class AgentMetrics {
   readonly lastApplySuccess = new Gauge({
     name: 'palisade_last_successful_apply_timestamp_seconds',
     help: 'Unix time of the end of the last successful apply.',
+    registers: [this.registry],
+  });
+
+  readonly verdicts = new Counter({
+    name: 'palisade_verdicts_total',
+    help: 'Verdicts the kernel logged (NFLOG, rate-limited per node), per policy: direction, verdict (denied, allowed, would-deny, would-allow), the deciding policy (a NetworkPolicy by namespace and name, a ClusterNetworkPolicy by name with an empty namespace, the isolating NetworkPolicies joined by commas for the NetworkPolicy tier drop) and tier. Never per pod.',
+    labelNames: ['direction', 'verdict', 'policy_namespace', 'policy', 'tier'] as const,
+    registers: [this.registry],
+  });
+  readonly verdictEventsLost = new Counter({
+    name: 'palisade_verdict_events_lost_total',
+    help: 'Verdict events lost, by reason: rate_limit (over the kernel rate limit), queue_overflow (the kernel could not queue NFLOG messages to the reader: a lower bound), slow_reader (a watcher fell behind the event buffer).',
+    labelNames: ['reason'] as const,
     registers: [this.registry],
   });
 

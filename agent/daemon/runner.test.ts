@@ -5,7 +5,13 @@ import { FakeClock, settle } from './testutil/fake-clock';
 import { FakeCompiler, FakeDataplane } from './testutil/fake-sync';
 
 /** A runner over fakes; retry backoff without jitter: 500, 1000, 2000, 4000 ms (cap 4000). */
-function setup(opts: { minIntervalMs?: number; wedgeTimeoutMs?: number } = {}) {
+function setup(
+  opts: {
+    minIntervalMs?: number;
+    wedgeTimeoutMs?: number;
+    afterApply?: (state: unknown, delta: { full: boolean }, full: boolean) => Promise<void>;
+  } = {},
+) {
   const clock = new FakeClock();
   const compiler = new FakeCompiler();
   const dataplane = new FakeDataplane(clock);
@@ -19,6 +25,7 @@ function setup(opts: { minIntervalMs?: number; wedgeTimeoutMs?: number } = {}) {
     minIntervalMs: opts.minIntervalMs ?? 0,
     retry: { initialMs: 500, maxMs: 4000, jitter: 0 },
     wedgeTimeoutMs: opts.wedgeTimeoutMs,
+    ...(opts.afterApply ? { afterApply: opts.afterApply } : {}),
   });
   /** A model change as a watch handler makes it: update the compiler, then notify. */
   const event = (key: string) => {
@@ -48,6 +55,29 @@ async function metricValue(
 }
 
 describe('SyncRunner', () => {
+  test('the after-apply step runs after each kernel-changing apply, full the first time; its failure fails nothing', async () => {
+    const calls: boolean[] = [];
+    let fail = false;
+    const { clock, runner, event, metrics } = setup({
+      afterApply: async (_state, _delta, full) => {
+        calls.push(full);
+        if (fail) throw new Error('conntrack missing');
+      },
+    });
+    runner.markSynced();
+    await clock.advance(0);
+    event('a/1');
+    await clock.advance(0);
+    expect(calls).toEqual([true, false]);
+    fail = true;
+    event('a/2');
+    await clock.advance(0);
+    expect(calls).toEqual([true, false, false]);
+    expect(runner.status()).toMatchObject({ ready: true, pendingEvents: 0 });
+    expect(await metricValue(metrics, 'palisade_after_apply_errors_total')).toBe(1);
+    expect(await metricValue(metrics, 'palisade_apply_errors_total')).toBe(0);
+  });
+
   test('programs nothing until every cache has synced, then applies once with everything', async () => {
     const { clock, dataplane, runner, event, metrics } = setup();
     event('a/1');

@@ -49,6 +49,13 @@ export interface RunnerOptions {
   readonly wedgeTimeoutMs?: number;
   /** Wall-clock time for status reports (epoch ms); default Date.now. */
   readonly wallClock?: () => number;
+  /**
+   * Runs after each apply that changed the kernel, before the apply counts as done (the flow
+   * cutter: connections the new rules deny are cut in the same apply). `full`: the delta does
+   * not say everything that changed (first apply, recovery). Its failure is logged and counted,
+   * never fails the apply: the rules are in place either way.
+   */
+  readonly afterApply?: (state: CompiledState, delta: CompileDelta, full: boolean) => Promise<void>;
 }
 
 export interface ApplyRecord {
@@ -285,6 +292,7 @@ export class SyncRunner {
       let stats: ApplyStats | null = null;
       if (this.failed || !this.appliedOnce || !deltaIsEmpty(delta)) {
         stats = await this.opts.dataplane.sync(state, delta);
+        await this.runAfterApply(state, delta, this.failed || !this.appliedOnce);
       }
       const end = clock.now();
       this.succeeded(batch, start, end, full || this.failed, stats);
@@ -310,6 +318,21 @@ export class SyncRunner {
         retryInMs: delay,
         consecutiveFailures: this.retryBackoff.attempts,
       });
+    }
+  }
+
+  private async runAfterApply(state: CompiledState, delta: CompileDelta, full: boolean): Promise<void> {
+    if (!this.opts.afterApply) return;
+    try {
+      await this.opts.afterApply(state, delta, full);
+    } catch (err) {
+      this.opts.metrics.afterApplyErrors.inc();
+      this.opts.log.warn(
+        'after-apply step failed; the rules are applied, it runs again with the next apply',
+        {
+          ...errorFields(err),
+        },
+      );
     }
   }
 

@@ -70,13 +70,18 @@ export interface ResourceClient {
   ): Promise<AbortController>;
 }
 
-export type ResourceName = 'namespaces' | 'pods' | 'networkpolicies';
+export type ResourceName = 'namespaces' | 'pods' | 'networkpolicies' | 'nodes' | 'clusternetworkpolicies';
 
 export const WATCH_PATHS: Record<ResourceName, string> = {
   namespaces: '/api/v1/namespaces',
   pods: '/api/v1/pods',
   networkpolicies: '/apis/networking.k8s.io/v1/networkpolicies',
+  nodes: '/api/v1/nodes',
+  // A CRD (network-policy-api): a cluster may not have it; the reflector treats 404 as "not served".
+  clusternetworkpolicies: '/apis/policy.networking.k8s.io/v1alpha2/clusternetworkpolicies',
 };
+
+export const RESOURCE_NAMES = Object.keys(WATCH_PATHS) as ResourceName[];
 
 /** A list response as the API server sends it (wire format, the same shape as watch events). */
 interface WireList {
@@ -87,7 +92,7 @@ interface WireList {
 const LIST_TIMEOUT_MS = 60_000;
 
 /**
- * The three resource clients of the agent over one KubeConfig.
+ * The resource clients of the agent over one KubeConfig.
  *
  * Lists are plain GETs made the way client-node's Watch makes its requests (RequestContext,
  * KubeConfig authentication and TLS, the same undici fetch), not through the generated typed
@@ -138,7 +143,13 @@ export async function createResourceClients(kc: KubeConfig): Promise<Record<Reso
       );
     },
   });
-  return { namespaces: make('namespaces'), pods: make('pods'), networkpolicies: make('networkpolicies') };
+  return {
+    namespaces: make('namespaces'),
+    pods: make('pods'),
+    networkpolicies: make('networkpolicies'),
+    nodes: make('nodes'),
+    clusternetworkpolicies: make('clusternetworkpolicies'),
+  };
 }
 
 /** An error carrying the HTTP status and the API's Status message. */

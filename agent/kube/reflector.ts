@@ -8,8 +8,14 @@
  *     ┌────────┐ listed all pages ┌──────────┐  watch ended: closed / timeout ──▶ resume at once
  *     │listing │ ───────────────▶ │ watching │  watch failed (connection) ──▶ backoff ─▶ resume
  *     └────────┘ ◀─────────────── └──────────┘
- *        ▲  410 Gone (watch expired): relist      (from the last resourceVersion)
+ *        ▲  410 Gone (watch expired), 404 (resource gone): relist   (from the last resourceVersion)
  *        └── list failed: backoff, list again
+ *
+ * An optional resource (a CRD's, which a cluster may not have) answers its list with 404 while
+ * it is not served: the reflector then counts as synced with nothing in it (reporting any
+ * cached objects deleted), says so (`served()`, the handler's `served`, one log line per
+ * change), and lists again after a backoff (1 s doubling to 30 s by default) until it is
+ * served: a CRD installed later is picked up without a restart.
  *
  * Promises:
  *   - The cache holds, per object, only its projection and resourceVersion: memory per object
@@ -31,15 +37,20 @@ import type { ResourceClient, ResourceName } from './client';
 import { httpStatusOf } from './client';
 import { plainEqual } from './equal';
 
-export type ReflectorState = 'idle' | 'listing' | 'watching' | 'backoff' | 'stopped' | 'failed';
-export type RestartReason = 'expired' | 'closed' | 'timeout' | 'error';
+export type ReflectorState = 'idle' | 'listing' | 'watching' | 'backoff' | 'absent' | 'stopped' | 'failed';
+export type RestartReason = 'expired' | 'gone' | 'closed' | 'timeout' | 'error';
 export type EventType = 'added' | 'modified' | 'deleted' | 'bookmark' | 'listed' | 'relist_deleted';
 
 export interface ReflectorHandler<T> {
   upsert(obj: T, receivedAt: number): void;
   delete(key: string, last: T, receivedAt: number): void;
-  /** The first complete list has been delivered. */
+  /** The first complete list has been delivered (or, for an optional resource, found not served). */
   synced(): void;
+  /**
+   * Optional resources: whether the API server serves it, told after the first list and on every
+   * change (true once listed, false once a list answered 404).
+   */
+  served?(served: boolean): void;
 }
 
 /** Counters the reflector reports to (the agent's metrics). */
@@ -66,6 +77,10 @@ export interface ReflectorOptions<T> {
   readonly watchTimeoutSeconds?: () => number;
   /** A watch that ends sooner than this without delivering anything backs off; default 1 s. */
   readonly minHealthyWatchMs?: number;
+  /** The resource may not be served (a CRD's): 404 on list means "absent", not an error. */
+  readonly optional?: boolean;
+  /** How often to look again for an absent optional resource; default 1 s doubling to 30 s. */
+  readonly absentPoll?: BackoffOptions;
 }
 
 interface Entry<T> {
@@ -92,10 +107,21 @@ export class Reflector<T> {
   private readonly backoff: Backoff;
   private restarts = 0;
   private lastError: string | undefined;
+  /** False while an optional resource is not served (its list answered 404). */
+  private isServed = true;
+  /** What the handler was last told about availability (optional resources; undefined: nothing yet). */
+  private reported: boolean | undefined;
+  private readonly absentBackoff: Backoff;
 
   constructor(private readonly opts: ReflectorOptions<T>) {
     this.resource = opts.client.resource;
     this.backoff = new Backoff(opts.backoff ?? { initialMs: 500, maxMs: 30_000, jitter: 0.5 });
+    this.absentBackoff = new Backoff(opts.absentPoll ?? { initialMs: 1000, maxMs: 30_000, jitter: 0.2 });
+  }
+
+  /** False while an optional resource is not served by the API server (its CRD is absent). */
+  served(): boolean {
+    return this.isServed;
   }
 
   start(): void {
@@ -149,6 +175,8 @@ export class Reflector<T> {
     resourceVersion: string;
     restarts: number;
     lastError: string | null;
+    /** Optional resources only: whether the API server serves it now. */
+    served?: boolean;
   } {
     return {
       resource: this.resource,
@@ -158,6 +186,7 @@ export class Reflector<T> {
       resourceVersion: this.resourceVersion,
       restarts: this.restarts,
       lastError: this.lastError ?? null,
+      ...(this.opts.optional ? { served: this.isServed } : {}),
     };
   }
 
@@ -177,6 +206,12 @@ export class Reflector<T> {
           mustList = false;
         } catch (err) {
           if (this.stopped) break;
+          if (this.opts.optional && httpStatusOf(err) === 404) {
+            this.becomeAbsent();
+            this.current = 'absent';
+            await sleep(this.opts.clock, this.absentBackoff.next(), this.stopController.signal);
+            continue;
+          }
           this.lastError = errorFields(err).error;
           this.noteRestart('error');
           const delay = this.backoff.next();
@@ -211,6 +246,12 @@ export class Reflector<T> {
       switch (outcome.reason) {
         case 'expired':
           log.info('watch expired (410 Gone); relisting', fields);
+          mustList = true;
+          if (throttle) await this.pause(this.backoff.next());
+          break;
+        case 'gone':
+          // 404: the resource is not served any more (its CRD was deleted); the list says how things are.
+          log.info('watch answered 404 (resource not served); relisting', fields);
           mustList = true;
           if (throttle) await this.pause(this.backoff.next());
           break;
@@ -279,6 +320,16 @@ export class Reflector<T> {
     this.resourceVersion = resourceVersion;
     this.backoff.reset();
     this.lastError = undefined;
+    if (this.opts.optional && this.reported !== true) {
+      this.isServed = true;
+      this.reported = true;
+      this.absentBackoff.reset();
+      this.opts.log.debug('resource is served; watching it', {
+        resource: this.resource,
+        objects: this.cache.size,
+      });
+      this.opts.handler.served?.(true);
+    }
     if (!this.synced) {
       this.synced = true;
       this.opts.log.info('cache synced', {
@@ -286,6 +337,37 @@ export class Reflector<T> {
         objects: this.cache.size,
         resourceVersion,
       });
+      this.opts.handler.synced();
+    }
+  }
+
+  /**
+   * An optional resource answered 404: not served. What was cached is reported deleted (the CRD
+   * and its objects are gone); the first time, this also counts as the initial sync.
+   */
+  private becomeAbsent(): void {
+    const receivedAt = this.opts.clock.now();
+    for (const [key, entry] of [...this.cache]) {
+      this.cache.delete(key);
+      this.opts.observer?.event(this.resource, 'relist_deleted');
+      this.opts.handler.delete(key, entry.obj, receivedAt);
+    }
+    this.opts.observer?.size(this.resource, 0);
+    this.resourceVersion = '';
+    this.lastError = undefined;
+    this.isServed = false;
+    if (this.reported !== false) {
+      this.reported = false;
+      this.opts.log.debug(
+        'resource not served by the API server (its CRD is not installed); looking again later',
+        {
+          resource: this.resource,
+        },
+      );
+      this.opts.handler.served?.(false);
+    }
+    if (!this.synced) {
+      this.synced = true;
       this.opts.handler.synced();
     }
   }
@@ -307,6 +389,7 @@ export class Reflector<T> {
         const status = httpStatusOf(err);
         let reason: RestartReason;
         if (expired || status === 410) reason = 'expired';
+        else if (status === 404) reason = 'gone';
         else if (errorEvent !== undefined) reason = 'error';
         else if (err === null || err === undefined) reason = 'closed';
         else if (err instanceof Error && err.name === 'TimeoutError') reason = 'timeout';

@@ -1,7 +1,9 @@
 /**
- * The scenario format: a multi-document YAML file of v1 Namespace, v1 Pod and
- * networking.k8s.io/v1 NetworkPolicy objects, exactly as kubectl would accept them (a v1 List
- * of such objects, as `kubectl get -o yaml` prints, is accepted too).
+ * The scenario format: a multi-document YAML file of v1 Namespace, Pod and Node,
+ * networking.k8s.io/v1 NetworkPolicy and policy.networking.k8s.io/v1alpha2
+ * ClusterNetworkPolicy objects, exactly as kubectl would accept them (ClusterNetworkPolicy as
+ * the experimental-channel CRD validates it; a v1 List of such objects, as `kubectl get -o
+ * yaml` prints, is accepted too).
  *
  * Loading is pure (text and file name in, model objects or errors out; the caller reads the
  * file) and happens in three steps:
@@ -11,11 +13,14 @@
  *      the file does not declare (with the kubernetes.io/metadata.name label the API server
  *      sets on every namespace), and assign addresses to pods without one (addresses.ts).
  * Every error found is reported, each naming the file, the 1-based document number, the
- * object, the field path and the line.
+ * object, the field path and the line. Warnings (what the API server accepts but Palisade
+ * reads in a way worth saying, e.g. an invalid label selector in a ClusterNetworkPolicy) come
+ * with a loaded scenario, in the same form.
  */
 import { isMap, isScalar, LineCounter, parseAllDocuments, type Document } from 'yaml';
 import {
   PROTOCOLS,
+  type ClusterPolicyInfo,
   type ClusterSnapshot,
   type NamespaceInfo,
   type PodInfo,
@@ -23,14 +28,18 @@ import {
   type Protocol,
 } from '../model';
 import { formatPath, validateObject, type FieldPath, type SupportedKind } from '../validate';
-import { assignAddresses, isDualStack, type ScenarioNode } from './addresses';
+import { assignAddresses, isDualStack, nodeInfoOf, type ScenarioNode } from './addresses';
 import {
   NAMESPACE_NAME_LABEL,
+  projectClusterPolicy,
   projectNamespace,
+  projectNode,
   projectPod,
   projectPolicy,
+  type K8sClusterNetworkPolicy,
   type K8sNamespace,
   type K8sNetworkPolicy,
+  type K8sNode,
   type K8sPod,
 } from './project';
 
@@ -41,6 +50,12 @@ export interface Scenario {
   /** In file order, with nodeName and addresses filled in (see addresses.ts). */
   readonly pods: readonly PodInfo[];
   readonly policies: readonly PolicyInfo[];
+  /** ClusterNetworkPolicies in file order. */
+  readonly clusterPolicies: readonly ClusterPolicyInfo[];
+  /**
+   * Every node: the declared v1 Nodes, then the nodes pods name (or the default node), each
+   * with its addresses and pod CIDRs (see addresses.ts).
+   */
   readonly nodes: readonly ScenarioNode[];
   readonly dualStack: boolean;
   /** Every (port, protocol) some container declares (named or not), sorted by port then TCP, UDP, SCTP. */
@@ -48,11 +63,17 @@ export interface Scenario {
 }
 
 export type LoadResult =
-  | { readonly ok: true; readonly scenario: Scenario }
+  | { readonly ok: true; readonly scenario: Scenario; readonly warnings: readonly string[] }
   | { readonly ok: false; readonly errors: readonly string[] };
 
 export function scenarioSnapshot(s: Scenario): ClusterSnapshot {
-  return { namespaces: s.namespaces, pods: s.pods, policies: s.policies };
+  return {
+    namespaces: s.namespaces,
+    pods: s.pods,
+    policies: s.policies,
+    clusterPolicies: s.clusterPolicies,
+    nodes: s.nodes.map(nodeInfoOf),
+  };
 }
 
 interface Located {
@@ -86,13 +107,14 @@ function objectLabel(
   name: string | undefined,
 ): string {
   const n = name ?? '<no name>';
-  if (kind === 'Namespace') return `Namespace ${n}`;
+  if (kind === 'Namespace' || kind === 'ClusterNetworkPolicy' || kind === 'Node') return `${kind} ${n}`;
   if (kind === 'Pod' || kind === 'NetworkPolicy') return `${kind} ${namespace ?? 'default'}/${n}`;
   return kind ?? 'object without kind';
 }
 
 export function loadScenario(text: string, file: string): LoadResult {
   const errors: string[] = [];
+  const warnings: string[] = [];
   const lc = new LineCounter();
   const docs = parseAllDocuments(text, { lineCounter: lc, uniqueKeys: true });
   const docList = Array.isArray(docs) ? docs : [];
@@ -103,6 +125,8 @@ export function loadScenario(text: string, file: string): LoadResult {
   const nsObjs: { obj: K8sNamespace; annotations: Record<string, string> }[] = [];
   const podObjs: { obj: K8sPod; where: Located; doc: Document }[] = [];
   const policyObjs: K8sNetworkPolicy[] = [];
+  const clusterPolicyObjs: K8sClusterNetworkPolicy[] = [];
+  const nodeObjs: { obj: K8sNode; where: Located; doc: Document }[] = [];
   const seen = new Map<string, number>();
 
   docList.forEach((doc, i) => {
@@ -140,14 +164,16 @@ export function loadScenario(text: string, file: string): LoadResult {
         typeof (item as { kind?: unknown })?.kind === 'string' ? (item as { kind: string }).kind : undefined;
       const label = `${prefix}${objectLabel(v.kind ?? kindText, v.namespace, v.name)}`;
       const where: Located = { docNumber, base, label };
-      for (const e of v.errors) {
+      const report = (into: string[], e: { path: FieldPath; message: string }) => {
         const full = [...base, ...e.path];
         const line = lineOf(doc, lc, full);
         const at = e.path.length > 0 ? `${formatPath(e.path)}: ` : '';
-        errors.push(
+        into.push(
           `${file}: document ${docNumber} (${label}): ${at}${e.message}${line ? ` (line ${line})` : ''}`,
         );
-      }
+      };
+      for (const e of v.errors) report(errors, e);
+      if (v.errors.length === 0) for (const w of v.warnings) report(warnings, w);
       if (v.errors.length > 0 || !v.kind || v.name === undefined) continue;
       const key = `${v.kind}/${v.namespace ?? ''}/${v.name}`;
       const first = seen.get(key);
@@ -176,6 +202,12 @@ export function loadScenario(text: string, file: string): LoadResult {
       case 'NetworkPolicy':
         policyObjs.push(item as K8sNetworkPolicy);
         break;
+      case 'ClusterNetworkPolicy':
+        clusterPolicyObjs.push(item as K8sClusterNetworkPolicy);
+        break;
+      case 'Node':
+        nodeObjs.push({ obj: item as K8sNode, where, doc });
+        break;
     }
   }
 
@@ -183,6 +215,8 @@ export function loadScenario(text: string, file: string): LoadResult {
   const declaredNs = new Set(namespaces.map((n) => n.name));
   const declaredPods = podObjs.map((p) => projectPod(p.obj));
   const policies = policyObjs.map(projectPolicy);
+  const clusterPolicies = clusterPolicyObjs.map(projectClusterPolicy);
+  const declaredNodes = nodeObjs.map((n) => projectNode(n.obj));
   for (const o of [...declaredPods, ...policies]) {
     if (!declaredNs.has(o.namespace)) {
       declaredNs.add(o.namespace);
@@ -190,8 +224,21 @@ export function loadScenario(text: string, file: string): LoadResult {
     }
   }
 
-  // Two pods (other than hostNetwork ones, which share their node's address) may not declare one address.
+  // Two pods (other than hostNetwork ones, which share their node's address), or a pod and a
+  // node, or two nodes, may not declare one address.
   const owner = new Map<string, string>();
+  declaredNodes.forEach((n, i) => {
+    const { where, doc } = nodeObjs[i];
+    for (const ip of n.addresses) {
+      const prev = owner.get(ip);
+      if (prev !== undefined) {
+        const line = lineOf(doc, lc, [...where.base, 'status', 'addresses']);
+        errors.push(
+          `${file}: document ${where.docNumber} (${where.label}): status.addresses: address ${ip} is already used by ${prev}${line ? ` (line ${line})` : ''}`,
+        );
+      } else owner.set(ip, `node ${n.name}`);
+    }
+  });
   declaredPods.forEach((p, i) => {
     if (p.hostNetwork) return;
     for (const ip of p.ips) {
@@ -200,9 +247,9 @@ export function loadScenario(text: string, file: string): LoadResult {
       if (prev !== undefined) {
         const line = lineOf(doc, lc, [...where.base, 'status']);
         errors.push(
-          `${file}: document ${where.docNumber} (${where.label}): status.podIPs: address ${ip} is already used by pod ${prev}${line ? ` (line ${line})` : ''}`,
+          `${file}: document ${where.docNumber} (${where.label}): status.podIPs: address ${ip} is already used by ${prev}${line ? ` (line ${line})` : ''}`,
         );
-      } else owner.set(ip, `${p.namespace}/${p.name}`);
+      } else owner.set(ip, `pod ${p.namespace}/${p.name}`);
     }
   });
 
@@ -210,7 +257,7 @@ export function loadScenario(text: string, file: string): LoadResult {
     declaredPods,
     nsObjs.map((n) => n.annotations),
   );
-  const assigned = assignAddresses(declaredPods, dualStack);
+  const assigned = assignAddresses(declaredPods, dualStack, declaredNodes);
   for (const e of assigned.errors) errors.push(`${file}: ${e}`);
   if (errors.length > 0) return { ok: false, errors };
   const containerPorts = declaredContainerPorts(podObjs.map((p) => p.obj));
@@ -221,10 +268,12 @@ export function loadScenario(text: string, file: string): LoadResult {
       namespaces,
       pods: assigned.pods,
       policies,
+      clusterPolicies,
       nodes: assigned.nodes,
       dualStack,
       containerPorts,
     },
+    warnings,
   };
 }
 

@@ -13,6 +13,13 @@
  * loader validates first) but never throw on a missing or malformed optional field.
  */
 import type {
+  ClusterPolicyAction,
+  ClusterPolicyInfo,
+  ClusterPolicyPeer,
+  ClusterPolicyPort,
+  ClusterPolicyProtocol,
+  ClusterPolicyRule,
+  ClusterPolicySubject,
   IPBlock,
   LabelSelector,
   LabelSelectorRequirement,
@@ -22,12 +29,18 @@ import type {
   NetworkPolicyIngressRule,
   NetworkPolicyPeer,
   NetworkPolicyPort,
+  NamespacedPodSelector,
+  NodeInfo,
   PodInfo,
   PolicyInfo,
   PolicyType,
   Protocol,
 } from '../model';
+import { ENFORCEMENT_ANNOTATION } from '../model';
+import { FieldErrors } from '../validate/fields';
 import { canonicalIP, formatCIDR, parseCIDR, parseIP } from '../validate/ip';
+import { validateLabelSelector } from '../validate/meta';
+import { NODE_IP_ADDRESS_TYPES } from '../validate/node';
 
 /** The label the API server puts on every namespace (immutable, equal to the name). */
 export const NAMESPACE_NAME_LABEL = 'kubernetes.io/metadata.name';
@@ -38,6 +51,12 @@ export interface K8sObjectMeta {
   name?: Maybe<string>;
   namespace?: Maybe<string>;
   labels?: Maybe<Record<string, string>>;
+  annotations?: Maybe<Record<string, string>>;
+}
+
+/** Is the object in audit mode (annotated palisade.io/enforcement: audit)? */
+export function isAudit(meta: Maybe<K8sObjectMeta>): boolean {
+  return meta?.annotations?.[ENFORCEMENT_ANNOTATION] === 'audit';
 }
 
 export interface K8sNamespace {
@@ -226,7 +245,169 @@ export function projectPolicy(obj: K8sNetworkPolicy): PolicyInfo {
       return { ...(peers ? { to: peers } : {}), ...(ports ? { ports } : {}) };
     });
   }
-  return { namespace: obj.metadata?.namespace || 'default', name: obj.metadata?.name ?? '', spec };
+  return {
+    namespace: obj.metadata?.namespace || 'default',
+    name: obj.metadata?.name ?? '',
+    spec,
+    ...(isAudit(obj.metadata) ? { audit: true } : {}),
+  };
+}
+
+// ---- ClusterNetworkPolicy (policy.networking.k8s.io/v1alpha2) and Node ---------------------
+
+export interface K8sNamespacedPods {
+  namespaceSelector?: Maybe<K8sLabelSelector>;
+  podSelector?: Maybe<K8sLabelSelector>;
+}
+
+export interface K8sClusterPolicyPeer {
+  namespaces?: Maybe<K8sLabelSelector>;
+  pods?: Maybe<K8sNamespacedPods>;
+  networks?: Maybe<readonly string[]>;
+  nodes?: Maybe<K8sLabelSelector>;
+  domainNames?: Maybe<readonly string[]>;
+}
+
+export interface K8sClusterPolicyPort {
+  number?: Maybe<number>;
+  range?: Maybe<{ start?: Maybe<number>; end?: Maybe<number> }>;
+}
+
+export interface K8sClusterPolicyProtocol {
+  tcp?: Maybe<{ destinationPort?: Maybe<K8sClusterPolicyPort> }>;
+  udp?: Maybe<{ destinationPort?: Maybe<K8sClusterPolicyPort> }>;
+  sctp?: Maybe<{ destinationPort?: Maybe<K8sClusterPolicyPort> }>;
+  destinationNamedPort?: Maybe<string>;
+}
+
+export interface K8sClusterPolicyRule {
+  name?: Maybe<string>;
+  action?: Maybe<string>;
+  from?: Maybe<readonly K8sClusterPolicyPeer[]>;
+  to?: Maybe<readonly K8sClusterPolicyPeer[]>;
+  protocols?: Maybe<readonly K8sClusterPolicyProtocol[]>;
+}
+
+/** The wire shape (a CRD: no client-node typed model, so no renamed fields). */
+export interface K8sClusterNetworkPolicy {
+  metadata?: Maybe<K8sObjectMeta>;
+  spec?: Maybe<{
+    tier?: Maybe<string>;
+    priority?: Maybe<number>;
+    subject?: Maybe<{ namespaces?: Maybe<K8sLabelSelector>; pods?: Maybe<K8sNamespacedPods> }>;
+    ingress?: Maybe<readonly Maybe<K8sClusterPolicyRule>[]>;
+    egress?: Maybe<readonly Maybe<K8sClusterPolicyRule>[]>;
+  }>;
+}
+
+/** The wire shape; client-node's V1Node uses the same field names. */
+export interface K8sNode {
+  metadata?: Maybe<K8sObjectMeta>;
+  spec?: Maybe<{ podCIDR?: Maybe<string>; podCIDRs?: Maybe<readonly string[]> }>;
+  status?: Maybe<{ addresses?: Maybe<readonly Maybe<{ type?: Maybe<string>; address?: Maybe<string> }>[]> }>;
+}
+
+/**
+ * A selector nothing matches: what an invalid label selector (an operator the labels package
+ * does not know, In without values, a malformed key) becomes. The ClusterNetworkPolicy CRD does
+ * not reject such selectors; client-go fails to build them, and implementations then match
+ * nothing. The key names the reason wherever the selector is printed.
+ */
+export const INVALID_SELECTOR: LabelSelector = {
+  matchExpressions: [{ key: 'palisade.dev/invalid-label-selector', operator: 'In', values: [] }],
+};
+
+function projectCheckedSelector(s: Maybe<K8sLabelSelector>): LabelSelector {
+  if (!s) return {};
+  const problems = new FieldErrors();
+  validateLabelSelector(s, [], problems);
+  return problems.errors.length > 0 ? INVALID_SELECTOR : projectSelector(s);
+}
+
+function projectNamespacedPods(p: K8sNamespacedPods): NamespacedPodSelector {
+  return {
+    namespaceSelector: projectCheckedSelector(p.namespaceSelector),
+    podSelector: projectCheckedSelector(p.podSelector),
+  };
+}
+
+function projectClusterPeer(p: K8sClusterPolicyPeer): ClusterPolicyPeer {
+  if (p.namespaces) return { namespaces: projectCheckedSelector(p.namespaces) };
+  if (p.pods) return { pods: projectNamespacedPods(p.pods) };
+  if (p.networks) return { networks: p.networks.map(canonicalCIDR) };
+  if (p.nodes) return { nodes: projectCheckedSelector(p.nodes) };
+  if (p.domainNames) return { domainNames: [...p.domainNames] };
+  return {};
+}
+
+function projectClusterPort(p: Maybe<K8sClusterPolicyPort>): ClusterPolicyPort | undefined {
+  if (typeof p?.number === 'number') return { number: p.number };
+  if (p?.range && typeof p.range.start === 'number' && typeof p.range.end === 'number')
+    return { range: { start: p.range.start, end: p.range.end } };
+  return undefined;
+}
+
+function projectClusterProtocol(p: K8sClusterPolicyProtocol): ClusterPolicyProtocol {
+  if (typeof p.destinationNamedPort === 'string') return { destinationNamedPort: p.destinationNamedPort };
+  for (const proto of ['tcp', 'udp', 'sctp'] as const) {
+    const attrs = p[proto];
+    if (!attrs) continue;
+    const port = projectClusterPort(attrs.destinationPort);
+    return { [proto]: port ? { destinationPort: port } : {} };
+  }
+  return {};
+}
+
+function projectClusterRule(
+  r: K8sClusterPolicyRule,
+  peers: Maybe<readonly K8sClusterPolicyPeer[]>,
+): ClusterPolicyRule {
+  const action: ClusterPolicyAction = r.action === 'Accept' || r.action === 'Pass' ? r.action : 'Deny';
+  return {
+    name: r.name ?? '',
+    action,
+    peers: (peers ?? []).map(projectClusterPeer),
+    ...(r.protocols && r.protocols.length > 0 ? { protocols: r.protocols.map(projectClusterProtocol) } : {}),
+  };
+}
+
+export function projectClusterPolicy(obj: K8sClusterNetworkPolicy): ClusterPolicyInfo {
+  const s = obj.spec;
+  // Exactly one field is set once validated; none set selects nothing (subjectMatches).
+  const subject: ClusterPolicySubject = s?.subject?.pods
+    ? { pods: projectNamespacedPods(s.subject.pods) }
+    : s?.subject?.namespaces
+      ? { namespaces: projectCheckedSelector(s.subject.namespaces) }
+      : {};
+  const rules = (xs: Maybe<readonly Maybe<K8sClusterPolicyRule>[]>, dir: 'from' | 'to') =>
+    (xs ?? []).filter((r): r is K8sClusterPolicyRule => !!r).map((r) => projectClusterRule(r, r[dir]));
+  return {
+    name: obj.metadata?.name ?? '',
+    tier: s?.tier === 'Baseline' ? 'Baseline' : 'Admin',
+    priority: typeof s?.priority === 'number' ? s.priority : 0,
+    subject,
+    ingress: rules(s?.ingress, 'from'),
+    egress: rules(s?.egress, 'to'),
+    ...(isAudit(obj.metadata) ? { audit: true } : {}),
+  };
+}
+
+/** Labels, the InternalIP and ExternalIP addresses (canonical, deduplicated) and the pod CIDRs. */
+export function projectNode(obj: K8sNode): NodeInfo {
+  const addresses: string[] = [];
+  for (const a of obj.status?.addresses ?? []) {
+    if (!a || !NODE_IP_ADDRESS_TYPES.includes(a.type ?? '')) continue;
+    const ip = canonicalIP(a.address ?? '');
+    if (ip !== undefined && !addresses.includes(ip)) addresses.push(ip);
+  }
+  const listed = obj.spec?.podCIDRs ?? [];
+  const raw = listed.length > 0 ? listed : obj.spec?.podCIDR ? [obj.spec.podCIDR] : [];
+  const podCIDRs: string[] = [];
+  for (const c of raw) {
+    const parsed = parseCIDR(c);
+    if (parsed && !podCIDRs.includes(formatCIDR(parsed))) podCIDRs.push(formatCIDR(parsed));
+  }
+  return { name: obj.metadata?.name ?? '', labels: copyLabels(obj.metadata?.labels), addresses, podCIDRs };
 }
 
 /** True when `ip` is a valid address (used by callers that accept user-typed endpoints). */

@@ -188,8 +188,22 @@ describe('addresses', () => {
     const on = (name: string, node: string) => pod(name).replace('spec:\n', `spec:\n  nodeName: ${node}\n`);
     const s = load(on('a', 'n2') + pod('b') + on('c', 'n2') + pod('d'));
     expect(s.nodes).toEqual([
-      { name: 'n2', index: 1, addresses: ['172.18.0.2'], podCIDRs: ['10.244.1.0/24'] },
-      { name: DEFAULT_NODE, index: 2, addresses: ['172.18.0.3'], podCIDRs: ['10.244.2.0/24'] },
+      {
+        name: 'n2',
+        index: 1,
+        addresses: ['172.18.0.2'],
+        podCIDRs: ['10.244.1.0/24'],
+        labels: { 'kubernetes.io/hostname': 'n2' },
+        declared: false,
+      },
+      {
+        name: DEFAULT_NODE,
+        index: 2,
+        addresses: ['172.18.0.3'],
+        podCIDRs: ['10.244.2.0/24'],
+        labels: { 'kubernetes.io/hostname': DEFAULT_NODE },
+        declared: false,
+      },
     ]);
     expect(s.pods.map((p) => [p.name, p.nodeName, p.ips])).toEqual([
       ['a', 'n2', ['10.244.1.10']],

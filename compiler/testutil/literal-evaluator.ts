@@ -39,13 +39,21 @@
  * both have one; with no common family there is no connection (denied unless self or node).
  * An address endpoint that is the address of a live, non-hostNetwork pod is that pod (using
  * that one address); any other address is a host outside the cluster, never subject to policy.
+ *
+ * ClusterNetworkPolicy tiers (literal-cluster-policy.ts has the reading of one tier): per
+ * direction, "Policy tiers are evaluated in the following order: Admin tier, NetworkPolicy
+ * tier, Baseline tier"; an Admin Accept or Deny decides; an Admin Pass, or no Admin match,
+ * goes on to NetworkPolicy, which "always makes a final decision for selected pods" (the
+ * isolation rules above); for pods no NetworkPolicy isolates, the Baseline tier decides the
+ * same way; "If a given connection wasn't allowed or denied by any of the tiers, the default
+ * kubernetes policy is applied, which says that all pods can communicate with each other."
+ * The two exemptions above (a pod to itself, a pod and its own node) hold for every tier:
+ * "A Pod connecting to its own Pod IP is not subject to CNP" (api-overview.md); the node rule
+ * is the Kubernetes docs' for NetworkPolicy, which Palisade applies to every tier (the CNP API
+ * text is silent on it).
  */
-// Test code (excluded from the build): node:net's BlockList is the independent CIDR check.
-// eslint-disable-next-line no-restricted-imports
-import { BlockList, isIP } from 'node:net';
 import type {
   ClusterSnapshot,
-  LabelSelector,
   NamespaceInfo,
   NetworkPolicyPeer,
   NetworkPolicyPort,
@@ -53,56 +61,28 @@ import type {
   PolicyInfo,
   Protocol,
 } from '../model';
+import {
+  family,
+  inCidr,
+  isPolicyTarget,
+  literalSelectorMatches,
+  participates,
+  type LiteralEnd,
+} from './literal-basics';
+import { LiteralClusterPolicies, type TierMatch } from './literal-cluster-policy';
+
+export { literalSelectorMatches } from './literal-basics';
 
 export type LiteralEndpoint = { kind: 'pod'; key: string } | { kind: 'ip'; ip: string };
 
-interface End {
-  readonly pod?: PodInfo;
-  readonly ips: readonly string[];
+/** How one direction of a connection is decided: the tier, and for a CNP tier the rule. */
+export interface LiteralDecision {
+  readonly allowed: boolean;
+  readonly decidedBy: 'admin' | 'networkpolicy' | 'baseline' | 'default';
+  readonly rule?: TierMatch;
 }
 
-function hasLabel(labels: Readonly<Record<string, string>>, key: string): boolean {
-  return Object.prototype.hasOwnProperty.call(labels, key);
-}
-
-/** metav1.LabelSelector semantics: every matchLabels pair and every expression must hold. */
-export function literalSelectorMatches(
-  sel: LabelSelector,
-  labels: Readonly<Record<string, string>>,
-): boolean {
-  for (const key of Object.keys(sel.matchLabels ?? {})) {
-    if (!hasLabel(labels, key) || labels[key] !== sel.matchLabels![key]) return false;
-  }
-  for (const req of sel.matchExpressions ?? []) {
-    const present = hasLabel(labels, req.key);
-    const values = req.values ?? [];
-    if (req.operator === 'In' && !(present && values.includes(labels[req.key]))) return false;
-    if (req.operator === 'NotIn' && present && values.includes(labels[req.key])) return false;
-    if (req.operator === 'Exists' && !present) return false;
-    if (req.operator === 'DoesNotExist' && present) return false;
-  }
-  return true;
-}
-
-function family(ip: string): 'ipv4' | 'ipv6' {
-  return isIP(ip) === 6 ? 'ipv6' : 'ipv4';
-}
-
-function inCidr(ip: string, cidr: string): boolean {
-  const [net, bits] = cidr.split('/');
-  if (family(net) !== family(ip)) return false;
-  const list = new BlockList();
-  list.addSubnet(net, Number(bits), family(net));
-  return list.check(ip, family(ip));
-}
-
-function participates(p: PodInfo): boolean {
-  return p.ips.length > 0 && p.phase !== 'Succeeded' && p.phase !== 'Failed';
-}
-
-function isPolicyTarget(p: PodInfo): boolean {
-  return participates(p) && !p.hostNetwork;
-}
+type End = LiteralEnd;
 
 function policyHasType(p: PolicyInfo, t: 'Ingress' | 'Egress'): boolean {
   if (p.spec.policyTypes !== undefined) return p.spec.policyTypes.includes(t);
@@ -111,7 +91,11 @@ function policyHasType(p: PolicyInfo, t: 'Ingress' | 'Egress'): boolean {
 }
 
 export class LiteralEvaluator {
-  constructor(private readonly cluster: ClusterSnapshot) {}
+  private readonly tiers: LiteralClusterPolicies;
+
+  constructor(private readonly cluster: ClusterSnapshot) {
+    this.tiers = new LiteralClusterPolicies(cluster);
+  }
 
   private namespace(name: string): NamespaceInfo | undefined {
     return this.cluster.namespaces.find((n) => n.name === name);
@@ -173,8 +157,9 @@ export class LiteralEvaluator {
     return port === p.port;
   }
 
-  private directionAllows(
-    subject: PodInfo | undefined,
+  /** Does some rule of the NetworkPolicies isolating `subject` for `t` admit the connection? */
+  private networkPoliciesAdmit(
+    policies: readonly PolicyInfo[],
     t: 'Ingress' | 'Egress',
     remote: End,
     remoteIP: string,
@@ -182,9 +167,6 @@ export class LiteralEvaluator {
     port: number,
     protocol: Protocol,
   ): boolean {
-    if (!subject) return true;
-    const policies = this.isolatingPolicies(subject, t);
-    if (policies.length === 0) return true;
     for (const pol of policies) {
       const rules = t === 'Ingress' ? (pol.spec.ingress ?? []) : (pol.spec.egress ?? []);
       for (const rule of rules) {
@@ -206,10 +188,45 @@ export class LiteralEvaluator {
     return false;
   }
 
-  allowed(from: LiteralEndpoint, to: LiteralEndpoint, port: number, protocol: Protocol): boolean {
+  /** Which tier decides one direction for `subject`, and how. */
+  private directionDecision(
+    subject: PodInfo | undefined,
+    t: 'Ingress' | 'Egress',
+    remote: End,
+    remoteIP: string,
+    dst: End,
+    port: number,
+    protocol: Protocol,
+  ): LiteralDecision {
+    if (!subject || !isPolicyTarget(subject)) return { allowed: true, decidedBy: 'default' };
+    const query = { subject, direction: t, remote, remoteIP, dst, port, protocol };
+    const admin = this.tiers.tierMatch('Admin', query);
+    if (admin && admin.action !== 'Pass')
+      return { allowed: admin.action === 'Accept', decidedBy: 'admin', rule: admin };
+    const policies = this.isolatingPolicies(subject, t);
+    if (policies.length > 0) {
+      const allowed = this.networkPoliciesAdmit(policies, t, remote, remoteIP, dst, port, protocol);
+      return { allowed, decidedBy: 'networkpolicy' };
+    }
+    const baseline = this.tiers.tierMatch('Baseline', query);
+    if (baseline && baseline.action !== 'Pass')
+      return { allowed: baseline.action === 'Accept', decidedBy: 'baseline', rule: baseline };
+    return { allowed: true, decidedBy: 'default' };
+  }
+
+  /**
+   * Both directions of a connection: undefined when no policy can decide it (a pod to itself,
+   * a pod and its own node, or no address family the two ends share).
+   */
+  decisions(
+    from: LiteralEndpoint,
+    to: LiteralEndpoint,
+    port: number,
+    protocol: Protocol,
+  ): { egress: LiteralDecision; ingress: LiteralDecision } | undefined {
     const src = this.resolve(from);
     const dst = this.resolve(to);
-    if (src.pod && src.pod === dst.pod) return true;
+    if (src.pod && src.pod === dst.pod) return undefined;
     if (
       src.pod &&
       dst.pod &&
@@ -217,16 +234,33 @@ export class LiteralEvaluator {
       src.pod.nodeName === dst.pod.nodeName &&
       (src.pod.hostNetwork || dst.pod.hostNetwork)
     ) {
-      return true;
+      return undefined;
     }
     const srcIP =
       src.ips.find((s) => family(s) === 'ipv4' && dst.ips.some((d) => family(d) === 'ipv4')) ??
       src.ips.find((s) => family(s) === 'ipv6' && dst.ips.some((d) => family(d) === 'ipv6'));
-    if (srcIP === undefined) return false;
+    if (srcIP === undefined) return undefined;
     const dstIP = dst.ips.find((d) => family(d) === family(srcIP))!;
+    return {
+      egress: this.directionDecision(src.pod, 'Egress', dst, dstIP, dst, port, protocol),
+      ingress: this.directionDecision(dst.pod, 'Ingress', src, srcIP, dst, port, protocol),
+    };
+  }
+
+  allowed(from: LiteralEndpoint, to: LiteralEndpoint, port: number, protocol: Protocol): boolean {
+    const src = this.resolve(from);
+    const dst = this.resolve(to);
+    const d = this.decisions(from, to, port, protocol);
+    if (d) return d.egress.allowed && d.ingress.allowed;
+    // Undecidable by policy: a pod to itself or a pod and its own node (allowed), or no
+    // common address family (no connection at all).
+    if (src.pod && src.pod === dst.pod) return true;
     return (
-      this.directionAllows(src.pod, 'Egress', dst, dstIP, dst, port, protocol) &&
-      this.directionAllows(dst.pod, 'Ingress', src, srcIP, dst, port, protocol)
+      src.pod !== undefined &&
+      dst.pod !== undefined &&
+      src.pod.nodeName !== '' &&
+      src.pod.nodeName === dst.pod.nodeName &&
+      (src.pod.hostNetwork || dst.pod.hostNetwork)
     );
   }
 }

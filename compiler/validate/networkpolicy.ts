@@ -23,11 +23,14 @@ export function validateNetworkPolicySpec(raw: unknown, path: FieldPath, errs: F
   }
   const spec = errs.object(raw, path, SPEC_FIELDS);
   if (!spec) return;
-  if (spec.podSelector === undefined || spec.podSelector === null) {
+  if (spec.podSelector === undefined) {
     errs.add([...path, 'podSelector'], 'required value (use {} to select every pod in the namespace)');
-  } else {
+  } else if (spec.podSelector !== null) {
     validateLabelSelector(spec.podSelector, [...path, 'podSelector'], errs);
   }
+  // `podSelector:` with no value (null) the API server decodes into the empty selector (every
+  // pod of the namespace); upstream manifests write it so (network-policy-api's conformance
+  // suite does), and kubectl sends it as null.
   const types = errs.array(spec.policyTypes, [...path, 'policyTypes']);
   if (types) {
     if (types.length > 2) errs.add([...path, 'policyTypes'], 'may not specify more than two policyTypes');

@@ -237,7 +237,7 @@ metadata: {name: p}
 spec: {podSelector: {}}
 `,
     [
-      'bad.yaml: document 1 (Service): kind: unsupported kind "Service": a scenario holds v1 Namespace, v1 Pod and networking.k8s.io/v1 NetworkPolicy objects (line 2)',
+      'bad.yaml: document 1 (Service): kind: unsupported kind "Service": a scenario holds v1 Namespace, Pod and Node, networking.k8s.io/v1 NetworkPolicy and policy.networking.k8s.io/v1alpha2 ClusterNetworkPolicy objects (line 2)',
       'bad.yaml: document 2 (NetworkPolicy default/p): apiVersion: "extensions/v1beta1" does not serve NetworkPolicy: use apiVersion: networking.k8s.io/v1 (line 5)',
     ],
   ],
@@ -343,6 +343,13 @@ test('all errors of a file are reported, not just the first', () => {
   expect(errs).toHaveLength(2);
   expect(errs[0]).toContain('document 1 (NetworkPolicy x/p): spec.policyTypes[0]');
   expect(errs[1]).toContain('document 2 (Pod x/a): spec.containers[0].ports[0].containerPort: 99999');
+});
+
+test('podSelector with no value (null) selects every pod, as the API server decodes it', () => {
+  const text = `${policy('podSelector:\npolicyTypes: [Ingress]')}---\n${POD()}`;
+  const r = loadScenario(text, 'ok.yaml');
+  if (!r.ok) throw new Error(r.errors.join('\n'));
+  expect(r.scenario.policies[0].spec.podSelector).toEqual({});
 });
 
 test('valid edge cases are accepted', () => {

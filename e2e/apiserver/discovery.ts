@@ -1,7 +1,8 @@
 /**
  * Discovery documents: /version, legacy /api, /apis, /api/v1, /apis/{group}[/{version}], and the
  * aggregated formats (apidiscovery.k8s.io v2 and v2beta1) that kubectl >= 1.26 asks for first on /api
- * and /apis. All are derived from RESOURCE_TYPES so they never disagree with what is served.
+ * and /apis. All are derived from the served types (RESOURCE_TYPES and the custom resources of the
+ * server's CRDs) so they never disagree with what is served.
  */
 import { RESOURCE_TYPES, subresourceVerbs, type ResourceType } from './resources';
 
@@ -25,9 +26,11 @@ export function versionInfo(version: ServerVersion): Record<string, string> {
   };
 }
 
-function groups(): { group: string; version: string; types: ResourceType[] }[] {
+function groups(
+  served: readonly ResourceType[],
+): { group: string; version: string; types: ResourceType[] }[] {
   const byGroupVersion = new Map<string, { group: string; version: string; types: ResourceType[] }>();
-  for (const rt of RESOURCE_TYPES) {
+  for (const rt of served) {
     const key = `${rt.group}/${rt.version}`;
     if (!byGroupVersion.has(key))
       byGroupVersion.set(key, { group: rt.group, version: rt.version, types: [] });
@@ -67,23 +70,30 @@ function apiGroup(group: string, version: string): Record<string, unknown> {
   return { name: group, versions: [gv], preferredVersion: gv };
 }
 
-export function apiGroupList(): Record<string, unknown> {
+export function apiGroupList(served: readonly ResourceType[] = RESOURCE_TYPES): Record<string, unknown> {
   return {
     kind: 'APIGroupList',
     apiVersion: 'v1',
-    groups: groups()
+    groups: groups(served)
       .filter((g) => g.group !== '')
       .map((g) => apiGroup(g.group, g.version)),
   };
 }
 
-export function apiGroupDocument(group: string): Record<string, unknown> | undefined {
-  const g = groups().find((x) => x.group === group && group !== '');
+export function apiGroupDocument(
+  group: string,
+  served: readonly ResourceType[] = RESOURCE_TYPES,
+): Record<string, unknown> | undefined {
+  const g = groups(served).find((x) => x.group === group && group !== '');
   return g && { kind: 'APIGroup', apiVersion: 'v1', ...apiGroup(g.group, g.version) };
 }
 
-export function apiResourceList(group: string, version: string): Record<string, unknown> | undefined {
-  const g = groups().find((x) => x.group === group && x.version === version);
+export function apiResourceList(
+  group: string,
+  version: string,
+  served: readonly ResourceType[] = RESOURCE_TYPES,
+): Record<string, unknown> | undefined {
+  const g = groups(served).find((x) => x.group === group && x.version === version);
   if (!g) return undefined;
   const resources: Record<string, unknown>[] = [];
   for (const rt of g.types) {
@@ -120,12 +130,16 @@ export const AGGREGATED_CONTENT_TYPE = (v: AggregatedVersion) =>
   `application/json;g=apidiscovery.k8s.io;v=${v};as=APIGroupDiscoveryList`;
 
 /** apidiscovery.k8s.io APIGroupDiscoveryList for /api (legacy: true) or /apis. */
-export function aggregatedDiscovery(legacy: boolean, version: AggregatedVersion): Record<string, unknown> {
+export function aggregatedDiscovery(
+  legacy: boolean,
+  version: AggregatedVersion,
+  served: readonly ResourceType[] = RESOURCE_TYPES,
+): Record<string, unknown> {
   return {
     kind: 'APIGroupDiscoveryList',
     apiVersion: `apidiscovery.k8s.io/${version}`,
     metadata: {},
-    items: groups()
+    items: groups(served)
       .filter((g) => (g.group === '') === legacy)
       .map((g) => ({
         metadata: { name: g.group, creationTimestamp: null },

@@ -19,7 +19,7 @@ import { ApiError, errors, type Status } from './errors';
 import type { Route } from './http-router';
 import { bodyFormatOf, negotiate, patchTypeOf, type Representation } from './negotiation';
 import { openApiV2 } from './openapi-v2';
-import { openApiV3Document, openApiV3Root } from './openapi';
+import { openApiV3Document, openApiV3Root, type CustomSchemaLookup } from './openapi';
 import type { ListResult, Registry } from './registry';
 import type { ResourceType } from './resources';
 import { parseFieldSelector, parseLabelSelector } from './selectors';
@@ -30,6 +30,10 @@ import type { WatchEvent, WatchHub } from './watch-hub';
 export interface HandlerContext {
   registry: Registry;
   hub: WatchHub;
+  /** What the server serves now (built-in kinds and its CRDs' custom resources). */
+  served: readonly ResourceType[];
+  /** The openAPIV3Schema a CRD gives a custom resource type, if any. */
+  customSchema: CustomSchemaLookup;
   version: ServerVersion;
   serverAddress: string;
   now: () => Date;
@@ -97,11 +101,24 @@ function parseBody(request: ParsedRequest): unknown {
   }
 }
 
-function writeOptions(query: URLSearchParams): { dryRun: boolean; fieldManager?: string } {
+function writeOptions(query: URLSearchParams): {
+  dryRun: boolean;
+  fieldManager?: string;
+  fieldValidation?: 'Strict' | 'Warn' | 'Ignore';
+} {
   const dryRun = query.getAll('dryRun');
   if (dryRun.some((d) => d !== 'All'))
     throw errors.badRequest('dryRun: Unsupported value: only "All" is supported');
-  return { dryRun: dryRun.length > 0, fieldManager: query.get('fieldManager') ?? undefined };
+  const fieldValidation = query.get('fieldValidation') ?? undefined;
+  if (fieldValidation !== undefined && !['Strict', 'Warn', 'Ignore'].includes(fieldValidation))
+    throw errors.badRequest(
+      `fieldValidation: Unsupported value: "${fieldValidation}": supported values: "Ignore", "Warn", "Strict"`,
+    );
+  return {
+    dryRun: dryRun.length > 0,
+    fieldManager: query.get('fieldManager') ?? undefined,
+    ...(fieldValidation ? { fieldValidation: fieldValidation as 'Strict' | 'Warn' | 'Ignore' } : {}),
+  };
 }
 
 /** Drops apiVersion/kind from list items, as typed lists from the real apiserver have none. */
@@ -211,19 +228,19 @@ function handleDiscovery(ctx: HandlerContext, request: ParsedRequest, res: Serve
         return sendJson(
           res,
           200,
-          aggregatedDiscovery(legacy, representation.version),
+          aggregatedDiscovery(legacy, representation.version, ctx.served),
           AGGREGATED_CONTENT_TYPE(representation.version),
         );
       }
-      return sendJson(res, 200, legacy ? legacyApiVersions(ctx.serverAddress) : apiGroupList());
+      return sendJson(res, 200, legacy ? legacyApiVersions(ctx.serverAddress) : apiGroupList(ctx.served));
     }
     case 'group': {
-      const doc = apiGroupDocument(route.group);
+      const doc = apiGroupDocument(route.group, ctx.served);
       if (!doc) throw errors.pathNotFound();
       return sendJson(res, 200, doc);
     }
     case 'resource-list': {
-      const doc = apiResourceList(route.group, route.version);
+      const doc = apiResourceList(route.group, route.version, ctx.served);
       if (!doc) throw errors.pathNotFound();
       return sendJson(res, 200, doc);
     }
@@ -234,9 +251,9 @@ function handleDiscovery(ctx: HandlerContext, request: ParsedRequest, res: Serve
       return;
     }
     case 'openapi-v3-root':
-      return sendJson(res, 200, openApiV3Root(ctx.version.gitVersion));
+      return sendJson(res, 200, openApiV3Root(ctx.version.gitVersion, ctx.served, ctx.customSchema));
     case 'openapi-v3': {
-      const doc = openApiV3Document(route.groupVersion, ctx.version.gitVersion);
+      const doc = openApiV3Document(route.groupVersion, ctx.version.gitVersion, ctx.served, ctx.customSchema);
       if (!doc) throw errors.pathNotFound();
       return sendJson(res, 200, doc);
     }

@@ -26,8 +26,13 @@ export type Route =
       watchPath: boolean;
     };
 
-function resourceRoute(group: string, version: string, segments: string[]): Route | undefined {
-  const inGroupVersion = RESOURCE_TYPES.filter((rt) => rt.group === group && rt.version === version);
+function resourceRoute(
+  group: string,
+  version: string,
+  segments: string[],
+  types: readonly ResourceType[],
+): Route | undefined {
+  const inGroupVersion = types.filter((rt) => rt.group === group && rt.version === version);
   if (inGroupVersion.length === 0) return undefined;
   let watchPath = false;
   if (segments[0] === 'watch') {
@@ -59,7 +64,8 @@ function resourceRoute(group: string, version: string, segments: string[]): Rout
   };
 }
 
-export function route(pathname: string): Route | undefined {
+/** `types`: what the server serves now (the built-in kinds and its CRDs' custom resources). */
+export function route(pathname: string, types: readonly ResourceType[] = RESOURCE_TYPES): Route | undefined {
   const trimmed = pathname.length > 1 && pathname.endsWith('/') ? pathname.slice(0, -1) : pathname;
   let segments: string[];
   try {
@@ -83,11 +89,11 @@ export function route(pathname: string): Route | undefined {
         : { kind: 'openapi-v3', groupVersion: rest.slice(1).join('/') };
     case 'api':
       if (rest.length === 0) return { kind: 'legacy-root' };
-      return resourceRoute('', rest[0], rest.slice(1));
+      return resourceRoute('', rest[0], rest.slice(1), types);
     case 'apis':
       if (rest.length === 0) return { kind: 'groups-root' };
       if (rest.length === 1) return { kind: 'group', group: rest[0] };
-      return resourceRoute(rest[0], rest[1], rest.slice(2));
+      return resourceRoute(rest[0], rest[1], rest.slice(2), types);
     default:
       return undefined;
   }

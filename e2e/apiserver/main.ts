@@ -9,6 +9,7 @@
  */
 import { Command, InvalidArgumentError } from 'commander';
 import { readObjectsFile, writeStateFile } from './state-file';
+import { CLUSTER_NETWORK_POLICY_CRD, CLUSTER_NETWORK_POLICY_CRD_NAME } from './kinds/cluster-network-policy';
 import { startApiServer } from './server';
 import type { KubeObject } from './types';
 
@@ -21,7 +22,7 @@ async function main(argv: string[]): Promise<void> {
   const program = new Command()
     .name('palisade-apiserver')
     .description(
-      'Kubernetes-API-compatible test server for Namespaces, Pods and NetworkPolicies (plain HTTP, no auth)',
+      'Kubernetes-API-compatible test server for Namespaces, Pods, NetworkPolicies, Nodes and CustomResourceDefinitions (ClusterNetworkPolicy once its CRD is there; plain HTTP, no auth)',
     )
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--port <port>', 'port to listen on (0: any free port)', integer, 0)
@@ -36,6 +37,10 @@ async function main(argv: string[]): Promise<void> {
     .option('--bookmark-interval-ms <ms>', 'period of watch BOOKMARK events', integer, 1000)
     .option('--history-limit <n>', 'watch events kept for replay', integer, 1000)
     .option('--log-requests', 'print each request (method, URL, status, Accept) to stderr')
+    .option(
+      '--cluster-network-policy-crd',
+      'start with the ClusterNetworkPolicy CRD installed (otherwise serve it once a CRD object is created or loaded)',
+    )
     .parse(argv);
   const opts = program.opts<{
     host: string;
@@ -46,8 +51,14 @@ async function main(argv: string[]): Promise<void> {
     bookmarkIntervalMs: number;
     historyLimit: number;
     logRequests?: boolean;
+    clusterNetworkPolicyCrd?: boolean;
   }>();
   const objects: KubeObject[] = opts.objects.flatMap((file) => readObjectsFile(file));
+  if (
+    opts.clusterNetworkPolicyCrd &&
+    !objects.some((o) => o.metadata?.name === CLUSTER_NETWORK_POLICY_CRD_NAME)
+  )
+    objects.unshift(structuredClone(CLUSTER_NETWORK_POLICY_CRD));
   const server = await startApiServer({
     host: opts.host,
     port: opts.port,

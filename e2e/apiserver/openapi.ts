@@ -2,7 +2,8 @@
  * A minimal but valid OpenAPI v3 description (/openapi/v3 and /openapi/v3/{api/v1|apis/g/v}), enough for
  * kubectl: every operation names its GroupVersionKind and accepts the `fieldValidation` query parameter,
  * so kubectl >= 1.27 leaves validation to the server instead of fetching the (protobuf-only) OpenAPI v2
- * document. Object schemas are deliberately loose (spec and status preserve unknown fields).
+ * document. Object schemas are deliberately loose (spec and status preserve unknown fields), except
+ * for custom resources whose CRD carries an openAPIV3Schema: that schema is served as given.
  *
  * PATCH operations do not advertise application/strategic-merge-patch+json: kubectl would then compute
  * apply patches from these loose schemas; without it kubectl uses its compiled-in types, whose patch
@@ -13,7 +14,12 @@ import { RESOURCE_TYPES, type ResourceType } from './resources';
 
 const META = 'io.k8s.apimachinery.pkg.apis.meta.v1';
 
+/** The CRD's openAPIV3Schema of a custom resource type, when it has one. */
+export type CustomSchemaLookup = (rt: ResourceType) => Record<string, unknown> | undefined;
+
 function schemaName(rt: ResourceType): string {
+  // Custom resources are named by their reversed group, as apiextensions-apiserver names them.
+  if (rt.customResource) return `${rt.group.split('.').reverse().join('.')}.${rt.version}.${rt.kind}`;
   return rt.group
     ? `io.k8s.api.${rt.group.split('.')[0]}.${rt.version}.${rt.kind}`
     : `io.k8s.api.core.${rt.version}.${rt.kind}`;
@@ -74,7 +80,7 @@ function paths(rt: ResourceType): Record<string, unknown> {
     ? `${prefix}/namespaces/{namespace}/${rt.plural}`
     : `${prefix}/${rt.plural}`;
   const id = (verb: string, suffix = '') =>
-    `${verb}${rt.group ? rt.group.split('.')[0].replace(/^./, (c) => c.toUpperCase()) : 'Core'}V1${rt.namespaced ? 'Namespaced' : ''}${rt.kind}${suffix}`;
+    `${verb}${rt.group ? rt.group.split('.')[0].replace(/^./, (c) => c.toUpperCase()) : 'Core'}${rt.version.replace(/^./, (c) => c.toUpperCase())}${rt.namespaced ? 'Namespaced' : ''}${rt.kind}${suffix}`;
   const jsonBody = { required: true, content: { '*/*': { schema: ref(schemaName(rt)) } } };
   const patchBody = {
     required: true,
@@ -111,7 +117,7 @@ function paths(rt: ResourceType): Record<string, unknown> {
   return result;
 }
 
-function schemas(types: ResourceType[]): Record<string, unknown> {
+function schemas(types: ResourceType[], custom: CustomSchemaLookup): Record<string, unknown> {
   const loose = { type: 'object', 'x-kubernetes-preserve-unknown-fields': true };
   const result: Record<string, unknown> = {
     [`${META}.ObjectMeta`]: {
@@ -149,6 +155,16 @@ function schemas(types: ResourceType[]): Record<string, unknown> {
     },
   };
   for (const rt of types) {
+    const given = custom(rt);
+    if (given) {
+      const props = (given.properties ?? {}) as Record<string, unknown>;
+      result[schemaName(rt)] = {
+        ...given,
+        properties: { ...props, metadata: { default: {}, allOf: [ref(`${META}.ObjectMeta`)] } },
+        'x-kubernetes-group-version-kind': [gvk(rt)],
+      };
+      continue;
+    }
     result[schemaName(rt)] = {
       type: 'object',
       description: `${rt.kind} (served by the Palisade test API server; spec and status are not described).`,
@@ -173,21 +189,27 @@ function groupVersionPath(rt: ResourceType): string {
 export function openApiV3Document(
   groupVersionPathName: string,
   gitVersion: string,
+  served: readonly ResourceType[] = RESOURCE_TYPES,
+  custom: CustomSchemaLookup = () => undefined,
 ): Record<string, unknown> | undefined {
-  const types = RESOURCE_TYPES.filter((rt) => groupVersionPath(rt) === groupVersionPathName);
+  const types = served.filter((rt) => groupVersionPath(rt) === groupVersionPathName);
   if (types.length === 0) return undefined;
   return {
     openapi: '3.0.0',
     info: { title: 'Kubernetes', version: gitVersion },
     paths: Object.assign({}, ...types.map(paths)),
-    components: { schemas: schemas(types) },
+    components: { schemas: schemas(types, custom) },
   };
 }
 
-export function openApiV3Root(gitVersion: string): Record<string, unknown> {
-  const entries = [...new Set(RESOURCE_TYPES.map(groupVersionPath))].map((gv) => {
+export function openApiV3Root(
+  gitVersion: string,
+  served: readonly ResourceType[] = RESOURCE_TYPES,
+  custom: CustomSchemaLookup = () => undefined,
+): Record<string, unknown> {
+  const entries = [...new Set(served.map(groupVersionPath))].map((gv) => {
     const hash = createHash('sha256')
-      .update(JSON.stringify(openApiV3Document(gv, gitVersion)))
+      .update(JSON.stringify(openApiV3Document(gv, gitVersion, served, custom)))
       .digest('hex')
       .toUpperCase();
     return [gv, { serverRelativeURL: `/openapi/v3/${gv}?hash=${hash}` }];

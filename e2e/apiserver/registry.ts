@@ -10,6 +10,9 @@
  * - delete: immediate unless metadata.finalizers is non-empty (then deletionTimestamp is set and the
  *   object goes when its last finalizer is removed). Deleting a namespace marks it Terminating, deletes
  *   its contents, and removes it once empty (the namespace controller's work, done synchronously).
+ * - custom resources: unknown fields are pruned (refused with fieldValidation=Strict); strategic merge
+ *   patch is refused (415), as upstream refuses it for custom resources; deleting a CRD deletes its
+ *   custom resources first.
  * `privileged` writes (in-process test API, state files) may set status together with the object and
  * skip the kind's spec validation.
  */
@@ -20,6 +23,7 @@ import { applyMergePatch } from './patch/merge-patch';
 import { PATCH_META_BY_KIND } from './patch/patch-meta';
 import { applyPatchFor } from './patch/server-side-apply';
 import { applyStrategicMergePatch, SmpError } from './patch/strategic-merge-patch';
+import { CRD_PLURAL, crdPlural } from './kinds/custom-resource-definitions';
 import { namespaces, RESOURCE_TYPES, validateObject, type ResourceType, type Subresource } from './resources';
 import { fieldsMatch, labelsMatch, parseFieldSelector, parseLabelSelector } from './selectors';
 import { objectKey, VersionedStore } from './store';
@@ -32,6 +36,8 @@ export interface WriteOptions {
   /** In-process and state-file writes: status may be set directly, kind spec validation is skipped. */
   privileged?: boolean;
   fieldManager?: string;
+  /** Strict: unknown fields are an error (kubectl's default); otherwise they are pruned. */
+  fieldValidation?: 'Strict' | 'Warn' | 'Ignore';
 }
 
 export interface UpdateOptions extends WriteOptions {
@@ -118,6 +124,8 @@ export class Registry {
   constructor(
     readonly store: VersionedStore,
     private readonly now: () => Date = () => new Date(),
+    /** What the server serves now: the built-in kinds and its CRDs' custom resources. */
+    private readonly types: () => readonly ResourceType[] = () => RESOURCE_TYPES,
     private readonly options: RegistryOptions = {},
   ) {}
 
@@ -250,6 +258,13 @@ export class Registry {
     const key = this.key(rt, namespace, name);
     const live = this.store.get(rt.plural, key);
     if (type === 'apply') return this.serverSideApply(rt, namespace, name, live, patch, options);
+    if (type === 'strategic' && rt.customResource) {
+      throw errors.unsupportedMediaType('application/strategic-merge-patch+json', [
+        'application/json-patch+json',
+        'application/merge-patch+json',
+        'application/apply-patch+yaml',
+      ]);
+    }
     if (!live) throw errors.notFound(rt, name);
     let patched: unknown;
     try {
@@ -298,6 +313,7 @@ export class Registry {
     if (rt === namespaces) return this.deleteNamespace(obj);
     const grace = this.podGracePeriod(rt, obj, options.gracePeriodSeconds);
     if (grace > 0) return this.markTerminating(rt, obj, grace);
+    if (rt.plural === CRD_PLURAL) this.deleteCustomResources(obj);
     return this.deleteOrMark(rt, obj);
   }
 
@@ -479,6 +495,7 @@ export class Registry {
       obj = clone(old);
       if (incoming.status === undefined) delete obj.status;
       else obj.status = incoming.status;
+      this.validateStatus(rt, obj, options);
     } else {
       obj = incoming;
       const hasStatusSubresource = rt.subresources.includes('status');
@@ -539,7 +556,7 @@ export class Registry {
       ns.status = { ...(isPlainObject(ns.status) ? ns.status : {}), phase: 'Terminating' };
       ns = this.store.put(namespaces.plural, name, ns);
     }
-    for (const rt of RESOURCE_TYPES.filter((r) => r.namespaced)) {
+    for (const rt of this.types().filter((r) => r.namespaced)) {
       for (const obj of this.store.list(rt.plural).filter((o) => o.metadata.namespace === name)) {
         if (obj.metadata.deletionTimestamp) continue;
         const grace = this.podGracePeriod(rt, obj, undefined);
@@ -552,11 +569,19 @@ export class Registry {
     return this.deleteOrMark(namespaces, current);
   }
 
+  /** The apiextensions finalizer's work, done synchronously: a CRD's custom resources go first. */
+  private deleteCustomResources(crd: KubeObject): void {
+    const plural = crdPlural(crd);
+    for (const obj of this.store.list(plural)) {
+      this.store.remove(plural, objectKey(obj.metadata.namespace, obj.metadata.name ?? ''));
+    }
+  }
+
   /** A namespace goes only once it holds nothing; anything else whenever its finalizers allow. */
   private mayRemove(rt: ResourceType, obj: KubeObject): boolean {
     if (rt !== namespaces) return true;
     const name = obj.metadata.name;
-    return RESOURCE_TYPES.every(
+    return this.types().every(
       (r) => !r.namespaced || !this.store.list(r.plural).some((o) => o.metadata.namespace === name),
     );
   }
@@ -589,7 +614,19 @@ export class Registry {
   }
 
   private validate(rt: ResourceType, obj: KubeObject, options: WriteOptions): void {
+    const unknown = rt.pruneUnknownFields?.(obj) ?? [];
+    if (unknown.length > 0 && options.fieldValidation === 'Strict' && !options.privileged) {
+      throw errors.badRequest(
+        `${rt.kind} in version "${rt.version}" cannot be handled as a ${rt.kind}: strict decoding error: ${unknown.map((f) => `unknown field "${f}"`).join(', ')}`,
+      );
+    }
     const causes = validateObject(rt, obj, !options.privileged);
+    if (causes.length > 0) throw errors.invalid(rt, obj.metadata.name ?? '', causes);
+  }
+
+  private validateStatus(rt: ResourceType, obj: KubeObject, options: WriteOptions): void {
+    if (options.privileged || !rt.validateStatus) return;
+    const causes = rt.validateStatus(obj);
     if (causes.length > 0) throw errors.invalid(rt, obj.metadata.name ?? '', causes);
   }
 

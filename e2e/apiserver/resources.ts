@@ -1,15 +1,16 @@
 /**
- * The three kinds this server serves, described as plain data plus the per-kind "strategy" of the real
+ * The built-in kinds this server serves (the core three here, the others in kinds/), described as plain data plus the per-kind "strategy" of the real
  * apiserver's registry: defaulting, what a create/update may set (status only through /status), and
  * the fields a field selector can use. Everything kind-specific outside table printing and patch
  * metadata lives here.
  */
 import type { StatusCause } from './errors';
-import { labelKeyProblem, labelValueProblem } from './selectors';
+import { customResourceDefinitions } from './kinds/custom-resource-definitions';
 import { deployments } from './kinds/deployment';
 import { nodes } from './kinds/node';
 import { defaultPodSpec, validatePodSpec } from './kinds/pod-spec';
 import { statefulSets } from './kinds/statefulset';
+import { labelKeyProblem, labelValueProblem } from './selectors';
 import type { KindPrinter } from './table-columns';
 import { isPlainObject, type KubeObject } from './types';
 
@@ -41,10 +42,22 @@ export interface ResourceType {
   validate(obj: KubeObject): StatusCause[];
   /** Server-set state of a new object (status reset etc.); `privileged` writes keep the given status. */
   prepareForCreate(obj: KubeObject, privileged: boolean): void;
-  /** Server-side printing, for kinds that bring their own (table.ts prints the first three). */
+  /** Validation of a /status write, when the kind checks its status. */
+  validateStatus?(obj: KubeObject): StatusCause[];
+  /**
+   * Fields the kind's schema does not know, removed from `obj` (a structural schema's pruning);
+   * returns their paths ("spec.foo") so that fieldValidation=Strict can refuse them instead.
+   */
+  pruneUnknownFields?(obj: KubeObject): string[];
+  /**
+   * Server-side printing (`kubectl get` columns), for kinds that bring their own: kinds/ and
+   * custom resources (table.ts prints the first three by name).
+   */
   printer?: KindPrinter;
   /** For kinds with a /scale subresource: the label selector of their pods, as text. */
   scaleSelector?(obj: KubeObject): string;
+  /** Custom resources: served from a CustomResourceDefinition (no strategic merge patch). */
+  customResource?: { readonly crd: string };
 }
 
 export type Subresource = 'status' | 'scale' | 'exec' | 'binding';
@@ -207,6 +220,7 @@ export const networkPolicies: ResourceType = {
   prepareForCreate() {},
 };
 
+/** The built-in kinds; a server also serves the custom resources of its CRDs (kinds/custom-resources.ts). */
 export const RESOURCE_TYPES: readonly ResourceType[] = [
   namespaces,
   pods,
@@ -214,17 +228,24 @@ export const RESOURCE_TYPES: readonly ResourceType[] = [
   nodes,
   deployments,
   statefulSets,
+  customResourceDefinitions,
 ];
 
-export function resourceByPath(group: string, version: string, plural: string): ResourceType | undefined {
-  return RESOURCE_TYPES.find((rt) => rt.group === group && rt.version === version && rt.plural === plural);
+export function resourceByPath(
+  group: string,
+  version: string,
+  plural: string,
+  types: readonly ResourceType[] = RESOURCE_TYPES,
+): ResourceType | undefined {
+  return types.find((rt) => rt.group === group && rt.version === version && rt.plural === plural);
 }
 
 export function resourceByKind(
   apiVersion: string | undefined,
   kind: string | undefined,
+  types: readonly ResourceType[] = RESOURCE_TYPES,
 ): ResourceType | undefined {
-  return RESOURCE_TYPES.find((rt) => rt.apiVersion === apiVersion && rt.kind === kind);
+  return types.find((rt) => rt.apiVersion === apiVersion && rt.kind === kind);
 }
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;

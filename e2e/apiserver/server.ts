@@ -1,6 +1,7 @@
 /**
- * TestApiServer: a Kubernetes-API-compatible HTTP server for Namespaces, Pods and NetworkPolicies that
- * stock kubectl and @kubernetes/client-node can use, plus controls for tests.
+ * TestApiServer: a Kubernetes-API-compatible HTTP server for Namespaces, Pods, NetworkPolicies, Nodes,
+ * CustomResourceDefinitions and the custom resources they define (ClusterNetworkPolicy validated as
+ * its CRD says) that stock kubectl and @kubernetes/client-node can use, plus controls for tests.
  *
  *   HTTP request ──route()──▶ faults ──handle()──▶ Registry ──▶ VersionedStore ──events──▶ WatchHub ──▶ watch streams
  *   in-process create/update/delete ────────────▶ Registry (same path, so the same watch events)
@@ -23,13 +24,29 @@ import type { TlsMaterial } from './tls';
 import { handle, sendError, type HandlerContext } from './handlers';
 import { route } from './http-router';
 import { writeKubeconfig, type KubeconfigOptions } from './kubeconfig';
+import {
+  CRD_PLURAL,
+  crdPlural,
+  customResourceSchema,
+  ServedTypes,
+} from './kinds/custom-resource-definitions';
+import { CUSTOM_RESOURCE_IMPLEMENTATIONS } from './kinds/implementations';
 import { Registry, type ListOptions, type PatchType } from './registry';
 import { namespaces, resourceByKind, RESOURCE_TYPES, type ResourceType } from './resources';
 import { VersionedStore } from './store';
 import type { KubeObject } from './types';
 import { WatchHub } from './watch-hub';
 
-export type KindName = 'Namespace' | 'Pod' | 'NetworkPolicy' | 'Node' | 'Deployment' | 'StatefulSet';
+export type KindName =
+  | 'Namespace'
+  | 'Pod'
+  | 'NetworkPolicy'
+  | 'Node'
+  | 'Deployment'
+  | 'StatefulSet'
+  | 'CustomResourceDefinition'
+  /** Served only while its CRD exists (CLUSTER_NETWORK_POLICY_CRD). */
+  | 'ClusterNetworkPolicy';
 
 export interface ObjectRef {
   kind: KindName;
@@ -42,7 +59,10 @@ export interface ApiServerOptions {
   port?: number;
   /** Default 127.0.0.1. */
   host?: string;
-  /** Objects present at start (status kept as given). Namespaces are created first. */
+  /**
+   * Objects present at start (status kept as given). Namespaces are created first, then
+   * CustomResourceDefinitions, so that custom resources of those CRDs can follow.
+   */
   objects?: KubeObject[];
   /** Namespaces created at start, as every cluster has; default ["default"]. */
   seedNamespaces?: string[];
@@ -77,25 +97,13 @@ export interface RequestRecord {
 const MAX_BODY_BYTES = 3 * 1024 * 1024;
 const REQUEST_LOG_LIMIT = 500;
 
-function typeOf(kind: string | undefined): ResourceType {
-  const rt = RESOURCE_TYPES.find((r) => r.kind === kind);
-  if (!rt) throw new Error(`the test API server does not serve kind ${String(kind)}`);
-  return rt;
-}
-
-function typeOfObject(obj: KubeObject): ResourceType {
-  const rt = obj.apiVersion ? resourceByKind(obj.apiVersion, obj.kind) : typeOf(obj.kind);
-  if (!rt)
-    throw new Error(`the test API server does not serve ${String(obj.apiVersion)} ${String(obj.kind)}`);
-  return rt;
-}
-
 export class TestApiServer {
   readonly host: string;
   private boundPort: number;
   private store: VersionedStore;
   private registry: Registry;
   private hub: WatchHub;
+  private served: ServedTypes;
   private readonly faults = new FaultInjector();
   private server?: Server;
   private readonly extraServers: Server[] = [];
@@ -130,10 +138,39 @@ export class TestApiServer {
     this.gracefulPodDeletion = options.gracefulPodDeletion === true;
     this.tls = options.tls;
     this.store = new VersionedStore(this.options.historyLimit);
-    this.registry = new Registry(this.store, this.options.now, {
+    this.served = new ServedTypes(this.store, RESOURCE_TYPES, CUSTOM_RESOURCE_IMPLEMENTATIONS);
+    this.registry = new Registry(this.store, this.options.now, () => this.served.all(), {
       gracefulPodDeletion: this.gracefulPodDeletion,
     });
     this.hub = new WatchHub(this.store, this.options.bookmarkIntervalMs);
+    // A deleted CRD takes its resource with it: watches of it end, as the API server closes them.
+    this.store.subscribe((event) => {
+      if (event.resource === CRD_PLURAL && event.type === 'DELETED')
+        this.hub.closeResource(crdPlural(event.object));
+    });
+  }
+
+  /** The kinds served now: the built-in ones and the custom resources of the current CRDs. */
+  servedTypes(): readonly ResourceType[] {
+    return this.served.all();
+  }
+
+  private typeOf(kind: string | undefined): ResourceType {
+    const rt = this.served.all().find((r) => r.kind === kind);
+    if (!rt)
+      throw new Error(`the test API server does not serve kind ${String(kind)} (is its CRD installed?)`);
+    return rt;
+  }
+
+  private typeOfObject(obj: KubeObject): ResourceType {
+    const rt = obj.apiVersion
+      ? resourceByKind(obj.apiVersion, obj.kind, this.served.all())
+      : this.typeOf(obj.kind);
+    if (!rt)
+      throw new Error(
+        `the test API server does not serve ${String(obj.apiVersion)} ${String(obj.kind)} (is its CRD installed?)`,
+      );
+    return rt;
   }
 
   static async start(options: ApiServerOptions = {}): Promise<TestApiServer> {
@@ -225,13 +262,13 @@ export class TestApiServer {
   // resourceVersions and watch events) but are privileged: status may be set directly.
 
   create<T extends KubeObject>(obj: T): T {
-    const rt = typeOfObject(obj);
+    const rt = this.typeOfObject(obj);
     return this.registry.create(rt, obj.metadata.namespace, obj, { privileged: true }) as T;
   }
 
   /** Replaces an object; metadata.resourceVersion, when set, must be current (else 409 Conflict). */
   update<T extends KubeObject>(obj: T): T {
-    const rt = typeOfObject(obj);
+    const rt = this.typeOfObject(obj);
     return this.registry.update(rt, obj.metadata.namespace, obj.metadata.name ?? '', obj, {
       privileged: true,
     }) as T;
@@ -239,7 +276,7 @@ export class TestApiServer {
 
   /** Replaces only the status of an object, as PUT .../status does. */
   updateStatus<T extends KubeObject>(obj: T): T {
-    const rt = typeOfObject(obj);
+    const rt = this.typeOfObject(obj);
     return this.registry.update(rt, obj.metadata.namespace, obj.metadata.name ?? '', obj, {
       privileged: true,
       subresource: 'status',
@@ -252,7 +289,7 @@ export class TestApiServer {
     patch: unknown,
     subresource?: 'status',
   ): KubeObject {
-    return this.registry.patch(typeOf(ref.kind), ref.namespace, ref.name, type, patch, {
+    return this.registry.patch(this.typeOf(ref.kind), ref.namespace, ref.name, type, patch, {
       privileged: true,
       subresource,
     }).object;
@@ -260,12 +297,12 @@ export class TestApiServer {
 
   /** Deletes an object; a pod under graceful deletion gets its deletionTimestamp instead. */
   delete(ref: ObjectRef, options: { gracePeriodSeconds?: number } = {}): KubeObject {
-    return this.registry.delete(typeOf(ref.kind), ref.namespace, ref.name, options).object;
+    return this.registry.delete(this.typeOf(ref.kind), ref.namespace, ref.name, options).object;
   }
 
   get(ref: ObjectRef): KubeObject | undefined {
     try {
-      return this.registry.get(typeOf(ref.kind), ref.namespace, ref.name);
+      return this.registry.get(this.typeOf(ref.kind), ref.namespace, ref.name);
     } catch (err) {
       if (err instanceof ApiError && err.code === 404) return undefined;
       throw err;
@@ -273,12 +310,13 @@ export class TestApiServer {
   }
 
   list(kind: KindName, options: Omit<ListOptions, 'limit' | 'continue'> = {}): KubeObject[] {
-    return this.registry.list(typeOf(kind), options).items;
+    return this.registry.list(this.typeOf(kind), options).items;
   }
 
-  /** Every stored object, namespaces first: what a state file saves. */
+  /** Every stored object, namespaces first, CRDs before their custom resources: what a state file saves. */
   snapshot(): KubeObject[] {
-    return RESOURCE_TYPES.flatMap((rt) => this.store.list(rt.plural));
+    const plurals = [...new Set(this.served.all().map((rt) => rt.plural))];
+    return plurals.flatMap((plural) => this.store.list(plural));
   }
 
   onChange(listener: () => void): () => void {
@@ -291,8 +329,14 @@ export class TestApiServer {
     for (const name of this.options.seedNamespaces) {
       if (!given.has(name)) this.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
     }
-    for (const obj of [...objects.filter(isNamespace), ...objects.filter((o) => !isNamespace(o))]) {
-      const rt = typeOfObject(obj);
+    const isCrd = (o: KubeObject) => o.kind === 'CustomResourceDefinition';
+    const ordered = [
+      ...objects.filter(isNamespace),
+      ...objects.filter(isCrd),
+      ...objects.filter((o) => !isNamespace(o) && !isCrd(o)),
+    ];
+    for (const obj of ordered) {
+      const rt = this.typeOfObject(obj);
       const namespaced =
         rt !== namespaces && !obj.metadata.namespace
           ? { ...obj, metadata: { ...obj.metadata, namespace: 'default' } }
@@ -352,6 +396,11 @@ export class TestApiServer {
     return {
       registry: this.registry,
       hub: this.hub,
+      served: this.served.all(),
+      customSchema: (rt) => {
+        const crd = this.served.crdOf(rt);
+        return crd ? customResourceSchema(crd, rt.version) : undefined;
+      },
       version: this.options.version,
       serverAddress: `${this.host}:${this.boundPort}`,
       now: this.options.now,
@@ -387,7 +436,7 @@ export class TestApiServer {
       const decision = this.faults.decide(record.method, url.pathname + url.search, isWatch);
       if (decision.latencyMs > 0) await new Promise((r) => setTimeout(r, decision.latencyMs));
       if (decision.error) throw decision.error;
-      const matched = route(url.pathname);
+      const matched = route(url.pathname, this.served.all());
       if (!matched) throw errors.pathNotFound();
       handle(
         this.context(),

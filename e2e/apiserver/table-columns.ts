@@ -17,7 +17,8 @@ export type IncludeObject = 'None' | 'Metadata' | 'Object';
 
 export interface KindPrinter {
   columns: TableColumn[];
-  cells(obj: KubeObject, now: Date): (string | number)[];
+  /** One cell per column: text and numbers, or null/boolean in a custom resource's columns. */
+  cells(obj: KubeObject, now: Date): unknown[];
 }
 
 export const column = (

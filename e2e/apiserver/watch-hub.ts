@@ -58,6 +58,11 @@ export class WatchHub {
     return this.active.size;
   }
 
+  /** Ends every watch of one resource (its CRD is gone: the resource is no longer served). */
+  closeResource(plural: string): void {
+    for (const w of [...this.active]) if (w.request.rt.plural === plural) w.stop();
+  }
+
   start(request: WatchRequest, sink: WatchSink): ActiveWatch {
     const { rt } = request;
     let stopped = false;

@@ -1,10 +1,14 @@
 /**
  * Every conformance case through `analyze` (in-process), compared pair by pair with its
  * hand-written expectation. On a mismatch the failure lists each differing pair and the
- * upstream-style truth table of the probe with the differing cells marked.
+ * upstream-style truth table of the probe with the differing cells marked. The literal
+ * reference evaluator (compiler/testutil), which shares no code with the compiler, must give
+ * the same matrix: three readings of each case (by hand, by the compiler, literally) agree.
  */
 import { analyzeScenario } from '../../agent/cli/analysis';
-import { listCases, loadCase, matrixDifferences, truthTable } from './index';
+import { scenarioSnapshot } from '../../compiler/scenario';
+import { LiteralEvaluator, type LiteralEndpoint } from '../../compiler/testutil/literal-evaluator';
+import { listCases, loadCase, matrixDifferences, truthTable, type ExpectedMatrix } from './index';
 
 const dirs = listCases();
 
@@ -28,6 +32,32 @@ describe.each(dirs.map((d) => [d.split('/').pop()!, d]))('%s', (_name, dir) => {
     }
     // Sanity: a case's expectation covers every ordered pair analyze reports.
     expect(observed.pods).toEqual(c.expected.pods);
+  });
+
+  test('the literal evaluator agrees with the expectation', () => {
+    const c = loadCase(dir);
+    const literal = new LiteralEvaluator(scenarioSnapshot(c.scenario));
+    const endpoint = (e: string): LiteralEndpoint =>
+      c.externals.includes(e) ? { kind: 'ip', ip: e } : { kind: 'pod', key: e };
+    const observed: ExpectedMatrix = {
+      pods: c.expected.pods,
+      probes: c.expected.probes.map((p) => ({
+        port: p.port,
+        protocol: p.protocol,
+        allowed: Object.fromEntries(
+          Object.entries(p.allowed).map(([from, row]) => [
+            from,
+            Object.fromEntries(
+              Object.keys(row).map((to) => [
+                to,
+                literal.allowed(endpoint(from), endpoint(to), p.port, p.protocol),
+              ]),
+            ),
+          ]),
+        ),
+      })),
+    };
+    expect(matrixDifferences(c.expected, observed)).toEqual([]);
   });
 });
 

@@ -51,11 +51,12 @@ export interface ConformanceCase {
 
 export const CASES_DIR = __dirname;
 
-/** Case folders (NN-name) under `root`, in order. */
+/** Case folders (NN-name) under `root`, in number order (101 after 57). */
 export function listCases(root: string = CASES_DIR): string[] {
+  const num = (d: string): number => Number(d.slice(0, d.indexOf('-')));
   return readdirSync(root)
     .filter((d) => /^\d{2,}-[a-z0-9-]+$/.test(d) && statSync(join(root, d)).isDirectory())
-    .sort()
+    .sort((a, b) => num(a) - num(b) || (a < b ? -1 : a > b ? 1 : 0))
     .map((d) => join(root, d));
 }
 

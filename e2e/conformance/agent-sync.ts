@@ -10,8 +10,9 @@
  *   2. nothing is pending and no apply runs (`runner.pendingEvents` 0, `runner.running` not
  *      "apply") and the last apply did not fail (`runner.consecutiveFailures` 0): the applies
  *      that covered the writes have ended, and succeeded;
- *   3. the agent's model (`/v1/model`) holds exactly the expected policies, namespace labels
- *      and pod labels and named ports, a check that the writes said what the test meant.
+ *   3. the agent's model (`/v1/model`) holds exactly the expected policies and
+ *      ClusterNetworkPolicies, namespace and node labels and pod labels and named ports, a
+ *      check that the writes said what the test meant.
  *
  * On timeout the error says, per agent, which condition is still false.
  */
@@ -25,8 +26,12 @@ type Labels = Record<string, string>;
 /** What an agent's model must hold (keys "ns/name" for pods and policies). */
 export interface ExpectedModel {
   readonly namespaceLabels: Readonly<Record<string, Labels>>;
+  /** Absent: no node is checked. */
+  readonly nodeLabels?: Readonly<Record<string, Labels>>;
   readonly pods: Readonly<Record<string, { labels: Labels; namedPorts: string }>>;
   readonly policies: readonly string[];
+  /** ClusterNetworkPolicy names, sorted; absent: none. */
+  readonly clusterPolicies?: readonly string[];
 }
 
 export interface AgentSocket {
@@ -64,6 +69,9 @@ interface AgentModel {
     namedPorts: readonly { name: string; port: number; protocol: string }[];
   }[];
   readonly policies: readonly { namespace: string; name: string }[];
+  /** Absent from agents that do not watch them (a cluster without the CRD). */
+  readonly clusterPolicies?: readonly { name: string }[];
+  readonly nodes?: readonly { name: string; labels: Labels }[];
 }
 
 const NAMESPACE_NAME_LABEL = 'kubernetes.io/metadata.name';
@@ -75,12 +83,16 @@ function namedPortsText(ports: readonly { name: string; port: number; protocol: 
 /** The model an agent must hold for a list of objects (the API server adds the name label). */
 export function expectedModel(objects: readonly K8sObject[]): ExpectedModel {
   const namespaceLabels: Record<string, Labels> = {};
+  const nodeLabels: Record<string, Labels> = {};
   const pods: Record<string, { labels: Labels; namedPorts: string }> = {};
   const policies: string[] = [];
+  const clusterPolicies: string[] = [];
   for (const o of objects) {
     const m = o.metadata as { name: string; namespace?: string; labels?: Labels };
     if (o.kind === 'Namespace') namespaceLabels[m.name] = { ...m.labels, [NAMESPACE_NAME_LABEL]: m.name };
+    if (o.kind === 'Node') nodeLabels[m.name] = { ...m.labels };
     if (o.kind === 'NetworkPolicy') policies.push(`${m.namespace}/${m.name}`);
+    if (o.kind === 'ClusterNetworkPolicy') clusterPolicies.push(m.name);
     if (o.kind === 'Pod') {
       const containers = ((o.spec as { containers?: unknown[] } | undefined)?.containers ?? []) as {
         ports?: { name?: string; containerPort: number; protocol?: string }[];
@@ -93,7 +105,13 @@ export function expectedModel(objects: readonly K8sObject[]): ExpectedModel {
       pods[`${m.namespace}/${m.name}`] = { labels: { ...m.labels }, namedPorts: namedPortsText(named) };
     }
   }
-  return { namespaceLabels, pods, policies: policies.sort() };
+  return {
+    namespaceLabels,
+    nodeLabels,
+    pods,
+    policies: policies.sort(),
+    clusterPolicies: clusterPolicies.sort(),
+  };
 }
 
 /** GET `path` on an agent's debug socket (HTTP over a Unix socket), as JSON. */
@@ -149,6 +167,17 @@ export function modelDifferences(model: AgentModel, expected: ExpectedModel): st
   const policies = model.policies.map((p) => `${p.namespace}/${p.name}`).sort();
   if (canonicalJson(policies) !== canonicalJson(expected.policies))
     out.push(`policies [${policies.join(' ')}], expected [${expected.policies.join(' ')}]`);
+  const clusterPolicies = (model.clusterPolicies ?? []).map((c) => c.name).sort();
+  const wantedClusterPolicies = expected.clusterPolicies ?? [];
+  if (canonicalJson(clusterPolicies) !== canonicalJson(wantedClusterPolicies))
+    out.push(
+      `ClusterNetworkPolicies [${clusterPolicies.join(' ')}], expected [${wantedClusterPolicies.join(' ')}]`,
+    );
+  for (const [name, labels] of Object.entries(expected.nodeLabels ?? {})) {
+    const got = (model.nodes ?? []).find((n) => n.name === name);
+    if (canonicalJson(got?.labels) !== canonicalJson(labels))
+      out.push(`node ${name} labels ${canonicalJson(got?.labels)}, expected ${canonicalJson(labels)}`);
+  }
   for (const [name, labels] of Object.entries(expected.namespaceLabels)) {
     const got = model.namespaces.find((n) => n.name === name);
     if (canonicalJson(got?.labels) !== canonicalJson(labels))

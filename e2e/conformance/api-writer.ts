@@ -21,27 +21,38 @@ import type { K8sObject } from '../sandbox';
 import { KubeRest } from '../sandbox/live/kube-rest';
 import { canonicalJson, refText, type ClusterWrite, type ObjectKind, type ObjectRef } from './cluster-writes';
 
-export type WatchedResource = 'namespaces' | 'pods' | 'networkpolicies';
+export type WatchedResource = 'namespaces' | 'nodes' | 'pods' | 'networkpolicies' | 'clusternetworkpolicies';
 
 /** Per resource, the revision an agent's watch of it must have reached. */
 export type WatchTargets = Partial<Record<WatchedResource, number>>;
 
 export const RESOURCE_OF_KIND: Readonly<Record<ObjectKind, WatchedResource>> = {
   Namespace: 'namespaces',
+  Node: 'nodes',
   Pod: 'pods',
   NetworkPolicy: 'networkpolicies',
+  ClusterNetworkPolicy: 'clusternetworkpolicies',
 };
 
-const GROUP_PATH: Readonly<Record<ObjectKind, string>> = {
-  Namespace: '/api/v1',
-  Pod: '/api/v1',
-  NetworkPolicy: '/apis/networking.k8s.io/v1',
+export const API_VERSION_OF_KIND: Readonly<Record<ObjectKind, string>> = {
+  Namespace: 'v1',
+  Node: 'v1',
+  Pod: 'v1',
+  NetworkPolicy: 'networking.k8s.io/v1',
+  ClusterNetworkPolicy: 'policy.networking.k8s.io/v1alpha2',
 };
+
+const CLUSTER_SCOPED: ReadonlySet<ObjectKind> = new Set(['Namespace', 'Node', 'ClusterNetworkPolicy']);
+
+function groupPath(kind: ObjectKind): string {
+  const v = API_VERSION_OF_KIND[kind];
+  return v.includes('/') ? `/apis/${v}` : `/api/${v}`;
+}
 
 function collectionPath(kind: ObjectKind, namespace: string | undefined): string {
   const ns =
-    kind === 'Namespace' || namespace === undefined ? '' : `/namespaces/${encodeURIComponent(namespace)}`;
-  return `${GROUP_PATH[kind]}${ns}/${RESOURCE_OF_KIND[kind]}`;
+    CLUSTER_SCOPED.has(kind) || namespace === undefined ? '' : `/namespaces/${encodeURIComponent(namespace)}`;
+  return `${groupPath(kind)}${ns}/${RESOURCE_OF_KIND[kind]}`;
 }
 
 function itemPath(ref: ObjectRef): string {
@@ -106,17 +117,20 @@ export class ApiWriter {
   }
 
   /**
-   * What the server holds, in the shape of k8s-objects.ts (metadata name, namespace, labels;
-   * spec; status): where to start again after a failed write left the caller unsure.
+   * What the server holds of `kinds`, in the shape of k8s-objects.ts (metadata name,
+   * namespace, labels; spec; status): where to start again after a failed write left the
+   * caller unsure.
    */
-  async readState(): Promise<K8sObject[]> {
+  async readState(
+    kinds: readonly ObjectKind[] = ['Namespace', 'Pod', 'NetworkPolicy'],
+  ): Promise<K8sObject[]> {
     const out: K8sObject[] = [];
-    for (const kind of ['Namespace', 'Pod', 'NetworkPolicy'] as const) {
+    for (const kind of kinds) {
       const list = await this.call('GET', collectionPath(kind, undefined));
       for (const o of (list.items ?? []) as Json[]) {
         const m = (o.metadata ?? {}) as { name: string; namespace?: string; labels?: Record<string, string> };
         out.push({
-          apiVersion: kind === 'NetworkPolicy' ? 'networking.k8s.io/v1' : 'v1',
+          apiVersion: API_VERSION_OF_KIND[kind],
           kind,
           metadata: {
             name: m.name,
@@ -124,7 +138,7 @@ export class ApiWriter {
             labels: { ...m.labels },
           },
           ...(kind === 'Namespace' ? {} : { spec: o.spec }),
-          ...(kind === 'Pod' ? { status: o.status } : {}),
+          ...(kind === 'Pod' || kind === 'Node' ? { status: o.status } : {}),
         });
       }
     }

@@ -14,7 +14,7 @@
  * as the scenario gives them (the sandbox routes every pod address to its node), and analyze
  * runs on the spread scenario, so the comparison is exact either way.
  */
-import { nodeAddresses, type Scenario, type ScenarioNode } from '../../compiler/scenario';
+import { HOSTNAME_LABEL, nodeAddresses, type Scenario, type ScenarioNode } from '../../compiler/scenario';
 import type { ConformanceCase } from '../cases';
 import {
   clusterObjects,
@@ -62,6 +62,8 @@ export function spreadOverTwoNodes(s: Scenario): Scenario {
     index,
     addresses: nodeAddresses(index, s.dualStack),
     podCIDRs: [],
+    labels: { [HOSTNAME_LABEL]: secondName },
+    declared: false,
   };
   // hostNetwork pods carry their node's addresses: they stay where they are.
   const movable = s.pods.filter((p) => !p.hostNetwork && p.nodeName !== '').sort(byKey);

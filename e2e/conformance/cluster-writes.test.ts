@@ -90,6 +90,43 @@ test('a shared cluster cannot rewire: pods and namespaces are fixed', () => {
   );
 });
 
+function clusterPolicy(name: string, priority = 1): K8sObject {
+  return {
+    apiVersion: 'policy.networking.k8s.io/v1alpha2',
+    kind: 'ClusterNetworkPolicy',
+    metadata: { name },
+    spec: { tier: 'Admin', priority, subject: { namespaces: {} } },
+  };
+}
+
+function node(name: string, labels: Record<string, string>, ip = '172.18.0.2'): K8sObject {
+  return {
+    apiVersion: 'v1',
+    kind: 'Node',
+    metadata: { name, labels },
+    status: { addresses: [{ type: 'InternalIP', address: ip }] },
+  };
+}
+
+test('ClusterNetworkPolicies are written like policies; nodes are fixed but for labels', () => {
+  const now = [...BASE, node('n1', { a: '1' }), clusterPolicy('gone'), clusterPolicy('changed')];
+  const next = [...BASE, node('n1', { a: '2' }), clusterPolicy('changed', 2), clusterPolicy('new')];
+  expect(summary(planWrites(now, next))).toEqual([
+    'delete ClusterNetworkPolicy gone',
+    'delete ClusterNetworkPolicy changed',
+    'patch Node n1 {"metadata":{"labels":{"a":"2"}}}',
+    'create ClusterNetworkPolicy changed',
+    'create ClusterNetworkPolicy new',
+  ]);
+  expect(summary(planWrites(now, [...now.slice(0, -1), clusterPolicy('changed', 40)], 'replace'))).toEqual([
+    'replace ClusterNetworkPolicy changed',
+  ]);
+  expect(() => planWrites(now, [...BASE, clusterPolicy('gone')])).toThrow('drops Node n1');
+  expect(() => planWrites(now, [...BASE, node('n1', { a: '1' }, '172.18.0.9')])).toThrow(
+    'Node n1: addresses or spec differ',
+  );
+});
+
 test('labelPatch and canonicalJson', () => {
   expect(labelPatch({ a: '1', b: '2' }, { a: '1', b: '2' })).toBeUndefined();
   expect(labelPatch(undefined, { a: '1' })).toEqual({ a: '1' });

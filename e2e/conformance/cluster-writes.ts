@@ -1,23 +1,29 @@
 /**
  * The API writes that turn what a shared cluster holds into what the next case (or step)
  * needs. Pure: `planWrites(current, desired)` compares two lists of Kubernetes objects
- * (Namespaces, Pods, NetworkPolicies, as k8s-objects.ts makes them) and returns the writes.
+ * (Namespaces, Nodes, Pods, NetworkPolicies, ClusterNetworkPolicies, as k8s-objects.ts makes
+ * them) and returns the writes.
  *
- * - Namespaces and pods are never created or deleted here (the sandbox wires a fixed set):
- *   changed labels become a JSON merge patch (a removed label is patched to null), changed
- *   container ports a merge patch of spec.containers (merge patch replaces lists whole). Any
- *   other difference (node, addresses, hostNetwork, a pod that comes or goes) is an error.
- * - Policies: gone or changed ones are deleted, new or changed ones created ("recreate", as the
- *   conformance suite does between cases), or a changed one is replaced in place with PUT
- *   ("replace", an update event, as the update tests need).
+ * - Namespaces, Nodes and pods are never created or deleted here (the sandbox wires a fixed
+ *   set): changed labels become a JSON merge patch (a removed label is patched to null),
+ *   changed container ports a merge patch of spec.containers (merge patch replaces lists
+ *   whole). Any other difference (node, addresses, hostNetwork, a pod or node that comes or
+ *   goes) is an error.
+ * - Policies of both kinds: gone or changed ones are deleted, new or changed ones created
+ *   ("recreate", as the conformance suite does between cases), or a changed one is replaced in
+ *   place with PUT ("replace", an update event, as the update tests and upstream's mid-test
+ *   patches need).
  *
- * Order: policy deletions, namespace patches, pod patches, then policy creations and
+ * Order: policy deletions, namespace, node and pod patches, then policy creations and
  * replacements. The agents are only checked after the last write, so the order matters only
  * for the resourceVersion each resource ends at (see api-writer.ts).
  */
 import type { K8sObject } from '../sandbox';
 
-export type ObjectKind = 'Namespace' | 'Pod' | 'NetworkPolicy';
+export type ObjectKind = 'Namespace' | 'Node' | 'Pod' | 'NetworkPolicy' | 'ClusterNetworkPolicy';
+
+/** The kinds planWrites creates, replaces and deletes; the others are fixed (labels aside). */
+export const POLICY_KINDS: readonly ObjectKind[] = ['NetworkPolicy', 'ClusterNetworkPolicy'];
 
 export interface ObjectRef {
   readonly kind: ObjectKind;
@@ -100,6 +106,10 @@ function podWiring(p: K8sObject): string {
   });
 }
 
+function nodeWiring(n: K8sObject): string {
+  return canonicalJson({ spec: n.spec, status: n.status });
+}
+
 function containersOf(p: K8sObject): unknown {
   return ((p.spec ?? {}) as Record<string, unknown>).containers;
 }
@@ -134,6 +144,17 @@ export function planWrites(
     if (labels) patches.push({ op: 'patch', ref: refOf(next), mergePatch: { metadata: { labels } } });
   }
 
+  const nodesNow = byKind(current, 'Node');
+  const nodesNext = byKind(desired, 'Node');
+  sameKeys('nodes', nodesNow, nodesNext);
+  for (const [key, next] of nodesNext) {
+    const now = nodesNow.get(key)!;
+    if (nodeWiring(now) !== nodeWiring(next))
+      throw new Error(`${key}: addresses or spec differ; a shared cluster cannot rewire a node`);
+    const labels = labelPatch(meta(now).labels, meta(next).labels);
+    if (labels) patches.push({ op: 'patch', ref: refOf(next), mergePatch: { metadata: { labels } } });
+  }
+
   const podsNow = byKind(current, 'Pod');
   const podsNext = byKind(desired, 'Pod');
   sameKeys('pods', podsNow, podsNext);
@@ -149,20 +170,22 @@ export function planWrites(
     if (Object.keys(patch).length > 0) patches.push({ op: 'patch', ref: refOf(next), mergePatch: patch });
   }
 
-  const polNow = byKind(current, 'NetworkPolicy');
-  const polNext = byKind(desired, 'NetworkPolicy');
-  for (const [key, now] of polNow) {
-    const next = polNext.get(key);
-    const changed = next !== undefined && canonicalJson(now.spec) !== canonicalJson(next.spec);
-    if (next === undefined || (changed && policyChange === 'recreate'))
-      deletes.push({ op: 'delete', ref: refOf(now) });
-    else if (changed) creates.push({ op: 'replace', object: next });
-  }
-  for (const [key, next] of polNext) {
-    const now = polNow.get(key);
-    const changed = now !== undefined && canonicalJson(now.spec) !== canonicalJson(next.spec);
-    if (now === undefined || (changed && policyChange === 'recreate'))
-      creates.push({ op: 'create', object: next });
+  for (const kind of POLICY_KINDS) {
+    const polNow = byKind(current, kind);
+    const polNext = byKind(desired, kind);
+    for (const [key, now] of polNow) {
+      const next = polNext.get(key);
+      const changed = next !== undefined && canonicalJson(now.spec) !== canonicalJson(next.spec);
+      if (next === undefined || (changed && policyChange === 'recreate'))
+        deletes.push({ op: 'delete', ref: refOf(now) });
+      else if (changed) creates.push({ op: 'replace', object: next });
+    }
+    for (const [key, next] of polNext) {
+      const now = polNow.get(key);
+      const changed = now !== undefined && canonicalJson(now.spec) !== canonicalJson(next.spec);
+      if (now === undefined || (changed && policyChange === 'recreate'))
+        creates.push({ op: 'create', object: next });
+    }
   }
   return [...deletes, ...patches, ...creates];
 }

@@ -14,6 +14,7 @@ import { listCases, loadCase } from '../cases';
 import { TOPOLOGIES, type K8sObject, type Topology } from '../sandbox';
 import { describeKernel, endpointScript, leftovers } from '../sandbox/testutil/kernel';
 import { groupCases, pairPlacement, type CaseGroup, type PreparedCase } from './case-groups';
+import { POLICY_KINDS, type ObjectKind } from './cluster-writes';
 import { describeDisagreements, disagreements, restrictMatrix } from './report';
 import { SharedCluster } from './shared-cluster';
 import { requireDist } from './testutil/dist';
@@ -22,9 +23,9 @@ jest.setTimeout(120_000);
 
 const GROUPS = groupCases(listCases().map(loadCase));
 
-/** The group's namespaces and pods as its first case has them, and no policy. */
+/** The group's namespaces, nodes, pods (and CRDs) as its first case has them, and no policy. */
 function initialObjects(group: CaseGroup): K8sObject[] {
-  return group.cases[0].objects.filter((o) => o.kind !== 'NetworkPolicy');
+  return group.cases[0].objects.filter((o) => !POLICY_KINDS.includes(o.kind as ObjectKind));
 }
 
 interface CaseTiming {
@@ -64,11 +65,12 @@ describeKernel('conformance: every case of e2e/cases with real packets', () => {
 
   test('the cases form few clusters, each with same-node and cross-node pairs', () => {
     expect(GROUPS.reduce((n, g) => n + g.cases.length, 0)).toBeGreaterThanOrEqual(50);
-    // Each group costs a sandbox per topology: a case with new wiring should reuse the 9 pods.
-    expect(GROUPS.length).toBeLessThanOrEqual(2);
+    // Each group costs a sandbox per topology: a case with new wiring should reuse the 9 pods
+    // (NetworkPolicy) or the houses (ClusterNetworkPolicy).
+    expect(GROUPS.length).toBeLessThanOrEqual(3);
     for (const g of GROUPS) {
       const placement = pairPlacement(g.plan);
-      expect(g.plan.nodes.length).toBe(2);
+      expect(g.plan.nodes.length).toBeGreaterThanOrEqual(2);
       expect(placement.sameNode).toBeGreaterThan(0);
       expect(placement.crossNode).toBeGreaterThan(0);
     }

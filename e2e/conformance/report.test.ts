@@ -173,6 +173,32 @@ describe('waiting for the agents', () => {
       'pod x/a labels {}, expected {"pod":"a"}',
     ]);
   });
+
+  test('and exactly the expected ClusterNetworkPolicies and node labels', () => {
+    const expected = expectedModel([
+      { apiVersion: 'v1', kind: 'Node', metadata: { name: 'n1', labels: { 'kubernetes.io/os': 'linux' } } },
+      {
+        apiVersion: 'policy.networking.k8s.io/v1alpha2',
+        kind: 'ClusterNetworkPolicy',
+        metadata: { name: 'c' },
+        spec: {},
+      },
+    ]);
+    const model = {
+      namespaces: [],
+      pods: [],
+      policies: [],
+      clusterPolicies: [{ name: 'c' }],
+      nodes: [{ name: 'n1', labels: { 'kubernetes.io/os': 'linux' } }],
+    };
+    expect(modelDifferences(model, expected)).toEqual([]);
+    expect(modelDifferences({ ...model, clusterPolicies: undefined }, expected)).toEqual([
+      'ClusterNetworkPolicies [], expected [c]',
+    ]);
+    expect(modelDifferences({ ...model, nodes: [{ name: 'n1', labels: {} }] }, expected)).toEqual([
+      'node n1 labels {}, expected {"kubernetes.io/os":"linux"}',
+    ]);
+  });
 });
 
 test('lostFields: defaults may be added, nothing sent may be lost', () => {

@@ -6,6 +6,7 @@
  *   moveTo(objects) ── planWrites(held, wanted) ── ApiWriter.apply (HTTP, at the sandbox's
  *                      kubeconfig) ── waitForEnforcement (every agent's debug socket)
  *   probe(probes)  ── forget UDP flows in the nodes ── real packets between every pair
+ *                     ── forget the probes' flows (they would slow the agents' flow cutter)
  *
  * Promise: after moveTo resolves, every agent has applied exactly the objects given (each
  * watch reached the revision of the last write to its resource, nothing is pending, the last
@@ -24,9 +25,9 @@ import {
   type Topology,
 } from '../sandbox';
 import { waitForEnforcement, expectedModel, type EnforcementWait } from './agent-sync';
-import { ApiWriter } from './api-writer';
-import { planWrites, type ClusterWrite, type PolicyChange } from './cluster-writes';
-import { forgetUdpFlows } from '../sandbox/flows';
+import { ApiWriter, RESOURCE_OF_KIND } from './api-writer';
+import { planWrites, type ClusterWrite, type ObjectKind, type PolicyChange } from './cluster-writes';
+import { forgetProbeFlows, forgetUdpFlows } from '../sandbox/flows';
 
 export interface SharedClusterOptions {
   readonly topology: Topology;
@@ -106,9 +107,19 @@ export class SharedCluster {
       // Some writes may have happened: start the next move from what the server holds (of
       // the namespaces this cluster manages; the server also seeds `default`).
       const managed = new Set(this.held.filter((o) => o.kind === 'Namespace').map((o) => o.metadata.name));
-      this.held = (await this.api.readState()).filter((o) =>
-        managed.has(String(o.kind === 'Namespace' ? o.metadata.name : o.metadata.namespace)),
+      // The kinds planWrites handles (a CRD the cluster was seeded with never changes).
+      const kinds = new Set(
+        [...this.held, ...objects].map((o) => o.kind).filter((k): k is ObjectKind => k in RESOURCE_OF_KIND),
       );
+      const fixed = this.held.filter((o) => !(o.kind in RESOURCE_OF_KIND));
+      this.held = [
+        ...fixed,
+        ...(await this.api.readState([...kinds])).filter((o) =>
+          o.kind === 'Namespace'
+            ? managed.has(o.metadata.name)
+            : o.metadata.namespace === undefined || managed.has(o.metadata.namespace),
+        ),
+      ];
       throw e;
     }
     this.held = objects;
@@ -124,6 +135,7 @@ export class SharedCluster {
     const t0 = Date.now();
     const report = await this.sandbox.probe(probes, DEFAULT_PROBE_SETTINGS);
     const probeMs = Date.now() - t0;
+    await forgetProbeFlows(this.sandbox, probes);
     let serialWaitMs = 0;
     for (const trial of report.failures.keys())
       serialWaitMs += timeoutOf(trial.split(' ')[0].split('/')[1], DEFAULT_PROBE_SETTINGS);

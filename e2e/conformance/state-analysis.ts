@@ -9,9 +9,15 @@ import { analyzeScenario, type AnalyzeResult } from '../../agent/cli/analysis';
 import { loadScenario } from '../../compiler/scenario';
 import type { K8sObject, PlanProbe } from '../sandbox';
 
-/** The objects as a scenario file (multi-document YAML). */
+/**
+ * The objects as a scenario file (multi-document YAML). CustomResourceDefinitions are left out:
+ * they make the API server serve ClusterNetworkPolicies and decide no verdict.
+ */
 export function scenarioYaml(objects: readonly K8sObject[]): string {
-  return objects.map((o) => stringify(o)).join('---\n');
+  return objects
+    .filter((o) => o.kind !== 'CustomResourceDefinition')
+    .map((o) => stringify(o))
+    .join('---\n');
 }
 
 export function analyzeObjects(

@@ -271,41 +271,46 @@ export function planObjects(plan: SandboxPlan): K8sObject[] {
   ];
 }
 
-/** The Node objects of a plan: addresses, pod CIDRs, labels, Ready. */
-function nodeObjects(plan: SandboxPlan): K8sObject[] {
-  return plan.nodes.map((n) => {
-    const cidrs = nodePodCIDRs(plan, n.name);
-    return {
-      apiVersion: 'v1',
-      kind: 'Node',
-      metadata: { name: n.name, labels: { 'kubernetes.io/hostname': n.name, 'kubernetes.io/os': 'linux' } },
-      spec: { podCIDR: cidrs[0], podCIDRs: cidrs },
-      status: {
-        addresses: [
-          ...[n.ipv4, n.ipv6]
-            .filter((ip) => ip !== undefined)
-            .map((address) => ({ type: 'InternalIP', address })),
-          { type: 'Hostname', address: n.name },
-        ],
-        conditions: [
-          {
-            type: 'Ready',
-            status: 'True',
-            reason: 'KubeletReady',
-            message: 'the sandbox node simulator is running',
-          },
-        ],
-        nodeInfo: {
-          kubeletVersion: 'v1.32.4-palisade-sandbox',
-          containerRuntimeVersion: 'palisade-sandbox://1',
-          osImage: 'palisade sandbox',
-          kernelVersion: '',
-          operatingSystem: 'linux',
-          architecture: 'amd64',
-        },
-      },
-    };
-  });
+const HOSTNAME_LABEL = 'kubernetes.io/hostname';
+
+/**
+ * What each plan node's Node object says, for the simulator that registers it (the one source
+ * of Node objects): the labels, addresses and pod CIDRs of the scenario's Node object when
+ * `objects` has one, else the hostname label, the wired addresses and the plan's CIDRs.
+ */
+export function nodeDeclarations(
+  plan: SandboxPlan,
+  objects: readonly K8sObject[],
+): Map<string, { labels: Record<string, string>; addresses: string[]; podCIDRs: string[] }> {
+  const declared = new Map(
+    objects.filter((o) => o.kind === 'Node').map((o) => [(o.metadata as { name: string }).name, o]),
+  );
+  for (const name of declared.keys())
+    if (!plan.nodes.some((n) => n.name === name))
+      throw new Error(`the objects declare Node ${name}, which the sandbox does not have`);
+  return new Map(
+    plan.nodes.map((n) => {
+      const wired = [n.ipv4, n.ipv6].filter((ip): ip is string => ip !== undefined);
+      const obj = declared.get(n.name);
+      if (!obj)
+        return [
+          n.name,
+          { labels: { [HOSTNAME_LABEL]: n.name }, addresses: wired, podCIDRs: nodePodCIDRs(plan, n.name) },
+        ];
+      const meta = obj.metadata as { labels?: Record<string, string> };
+      const spec = (obj.spec ?? {}) as { podCIDRs?: string[] };
+      const status = (obj.status ?? {}) as { addresses?: { type?: string; address?: string }[] };
+      const addresses = (status.addresses ?? [])
+        .filter((a) => a.type === 'InternalIP' && typeof a.address === 'string')
+        .map((a) => a.address!);
+      for (const ip of wired)
+        if (!addresses.includes(ip))
+          throw new Error(`Node ${n.name} does not list the address ${ip} the sandbox wires it with`);
+      const podCIDRs =
+        spec.podCIDRs && spec.podCIDRs.length > 0 ? [...spec.podCIDRs] : nodePodCIDRs(plan, n.name);
+      return [n.name, { labels: { ...meta.labels }, addresses, podCIDRs }];
+    }),
+  );
 }
 
 /** Scenario pods outside their node's CIDRs, which a bridged pod of that node reaches on-link. */
@@ -400,8 +405,9 @@ export function liveCluster(
     writeFileSync(files.token, token, { mode: 0o600 });
     writeFileSync(files.ca, tls.cert);
     writeFileSync(files.key, tls.key, { mode: 0o600 });
-    const all = [...nodeObjects(ctx.plan), ...objects.map(withoutStatus)];
-    writeFileSync(files.objects, JSON.stringify(all));
+    const nodes = nodeDeclarations(ctx.plan, objects);
+    // The simulator registers the Nodes (with what the objects declare of them): not the file.
+    writeFileSync(files.objects, JSON.stringify(objects.filter((o) => o.kind !== 'Node').map(withoutStatus)));
     const apiServerUrl = `https://${CONTROL_ADDRESS}:${launch.apiServerPort}`;
     writeFileSync(files.agentKubeconfig, kubeconfigJson(apiServerUrl, token, tls.cert), { mode: 0o600 });
     const common = {
@@ -424,7 +430,7 @@ export function liveCluster(
         ns: ctx.names.nodeNs(n.name),
         ...(n.ipv4 ? { ipv4: n.ipv4 } : {}),
         ...(n.ipv6 ? { ipv6: n.ipv6 } : {}),
-        podCIDRs: nodePodCIDRs(ctx.plan, n.name),
+        ...nodes.get(n.name)!,
         endpointSocket: ctx.store.socketPath(`n${i + 1}`),
         podEndpointsSocket: podEndpointsSocket(ctx.store, i),
         onLinkExtra: onLinkExtra(ctx.plan, n.name),

@@ -39,7 +39,7 @@ function load(file: string): { text: string; scenario: Scenario } {
   return { text, scenario: r.scenario };
 }
 
-test('the demo covers every example of the blog post', () => {
+test('the demo covers every example of the blog post, and ClusterNetworkPolicy tiers', () => {
   expect(FILES).toEqual([
     '01-no-policy.yaml',
     '02-access-nginx.yaml',
@@ -48,6 +48,7 @@ test('the demo covers every example of the blog post', () => {
     '05-port-rule.yaml',
     '06-multiple-ingress-rules.yaml',
     '07-egress-ip-range.yaml',
+    '08-cluster-network-policy.yaml',
   ]);
 });
 
@@ -89,4 +90,17 @@ test('the egress example has one outside host inside the allowed range and one o
     '203.0.113.10': true,
     '198.51.100.10': false,
   });
+});
+
+test('the ClusterNetworkPolicy example: the Admin tier wins over the namespace owner, a NetworkPolicy over the Baseline', () => {
+  const { scenario } = load('08-cluster-network-policy.yaml');
+  const m = analyzeScenario(scenario, [{ port: 5432, protocol: 'TCP' }]).probes[0].allowed;
+  // payments' own NetworkPolicy allows all of shop; the Admin tier lets only shop/cart through.
+  expect(m['shop/cart']['payments/db']).toBe(true);
+  expect(m['shop/web']['payments/db']).toBe(false);
+  expect(m['monitoring/prom']['payments/db']).toBe(false);
+  // The Baseline denies by default; shop's NetworkPolicy opens shop/web to everyone.
+  expect(m['monitoring/prom']['shop/web']).toBe(true);
+  expect(m['shop/web']['shop/cart']).toBe(false);
+  expect(m['payments/db']['monitoring/prom']).toBe(false);
 });

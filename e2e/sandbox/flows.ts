@@ -1,5 +1,6 @@
 /**
- * Forgetting UDP flows between steps, so that every probe is a new connection.
+ * Forgetting flows between steps: UDP flows, so that every probe is a new connection; and the
+ * probes' own flows after a probe, so that they do not weigh on the applies that follow.
  *
  * Why: the agents' chains let ESTABLISHED traffic through before any policy check (as every
  * NetworkPolicy implementation does: policy decides new connections). A UDP probe opens a
@@ -26,5 +27,34 @@ export async function forgetUdpFlows(sandbox: Sandbox): Promise<void> {
       if (!/flow entries have been deleted/.test(r.stderr))
         throw new Error(`conntrack -D -p udp in ${n.name} failed (exit ${r.code}): ${r.stderr.trim()}`);
     }),
+  );
+}
+
+/**
+ * Deletes the flows of the probes just run (every protocol, to the probed ports) from the
+ * node namespaces. Why: after each apply the agents' flow cutter lists the conntrack entries of
+ * the addresses the apply affected, and a shared cluster's probes leave thousands of finished
+ * TCP flows (TIME_WAIT for two minutes) and unanswered SCTP ones behind, case after case, so
+ * each listing grows with the run. Flows to other ports (the agents' own API connections) are
+ * left alone.
+ */
+export async function forgetProbeFlows(
+  sandbox: Sandbox,
+  probes: readonly { port: number; protocol: string }[],
+): Promise<void> {
+  const conntrack = findCommand('conntrack');
+  if (!conntrack) throw new Error('conntrack is required (apt-get install -y conntrack)');
+  const ports = [...new Map(probes.map((p) => [`${p.protocol}/${p.port}`, p])).values()];
+  await Promise.all(
+    sandbox.plan.nodes.flatMap((n) =>
+      ports.map(async (p) => {
+        const argv = [conntrack, '-D', '-p', p.protocol.toLowerCase(), '--dport', String(p.port)];
+        const r = await run(inNetns(sandbox.names.nodeNs(n.name), argv));
+        if (!/flow entries have been deleted/.test(r.stderr))
+          throw new Error(
+            `${argv.slice(1).join(' ')} in ${n.name} failed (exit ${r.code}): ${r.stderr.trim()}`,
+          );
+      }),
+    ),
   );
 }

@@ -1,5 +1,19 @@
-import { loadScenario, projectNamespace, projectPod, projectPolicy } from '../../compiler/scenario';
-import type { K8sNamespace, K8sNetworkPolicy, K8sPod } from '../../compiler/scenario';
+import {
+  loadScenario,
+  nodeInfoOf,
+  projectClusterPolicy,
+  projectNamespace,
+  projectNode,
+  projectPod,
+  projectPolicy,
+} from '../../compiler/scenario';
+import type {
+  K8sClusterNetworkPolicy,
+  K8sNamespace,
+  K8sNetworkPolicy,
+  K8sNode,
+  K8sPod,
+} from '../../compiler/scenario';
 import { fillTemplate, DEFAULT_ENFORCEMENT_LAUNCH } from './enforcement';
 import { clusterObjects } from './k8s-objects';
 
@@ -41,6 +55,24 @@ spec:
   - {}
   egress:
   - to: []
+---
+apiVersion: v1
+kind: Node
+metadata: {name: node-2, labels: {zone: a}}
+status: {addresses: [{type: InternalIP, address: 192.168.0.2}]}
+---
+apiVersion: policy.networking.k8s.io/v1alpha2
+kind: ClusterNetworkPolicy
+metadata: {name: guard}
+spec:
+  tier: Baseline
+  priority: 3
+  subject: {pods: {namespaceSelector: {}, podSelector: {matchLabels: {app: api}}}}
+  egress:
+  - name: no-nodes
+    action: Deny
+    to: [{nodes: {matchLabels: {zone: a}}}, {networks: [192.168.0.0/16]}]
+    protocols: [{tcp: {destinationPort: {range: {start: 1, end: 1024}}}}]
 `;
 
 describe('clusterObjects', () => {
@@ -54,10 +86,14 @@ describe('clusterObjects', () => {
     ).toEqual([
       'Namespace /prod',
       'Namespace /kube-system',
+      'Node /node-2',
+      'Node /node-1',
       'Pod prod/api',
       'Pod kube-system/host',
       'Pod prod/waiting',
       'NetworkPolicy prod/mixed',
+      'CustomResourceDefinition /clusternetworkpolicies.policy.networking.k8s.io',
+      'ClusterNetworkPolicy /guard',
     ]);
     // Through JSON, as the API server stores and serves them.
     const served = JSON.parse(JSON.stringify(objects)) as Record<string, unknown>[];
@@ -68,13 +104,25 @@ describe('clusterObjects', () => {
     expect(
       served.filter((o) => o.kind === 'NetworkPolicy').map((o) => projectPolicy(o as K8sNetworkPolicy)),
     ).toEqual(s.policies);
+    expect(served.filter((o) => o.kind === 'Node').map((o) => projectNode(o as K8sNode))).toEqual(
+      s.nodes.map(nodeInfoOf),
+    );
+    expect(
+      served
+        .filter((o) => o.kind === 'ClusterNetworkPolicy')
+        .map((o) => projectClusterPolicy(o as K8sClusterNetworkPolicy)),
+    ).toEqual(s.clusterPolicies);
     const api = served.find((o) => o.kind === 'Pod' && (o.metadata as { name: string }).name === 'api') as {
       spec: { nodeName: string };
       status: { podIPs: { ip: string }[] };
     };
     expect(api.spec.nodeName).toBe('node-2');
-    // node-2 is the first node the scenario names: index 1.
+    // node-2 is declared (a Node object): index 1.
     expect(api.status.podIPs).toEqual([{ ip: '10.244.1.10' }]);
+    // Without ClusterNetworkPolicies there is no CRD: the agents run as on a cluster without it.
+    expect(
+      clusterObjects({ ...s, clusterPolicies: [] }).some((o) => o.kind === 'CustomResourceDefinition'),
+    ).toBe(false);
   });
 });
 

@@ -2,10 +2,15 @@
  * The cluster a sandbox's API server serves, as Kubernetes objects: the scenario's model
  * objects turned back into v1 Namespaces, Pods (with spec.nodeName, hostNetwork, named
  * container ports and status.podIPs, i.e. the addresses the sandbox wired) and
- * networking.k8s.io/v1 NetworkPolicies. The model keeps every field that decides a verdict,
- * so the agents see the same cluster `palisade analyze` computes on. Pure.
+ * networking.k8s.io/v1 NetworkPolicies; when the scenario has them, its v1 Nodes (every node
+ * of the sandbox, with the labels and addresses the scenario gives it) and
+ * ClusterNetworkPolicies, with the ClusterNetworkPolicy CRD that makes the server serve them.
+ * The model keeps every field that decides a verdict, so the agents see the same cluster
+ * `palisade analyze` computes on. Pure.
  */
-import type { NamespaceInfo, PodInfo, PolicyInfo } from '../../compiler/model';
+import type { ClusterPolicyInfo, NamespaceInfo, NodeInfo, PodInfo, PolicyInfo } from '../../compiler/model';
+import { clusterPolicyObject, nodeObject } from '../../compiler/scenario';
+import { CLUSTER_NETWORK_POLICY_CRD } from '../apiserver/kinds/cluster-network-policy';
 
 export type K8sObject = Record<string, unknown> & {
   apiVersion: string;
@@ -17,6 +22,10 @@ export interface ClusterObjects {
   readonly namespaces: readonly NamespaceInfo[];
   readonly pods: readonly PodInfo[];
   readonly policies: readonly PolicyInfo[];
+  /** Served with the ClusterNetworkPolicy CRD; absent or empty: no CRD (NetworkPolicy only). */
+  readonly clusterPolicies?: readonly ClusterPolicyInfo[];
+  /** The nodes, for `nodes` peers (a scenario's ScenarioNodes fit). */
+  readonly nodes?: readonly NodeInfo[];
 }
 
 function namespaceObject(n: NamespaceInfo): K8sObject {
@@ -54,5 +63,22 @@ function policyObject(p: PolicyInfo): K8sObject {
 }
 
 export function clusterObjects(c: ClusterObjects): K8sObject[] {
-  return [...c.namespaces.map(namespaceObject), ...c.pods.map(podObject), ...c.policies.map(policyObject)];
+  const clusterPolicies = c.clusterPolicies ?? [];
+  const crd = clusterPolicies.length > 0 ? [structuredClone(CLUSTER_NETWORK_POLICY_CRD) as K8sObject] : [];
+  return [
+    ...c.namespaces.map(namespaceObject),
+    ...(c.nodes ?? []).map(
+      (n) =>
+        nodeObject({
+          name: n.name,
+          labels: n.labels,
+          addresses: n.addresses,
+          podCIDRs: n.podCIDRs,
+        }) as K8sObject,
+    ),
+    ...c.pods.map(podObject),
+    ...c.policies.map(policyObject),
+    ...crd,
+    ...clusterPolicies.map((p) => clusterPolicyObject(p) as K8sObject),
+  ];
 }

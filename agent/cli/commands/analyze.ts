@@ -11,6 +11,7 @@ import { InputError } from '../errors';
 import { renderMatrix } from '../format/matrix-table';
 import { outputOption, toJSON, type OutputFormat } from '../format/output';
 import { readScenario } from '../scenario-file';
+import { SCENARIO_KINDS_TEXT } from '../../../compiler/validate';
 
 interface AnalyzeOptions {
   port?: Probe[];
@@ -29,20 +30,21 @@ Examples:
   # machine-readable: {"pods": [...], "probes": [{"port", "protocol", "allowed": {FROM: {TO: bool}}}]}
   $ palisade analyze scenario.yaml -o json
 
-A cell is NetworkPolicy reachability only: egress of the source and ingress of the
-destination must both allow the connection; whether the destination listens on the
-port plays no part. Pairs between two --external addresses are not shown: no policy
-decides them. Exit status: 0 on success, 2 on bad input (the scenario's errors are listed).
+A cell is policy reachability only (ClusterNetworkPolicy tiers and NetworkPolicy): egress
+of the source and ingress of the destination must both allow the connection; whether the
+destination listens on the port plays no part. Pairs between two --external addresses are
+not shown: no policy decides them. ClusterNetworkPolicy rules Palisade cannot enforce as
+written (domainNames peers) are named in a warning on stderr.
+Exit status: 0 on success, 2 on bad input (the scenario's errors are listed).
 `;
 
 export function register(program: Command): void {
   program
     .command('analyze')
-    .description('print the reachability matrix of a scenario (Namespaces, Pods, NetworkPolicies)')
-    .argument(
-      '<scenario>',
-      'multi-document YAML file of v1 Namespace, v1 Pod and networking.k8s.io/v1 NetworkPolicy objects',
+    .description(
+      'print the reachability matrix of a scenario (Namespaces, Pods, Nodes, NetworkPolicies, ClusterNetworkPolicies)',
     )
+    .argument('<scenario>', `multi-document YAML file of ${SCENARIO_KINDS_TEXT}`)
     .option(
       '-p, --port <port/protocol>',
       'probe, repeatable (default: every port/protocol some pod declares)',

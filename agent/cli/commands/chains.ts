@@ -14,7 +14,7 @@ import { renderTable } from '../format/table';
 import { agentOption, AgentClient } from '../live/client';
 import type { StatusDoc } from '../live/documents';
 import { inventory, type ChainRow, type HookRow } from '../live/inventory';
-import { familyText } from '../live/kernel-objects';
+import { familyText, isPolicyChain } from '../live/kernel-objects';
 
 interface ChainsOptions {
   agent: string;
@@ -30,8 +30,10 @@ Examples:
   $ palisade chains PALISADE-WI-nginx-BAE2JLWV
   $ palisade chains --family 4 -o json | jq '.chains[] | {name, owner, state}'
 
-FROM is the policy (PALISADE-PI/PE-* chains) or pod (PALISADE-WI/WE-* chains) a chain was
-rendered from; the others are Palisade's fixed and dispatch chains (see dataplane/README.md).
+FROM is the policy (PALISADE-PI/PE-* chains: NAMESPACE/NAME), the ClusterNetworkPolicy
+(PALISADE-CI/CE-* chains: its NAME) or the pod (PALISADE-WI/WE-* chains) a chain was rendered from; KIND is the dataplane's
+word for the chain, shown as it comes; the others are Palisade's fixed and dispatch chains
+(see dataplane/README.md).
 STATE compares the kernel with the agent's desired state ("missing": desired, not in the
 kernel; "not desired": in the kernel only; "differs": other rules). Rule numbers are those of
 \`iptables -L CHAIN --line-numbers\`.
@@ -122,7 +124,10 @@ export function register(program: Command): void {
     )
     .argument('[chain]', 'one chain: list its rules')
     .addOption(familyOption())
-    .option('--policy <namespace/name>', 'only the chains rendered from this policy')
+    .option(
+      '--policy <namespace/name|name>',
+      'only the chains rendered from this NetworkPolicy (namespace/name) or ClusterNetworkPolicy (name)',
+    )
     .addOption(agentOption())
     .addOption(outputOption())
     .addHelpText('after', EXAMPLES)
@@ -138,7 +143,7 @@ export function register(program: Command): void {
       const family = opts.family ? (Number(opts.family) as IPFamily) : undefined;
       let chains = inv.chains.filter((ch) => family === undefined || ch.family === family);
       if (opts.policy !== undefined) {
-        chains = chains.filter((ch) => ch.kind === 'policy' && ch.owner === opts.policy);
+        chains = chains.filter((ch) => ch.owner === opts.policy && isPolicyChain(ch));
         if (chains.length === 0)
           throw new InputError(
             `no chain comes from policy ${opts.policy} on ${status.nodeName} (does it select a pod of this node?)`,

@@ -20,6 +20,7 @@ import { agentOption, AgentClient } from '../live/client';
 import type { DataplaneView, ExplainDoc, StatusDoc } from '../live/documents';
 import { liveExplain } from '../live/live-explain';
 import { readScenario } from '../scenario-file';
+import { SCENARIO_KINDS_TEXT } from '../../../compiler/validate';
 
 interface ExplainOptions {
   from: EndpointArg;
@@ -56,7 +57,15 @@ destination on another node.
   Ingress to y/a: isolated by y/allow-web; no rule allows x/b on 80/TCP → denied:
     y/allow-web ingress[0] (from pods matching app=web in namespace y, on 80/TCP): peer does not match: x/b is in namespace x, not y
 
-  # a host outside the cluster, and JSON (the verdict with every policy and rule reference)
+  # ClusterNetworkPolicy tiers: the deciding tier, policy, rule (index and name) and priority,
+  # the Pass rules met on the way, and a same-priority tie that the name order broke
+  $ palisade explain scenario.yaml --from dev/web --to sensitive/db --port 5432
+  DENIED: dev/web -> sensitive/db on 5432/TCP
+  Egress from dev/web: not isolated (no policy selects it for egress) → allowed.
+  Ingress to sensitive/db: Admin tier: ClusterNetworkPolicy admin-a (priority 5) ingress[1] "deny-all" (Deny from every pod in every namespace, on any port) → denied.
+    Tie: admin-a and admin-b ingress[0] "accept-dev" (Accept) have the same priority 5 and match too; ...
+
+  # a host outside the cluster, and JSON (the verdict, and per direction who decided)
   $ palisade explain scenario.yaml --from 192.0.2.10 --to x/a --port 443 -o json
 
 Exit status: 0 whatever the verdict, 2 on bad input (invalid scenario, unknown pod), 1 when
@@ -83,11 +92,11 @@ export function register(program: Command): void {
   program
     .command('explain')
     .description(
-      'explain whether NetworkPolicy allows one connection, which policies and rules decide it and, live, the kernel rules that implement it',
+      'explain whether policy allows one connection, which tier, policy and rule decide it and, live, the kernel rules that implement it',
     )
     .argument(
       '[scenario]',
-      'multi-document YAML file of v1 Namespace, v1 Pod and networking.k8s.io/v1 NetworkPolicy objects (offline); without it, ask the running agent',
+      `multi-document YAML file of ${SCENARIO_KINDS_TEXT} (offline); without it, ask the running agent`,
     )
     .requiredOption('-f, --from <endpoint>', 'source: NAMESPACE/POD or an IP address', parseEndpointArg)
     .requiredOption('-t, --to <endpoint>', 'destination: NAMESPACE/POD or an IP address', parseEndpointArg)

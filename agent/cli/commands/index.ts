@@ -13,3 +13,4 @@ export { register as diff } from './diff';
 export { register as ipsets } from './ipsets';
 export { register as chains } from './chains';
 export { register as probe } from './probe';
+export { register as watch } from './watch';

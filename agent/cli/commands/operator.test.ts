@@ -101,7 +101,11 @@ describe('status', () => {
       ['namespaces', 'watching', 3],
       ['pods', 'watching', 4],
       ['networkpolicies', 'watching', 3],
+      ['nodes', 'watching', 0],
+      // The test API server starts without the ClusterNetworkPolicy CRD, as many clusters do.
+      ['clusternetworkpolicies', 'absent', 0],
     ]);
+    expect(s.clusterNetworkPolicyCrd).toBe('absent');
   });
 
   test('human: aligned, no colour off a terminal, colour on one', async () => {
@@ -122,7 +126,7 @@ describe('rules', () => {
     expect(r.node).toBe(NODE);
     expect(r.subject).toBe(true);
     expect(r.pod).toMatchObject({ key: 'x/a', node: NODE, ips: ['10.244.0.10'] });
-    expect(r.egress).toEqual({ isolated: false, policies: [] });
+    expect(r.egress).toEqual({ isolated: false, policies: [], admin: [], baseline: [] });
     expect(r.ingress.policies.map((p: { key: string }) => p.key)).toEqual(['x/allow-web', 'x/deny']);
     const [allow, deny] = r.ingress.policies;
     expect(deny.rules).toEqual([]);

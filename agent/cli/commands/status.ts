@@ -10,7 +10,7 @@ import { outputOption, toJSON, type OutputFormat } from '../format/output';
 import { agoText, bytesText, durationText, millisText, plural } from '../format/quantities';
 import { renderTable } from '../format/table';
 import { agentOption, AgentClient, describeAddress } from '../live/client';
-import type { StatusDoc } from '../live/documents';
+import type { StatusDoc, VerdictLogDoc } from '../live/documents';
 
 interface StatusOptions {
   agent: string;
@@ -90,8 +90,18 @@ export interface StatusReport {
     readonly clusterPods: number;
     readonly clusterPolicies: number;
     readonly namespaces: number;
+    /** ClusterNetworkPolicies holding local pods (compiled), and in the cluster. */
+    readonly clusterNetworkPolicies: number;
+    readonly clusterNetworkPoliciesInCluster: number;
+    readonly nodes: number;
   };
+  /** Whether the API server serves ClusterNetworkPolicies ('not reported' by older agents). */
+  readonly clusterNetworkPolicyCrd: 'installed' | 'absent' | 'unknown' | 'not reported';
+  /** Rules Palisade cannot enforce as written (domainNames peers), one sentence each. */
+  readonly unsupported: readonly string[];
   readonly watches: StatusDoc['watches'];
+  /** Verdict logs; null when the agent does not report them (older agents). */
+  readonly verdictLog: VerdictLogDoc | null;
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -160,9 +170,45 @@ export function statusReport(doc: StatusDoc, agent: string): StatusReport {
       clusterPods: objects('pods'),
       clusterPolicies: objects('networkpolicies'),
       namespaces: objects('namespaces'),
+      clusterNetworkPolicies: doc.compiled.clusterPolicies ?? 0,
+      clusterNetworkPoliciesInCluster: doc.clusterNetworkPolicies?.policies ?? 0,
+      nodes: objects('nodes'),
     },
+    clusterNetworkPolicyCrd: doc.clusterNetworkPolicies?.crd ?? 'not reported',
+    unsupported: doc.clusterNetworkPolicies?.unsupported ?? [],
     watches: doc.watches,
+    verdictLog: doc.verdictLog ?? null,
   };
+}
+
+function verdictLogLines(s: StatusReport, c: Palette): string[] {
+  const v = s.verdictLog;
+  if (!v) return ['not reported by this agent'];
+  if (v.mode === 'off') return ['off (--verdict-log off)'];
+  const what = v.mode === 'all' ? 'drops and allowed connections' : 'drops';
+  const state = v.capture?.state ?? 'unknown';
+  const head = `${state === 'running' ? c.green('running') : c.red(state)}: ${what}, NFLOG group ${v.group}; ${plural(v.events ?? 0, 'event')}, ${plural(v.watchers ?? 0, 'watcher')}`;
+  const out = [head];
+  if (v.capture?.lastError) out.push(c.red(v.capture.lastError));
+  const l = v.lost;
+  if (l)
+    out.push(
+      `lost: ${l.rate_limit} to the rate limit, ${l.queue_overflow} queue overflows, ${l.slow_reader} to slow watchers`,
+    );
+  return out;
+}
+
+function clusterPolicyLines(s: StatusReport, c: Palette): string[] {
+  const n = s.counts;
+  const head =
+    s.clusterNetworkPolicyCrd === 'installed'
+      ? `ClusterNetworkPolicy CRD installed: Admin and Baseline tiers enforced (${plural(n.clusterNetworkPoliciesInCluster, 'policy', 'policies')})`
+      : s.clusterNetworkPolicyCrd === 'absent'
+        ? 'ClusterNetworkPolicy CRD not installed: NetworkPolicy only (picked up once the CRD is installed, no restart needed)'
+        : s.clusterNetworkPolicyCrd === 'unknown'
+          ? 'ClusterNetworkPolicy: not listed yet'
+          : 'ClusterNetworkPolicy: not reported by this agent';
+  return [head, ...s.unsupported.map((w) => c.red(`warning: ${w}`))];
 }
 
 function stateWords(s: StatusReport, c: Palette): string {
@@ -231,6 +277,8 @@ export function renderStatus(s: StatusReport, colour: boolean, now = Date.now())
   add('Pending:', [`${plural(s.pendingEvents, 'event')}${s.running ? `; ${s.running} running now` : ''}`]);
   add('Apply errors:', errorLines(s, now, c));
   add('Drift:', driftLines(s, now, c));
+  add('Tiers:', clusterPolicyLines(s, c));
+  add('Verdict logs:', verdictLogLines(s, c));
   const n = s.counts;
   const counts = renderTable(
     [
@@ -240,6 +288,11 @@ export function renderStatus(s: StatusReport, colour: boolean, now = Date.now())
         `policy targets on ${s.node} (${n.clusterPods} pods in the cluster)`,
       ],
       ['policies', String(n.policies), `selecting local pods (${n.clusterPolicies} in the cluster)`],
+      [
+        'CNPs',
+        String(n.clusterNetworkPolicies),
+        `ClusterNetworkPolicies holding local pods (${n.clusterNetworkPoliciesInCluster} in the cluster)`,
+      ],
       ['peer sets', String(n.peerSets), 'distinct peers those policies name'],
       ['chains', String(n.chains), 'iptables chains, both families'],
       ['rules', String(n.rules), 'in those chains, and the hook rules'],
@@ -252,7 +305,12 @@ export function renderStatus(s: StatusReport, colour: boolean, now = Date.now())
     ['WATCH', 'STATE', 'SYNCED', 'OBJECTS', 'RESTARTS', 'LAST ERROR'].map((h) => c.bold(h)),
     ...s.watches.map((w) => [
       w.resource,
-      w.state === 'watching' ? w.state : c.red(w.state),
+      // An optional resource without its CRD is absent, which is normal, not a failure.
+      w.state === 'watching' || w.state === 'absent'
+        ? w.state === 'absent'
+          ? 'absent (no CRD)'
+          : w.state
+        : c.red(w.state),
       w.synced ? 'yes' : c.red('no'),
       String(w.objects),
       String(w.restarts),

@@ -1,7 +1,9 @@
 /**
- * A verdict in words an operator understands: which policies isolate each end, which rule
- * admitted the connection, or for each rule of each isolating policy which part (peer or
- * port) failed and why.
+ * A verdict in words an operator understands: per direction, which stage decided it (a
+ * ClusterNetworkPolicy rule of the Admin tier, the NetworkPolicies that isolate the pod, a rule
+ * of the Baseline tier, or nobody, so the default allowed), with the Pass rules met on the way
+ * and a same-priority tie the name order broke; for NetworkPolicies, which rule admitted the
+ * connection, or for each rule of each isolating policy which part (peer or port) failed and why.
  *
  * Reused by the offline `palisade explain SCENARIO` and the live `palisade explain` against a
  * running agent: both hand over the Verdict and an ExplainLookup (the compiler, or the agent's
@@ -11,6 +13,9 @@
  */
 import {
   selectorMatches,
+  type ClusterPolicyInfo,
+  type ClusterPolicyPeer,
+  type ClusterPolicyProtocol,
   type CompiledPolicy,
   type CompiledRule,
   type CompiledState,
@@ -25,6 +30,8 @@ import {
   type PolicyInfo,
   type PortMatch,
   type Probe,
+  type TierName,
+  type TierRuleRef,
   type Verdict,
 } from '../../../compiler';
 import { cidrContainsIP, parseCIDR, parseIP } from '../../../compiler/validate';
@@ -36,6 +43,8 @@ export interface ExplainLookup {
   podByIP?(ip: string): PodInfo | undefined;
   namespace(name: string): NamespaceInfo | undefined;
   policy(key: ObjectKey): PolicyInfo | undefined;
+  /** ClusterNetworkPolicies by name (absent: an agent older than ClusterNetworkPolicy support). */
+  clusterPolicy?(name: string): ClusterPolicyInfo | undefined;
 }
 
 /** Options of the live `explain`: which node's agent evaluated the verdict. */
@@ -48,11 +57,46 @@ export interface ExplainOptions {
   readonly agentNode?: string;
 }
 
+/** A ClusterNetworkPolicy rule, as the JSON output names it. */
+export interface TierRuleDecision {
+  readonly tier: 'Admin' | 'Baseline';
+  readonly policy: string;
+  readonly priority: number;
+  /** Index in the policy's ingress or egress list, and the rule's name ('' when it has none). */
+  readonly rule: number;
+  readonly ruleName: string;
+  readonly action: string;
+}
+
+/** Who decided one direction, for `-o json`. */
+export interface DirectionDecision {
+  readonly direction: 'ingress' | 'egress';
+  readonly allowed: boolean;
+  /**
+   * admin / baseline: a ClusterNetworkPolicy rule of that tier (`rule`); networkpolicy: the
+   * NetworkPolicies isolating the pod; default: no tier decided, so the default allowed;
+   * elsewhere: another node decides (live explain); none: no pod subject to policies.
+   */
+  readonly decidedBy: 'admin' | 'networkpolicy' | 'baseline' | 'default' | 'elsewhere' | 'none';
+  readonly rule?: TierRuleDecision;
+  /** Pass rules met on the way. */
+  readonly passed: readonly TierRuleDecision[];
+  /** Same-tier, same-priority policies that matched too; the name order put `rule` first. */
+  readonly tiedWith: readonly TierRuleDecision[];
+}
+
 export interface Explanation {
   /** "ALLOWED: x/b -> y/a on 80/TCP" or "DENIED: ...". */
   readonly headline: string;
   /** One entry per direction (egress of the source, then ingress of the destination), each possibly multi-line. */
   readonly details: readonly string[];
+  /** Per direction, who decided (absent for traffic to itself and pod <-> own node). */
+  readonly decisions?: readonly DirectionDecision[];
+  /**
+   * When an audit-mode policy (palisade.io/enforcement: audit) selects either end: the outcome
+   * if audited policies were enforced too, and who would decide it.
+   */
+  readonly audited?: { readonly allowed: boolean; readonly decisions: readonly DirectionDecision[] };
 }
 
 export function endpointName(e: Endpoint): string {
@@ -126,6 +170,95 @@ export function ruleText(policy: PolicyInfo, direction: 'ingress' | 'egress', in
   const ports =
     !rule.ports || rule.ports.length === 0 ? 'on any port' : `on ${rule.ports.map(portText).join(', ')}`;
   return `${who}, ${ports}`;
+}
+
+const TIER_WORD: Record<TierName, 'Admin' | 'Baseline'> = { admin: 'Admin', baseline: 'Baseline' };
+
+/** A ClusterNetworkPolicy peer in words: "pods matching app=db in every namespace", "addresses in 10.0.0.0/8". */
+export function clusterPeerText(p: ClusterPolicyPeer): string {
+  const inNamespaces = (s: LabelSelector) => {
+    const t = selectorText(s);
+    return t === '' ? 'in every namespace' : `in namespaces matching ${t}`;
+  };
+  if (p.namespaces) return `every pod ${inNamespaces(p.namespaces)}`;
+  if (p.pods) {
+    const t = selectorText(p.pods.podSelector);
+    return `${t === '' ? 'every pod' : `pods matching ${t}`} ${inNamespaces(p.pods.namespaceSelector)}`;
+  }
+  if (p.networks) return `addresses in ${p.networks.join(', ')}`;
+  if (p.nodes) {
+    const t = selectorText(p.nodes);
+    return t === '' ? 'every node' : `nodes matching ${t}`;
+  }
+  if (p.domainNames) return `domain names ${p.domainNames.join(', ')} (not enforced by Palisade)`;
+  return 'no peer';
+}
+
+export function clusterProtocolText(p: ClusterPolicyProtocol): string {
+  if (p.destinationNamedPort !== undefined) return `named port ${p.destinationNamedPort} (any protocol)`;
+  for (const [proto, attrs] of [
+    ['TCP', p.tcp],
+    ['UDP', p.udp],
+    ['SCTP', p.sctp],
+  ] as const) {
+    if (!attrs) continue;
+    const d = attrs.destinationPort;
+    if (d?.number !== undefined) return `${d.number}/${proto}`;
+    if (d?.range !== undefined) return `${d.range.start}-${d.range.end}/${proto}`;
+    return `any ${proto} port`;
+  }
+  return 'no protocol';
+}
+
+/** "Deny from every pod in namespaces matching team=x, on 80/TCP". */
+export function clusterRuleText(
+  c: ClusterPolicyInfo,
+  direction: 'ingress' | 'egress',
+  index: number,
+): string {
+  const rule = c[direction][index];
+  if (!rule) return '(rule not found)';
+  const word = direction === 'ingress' ? 'from' : 'to';
+  const ports =
+    !rule.protocols || rule.protocols.length === 0
+      ? 'on any port'
+      : `on ${rule.protocols.map(clusterProtocolText).join(', ')}`;
+  return `${rule.action} ${word} ${rule.peers.map(clusterPeerText).join(' or ')}, ${ports}`;
+}
+
+/**
+ * `ClusterNetworkPolicy guard (priority 5) egress[0] "block-db" (Deny to ..., on 80/TCP)`, with
+ * the tier named ("Admin tier, priority 5") unless the sentence already says it.
+ */
+export function tierRuleText(ref: TierRuleRef, lookup: ExplainLookup, withTier = true): string {
+  const c = lookup.clusterPolicy?.(ref.policy);
+  const name = ref.ruleName ? ` "${ref.ruleName}"` : '';
+  const what = c ? clusterRuleText(c, ref.direction, ref.rule) : ref.action;
+  const where = withTier
+    ? `${TIER_WORD[ref.tier]} tier, priority ${ref.priority}`
+    : `priority ${ref.priority}`;
+  return `ClusterNetworkPolicy ${ref.policy} (${where}) ${ref.direction}[${ref.rule}]${name} (${what})`;
+}
+
+function tierDecision(ref: TierRuleRef): TierRuleDecision {
+  return {
+    tier: TIER_WORD[ref.tier],
+    policy: ref.policy,
+    priority: ref.priority,
+    rule: ref.rule,
+    ruleName: ref.ruleName,
+    action: ref.action,
+  };
+}
+
+/** The sentence about a same-priority tie, when the deciding (or passing) rule had one. */
+function tieText(d: DirectionVerdict, winner: TierRuleRef): string | undefined {
+  const tied = d.tiedWith.filter((t) => t.tier === winner.tier && t.priority === winner.priority);
+  if (tied.length === 0) return undefined;
+  const others = tied.map(
+    (t) => `${t.policy} ${t.direction}[${t.rule}]${t.ruleName ? ` "${t.ruleName}"` : ''} (${t.action})`,
+  );
+  return `  Tie: ${winner.policy} and ${others.join(', ')} have the same priority ${winner.priority} and match too; the API leaves their order undefined, Palisade orders by name, so ${winner.policy} is evaluated first.`;
 }
 
 interface Resolved {
@@ -256,6 +389,54 @@ function ruleFailure(
   return `${policy.namespace}/${policy.name} ${direction}[${rule.index}] (${ruleText(policy, direction, rule.index)}): ${why.join('; ')}`;
 }
 
+/** The NetworkPolicy tier's decision: isolating policies, the rule that admitted or why none did. */
+function networkPolicyText(
+  d: DirectionVerdict,
+  remote: Resolved,
+  dst: Resolved,
+  probe: Probe,
+  lookup: ExplainLookup,
+): string[] {
+  const verb = d.direction;
+  const isolated = `isolated by ${d.isolatingPolicies.join(', ')}`;
+  if (d.allowed) {
+    const by = d.allowedBy.map((r) => {
+      const p = lookup.policy(r.policy);
+      return p
+        ? `${r.policy} ${r.direction}[${r.rule}] (${ruleText(p, r.direction, r.rule)})`
+        : `${r.policy} ${r.direction}[${r.rule}]`;
+    });
+    return [`${isolated}; allowed by ${by.join(' and by ')}.`];
+  }
+  const lines = [`${isolated}; no rule allows ${remote.name} on ${probe.port}/${probe.protocol} → denied:`];
+  const state = lookup.state();
+  for (const key of d.isolatingPolicies) {
+    const policy = lookup.policy(key);
+    const compiled = state.policies.get(key);
+    const rules = compiled ? (d.direction === 'ingress' ? compiled.ingress : compiled.egress) : null;
+    if (!policy) {
+      lines.push(`  ${key}: (policy not found)`);
+    } else if (!rules || rules.length === 0) {
+      lines.push(`  ${key}: no ${verb} rules (it only isolates)`);
+    } else {
+      for (const r of rules)
+        lines.push(`  ${ruleFailure(policy, compiled, r, d.direction, remote, dst, probe, lookup)}`);
+    }
+  }
+  return lines;
+}
+
+/** The ClusterNetworkPolicies of a tier that hold the subject for this direction, in evaluation order. */
+function tierPolicies(d: DirectionVerdict, tier: TierName, lookup: ExplainLookup): readonly string[] {
+  const rules = d.subject ? lookup.state().pods.get(d.subject) : undefined;
+  if (!rules) return [];
+  const lists = {
+    admin: d.direction === 'ingress' ? rules.adminIngress : rules.adminEgress,
+    baseline: d.direction === 'ingress' ? rules.baselineIngress : rules.baselineEgress,
+  };
+  return lists[tier] ?? [];
+}
+
 function directionText(
   d: DirectionVerdict,
   subject: Resolved,
@@ -280,36 +461,77 @@ function directionText(
   }
   if (!d.evaluated)
     return `${head}: decided on the node that runs ${subject.name} (not evaluated here) → counts as allowed.`;
-  if (d.isolatingPolicies.length === 0)
-    return `${head}: not isolated (no policy selects it for ${verb}) → allowed.`;
-  const isolated = `isolated by ${d.isolatingPolicies.join(', ')}`;
-  if (d.allowed) {
-    const by = d.allowedBy.map((r) => {
-      const p = lookup.policy(r.policy);
-      return p
-        ? `${r.policy} ${r.direction}[${r.rule}] (${ruleText(p, r.direction, r.rule)})`
-        : `${r.policy} ${r.direction}[${r.rule}]`;
-    });
-    return `${head}: ${isolated}; allowed by ${by.join(' and by ')}.`;
+  const admin = tierPolicies(d, 'admin', lookup);
+  const baseline = tierPolicies(d, 'baseline', lookup);
+  const adminPass = d.passedBy.find((p) => p.tier === 'admin');
+  const baselinePass = d.passedBy.find((p) => p.tier === 'baseline');
+  // Without ClusterNetworkPolicies for this pod and direction: the NetworkPolicy words alone.
+  if (admin.length === 0 && baseline.length === 0) {
+    if (d.isolatingPolicies.length === 0)
+      return `${head}: not isolated (no policy selects it for ${verb}) → allowed.`;
+    return [`${head}: ${networkPolicyText(d, remote, dst, probe, lookup).join('\n')}`].join('\n');
   }
-  const lines = [
-    `${head}: ${isolated}; no rule allows ${remote.name} on ${probe.port}/${probe.protocol} → denied:`,
-  ];
-  const state = lookup.state();
-  for (const key of d.isolatingPolicies) {
-    const policy = lookup.policy(key);
-    const compiled = state.policies.get(key);
-    const rules = compiled ? (d.direction === 'ingress' ? compiled.ingress : compiled.egress) : null;
-    if (!policy) {
-      lines.push(`  ${key}: (policy not found)`);
-    } else if (!rules || rules.length === 0) {
-      lines.push(`  ${key}: no ${verb} rules (it only isolates)`);
-    } else {
-      for (const r of rules)
-        lines.push(`  ${ruleFailure(policy, compiled, r, d.direction, remote, dst, probe, lookup)}`);
-    }
+  const steps: string[] = [];
+  const extra: string[] = [];
+  const tie = (winner: TierRuleRef) => {
+    const t = tieText(d, winner);
+    if (t) extra.push(t);
+  };
+  // Admin tier.
+  if (d.decidedBy === 'admin' && d.clusterRule) {
+    const r = d.clusterRule;
+    steps.push(
+      `Admin tier: ${tierRuleText(r, lookup, false)} → ${r.action === 'Accept' ? 'allowed' : 'denied'}.`,
+    );
+    tie(r);
+    return [`${head}: ${steps.join(' ')}`, ...extra].join('\n');
   }
-  return lines.join('\n');
+  if (adminPass) {
+    steps.push(`Admin tier: ${tierRuleText(adminPass, lookup, false)} passes it on to the next tiers;`);
+    tie(adminPass);
+  } else if (admin.length > 0) {
+    steps.push(`Admin tier: no rule of ${admin.join(', ')} matches;`);
+  }
+  // NetworkPolicy tier.
+  if (d.decidedBy === 'networkpolicy') {
+    const np = networkPolicyText(d, remote, dst, probe, lookup);
+    steps.push(`NetworkPolicy tier: ${np[0]}`);
+    return [`${head}: ${steps.join(' ')}`, ...np.slice(1), ...extra].join('\n');
+  }
+  steps.push(`NetworkPolicy tier: no policy isolates it for ${verb};`);
+  // Baseline tier.
+  if (d.decidedBy === 'baseline' && d.clusterRule) {
+    const r = d.clusterRule;
+    steps.push(
+      `Baseline tier: ${tierRuleText(r, lookup, false)} → ${r.action === 'Accept' ? 'allowed' : 'denied'}.`,
+    );
+    tie(r);
+    return [`${head}: ${steps.join(' ')}`, ...extra].join('\n');
+  }
+  if (baselinePass) {
+    steps.push(`Baseline tier: ${tierRuleText(baselinePass, lookup, false)} passes;`);
+    tie(baselinePass);
+  } else if (baseline.length > 0) {
+    steps.push(`Baseline tier: no rule of ${baseline.join(', ')} matches;`);
+  }
+  steps.push('no tier decided, so the default allows it → allowed.');
+  return [`${head}: ${steps.join(' ')}`, ...extra].join('\n');
+}
+
+function decision(d: DirectionVerdict, subject: Resolved): DirectionDecision {
+  const base = {
+    direction: d.direction,
+    allowed: d.allowed,
+    passed: d.passedBy.map(tierDecision),
+    tiedWith: d.tiedWith.map(tierDecision),
+  };
+  if (d.subject === null || subject.pod?.hostNetwork) return { ...base, decidedBy: 'none' };
+  if (!d.evaluated) return { ...base, decidedBy: 'elsewhere' };
+  return {
+    ...base,
+    decidedBy: d.decidedBy,
+    ...(d.clusterRule ? { rule: tierDecision(d.clusterRule) } : {}),
+  };
 }
 
 /** Directions of a verdict decided on another node than the one that evaluated it. */
@@ -349,12 +571,41 @@ export function explainVerdict(
       ],
     };
   }
+  const details = [
+    directionText(v.egress, src, dst, dst, probe, lookup, opts),
+    directionText(v.ingress, dst, src, dst, probe, lookup, opts),
+  ];
+  const decisions = [decision(v.egress, src), decision(v.ingress, dst)];
+  if (!v.audited) return { headline, details, decisions };
+  const a = v.audited;
+  const same = a.allowed === v.allowed;
+  details.push(
+    `Audit mode: audited policies (palisade.io/enforcement: audit) select an end of this connection; enforced, they ${
+      same
+        ? `would not change the outcome (${a.allowed ? 'allowed' : 'denied'}).`
+        : `would ${a.allowed ? 'ALLOW' : 'DENY'} it:`
+    }`,
+  );
+  if (!same) {
+    for (const [d, subject, remote] of [
+      [a.egress, src, dst],
+      [a.ingress, dst, src],
+    ] as const) {
+      const enforced = d.direction === 'egress' ? v.egress : v.ingress;
+      if (d.allowed !== enforced.allowed)
+        details.push(
+          directionText(d, subject, remote, dst, probe, lookup, opts)
+            .split('\n')
+            .map((l) => `  ${l}`)
+            .join('\n'),
+        );
+    }
+  }
   return {
     headline,
-    details: [
-      directionText(v.egress, src, dst, dst, probe, lookup, opts),
-      directionText(v.ingress, dst, src, dst, probe, lookup, opts),
-    ],
+    details,
+    decisions,
+    audited: { allowed: a.allowed, decisions: [decision(a.egress, src), decision(a.ingress, dst)] },
   };
 }
 

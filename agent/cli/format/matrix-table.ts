@@ -32,7 +32,28 @@ export function renderMatrix(r: AnalyzeResult, colour: boolean): string {
       rows.push(row);
     }
     const header = `${m.port}/${m.protocol}: ${allowed} of ${total} allowed (${ALLOWED_MARK} allowed, ${DENIED_MARK} denied, rows from, columns to)`;
-    blocks.push(`${c.bold(header)}\n${renderTable(rows)}\n`);
+    blocks.push(`${c.bold(header)}\n${renderTable(rows)}\n${auditText(r, m)}`);
   }
   return blocks.join('\n');
+}
+
+/** The cells audit-mode policies would change if they were enforced, under the matrix. */
+function auditText(r: AnalyzeResult, m: AnalyzeResult['probes'][number]): string {
+  if (!m.audited) return '';
+  const wouldDeny: string[] = [];
+  const wouldAllow: string[] = [];
+  for (const from of r.pods) {
+    for (const to of r.pods) {
+      const enforced = m.allowed[from]?.[to];
+      const audited = m.audited[from]?.[to];
+      if (enforced === undefined || audited === undefined || enforced === audited) continue;
+      (enforced ? wouldDeny : wouldAllow).push(`${from} -> ${to}`);
+    }
+  }
+  const lines = [
+    `audit-mode policies, if enforced: ${wouldDeny.length} would be denied, ${wouldAllow.length} allowed`,
+  ];
+  if (wouldDeny.length) lines.push(`  would deny:  ${wouldDeny.join(', ')}`);
+  if (wouldAllow.length) lines.push(`  would allow: ${wouldAllow.join(', ')}`);
+  return `${lines.join('\n')}\n`;
 }

@@ -1,9 +1,12 @@
 /**
- * `palisade rules NS/POD` in words: the pod, then per direction the policies that select it,
- * each rule with its peers (and what they resolve to), its ports and the kernel rules that
- * implement it; then the pod's kernel objects as the kernel holds them.
+ * `palisade rules NS/POD` in words: the pod, then per direction, in evaluation order, the
+ * ClusterNetworkPolicies of the Admin tier, the NetworkPolicies that select it and the
+ * ClusterNetworkPolicies of the Baseline tier, each rule with its peers (and what they resolve
+ * to), its ports and the kernel rules that implement it; then the pod's kernel objects as the
+ * kernel holds them. A pod no ClusterNetworkPolicy holds reads as before tiers existed.
  */
 import type {
+  RuleReport,
   DirectionReport,
   KernelChainReport,
   KernelRuleReport,
@@ -12,6 +15,7 @@ import type {
   PodRulesReport,
   PortReport,
   ResolvedAddress,
+  TierPolicyReport,
 } from '../live/pod-rules';
 import { familyText } from '../live/kernel-objects';
 import { palette, type Palette } from './colour';
@@ -77,6 +81,83 @@ function kernelRuleLine(k: KernelRuleReport, c: Palette): string[] {
     : [`${where}  ${k.spec}`];
 }
 
+/** A rule's peers, ports and kernel rules, one line each (before indentation). */
+function ruleBody(
+  r: PodRulesReport,
+  rule: { peers: RuleReport['peers']; ports: RuleReport['ports']; kernel: RuleReport['kernel'] },
+  verb: string,
+  o: PodRulesTextOptions,
+  c: Palette,
+): string[] {
+  const body: string[] = [];
+  if (rule.peers === 'any')
+    body.push(`peer  any (${verb === 'ingress' ? 'every source' : 'every destination'})`);
+  else for (const peer of rule.peers) body.push(...peerLines(peer, o, r.kernel.families));
+  if (rule.ports === 'any') body.push('port  any');
+  else for (const port of rule.ports) body.push(...portLines(port, r.pod.key, o));
+  for (const k of rule.kernel) body.push(...kernelRuleLine(k, c).map((l) => `kernel ${l}`));
+  return body.flatMap((l) => l.split('\n'));
+}
+
+function chainsText(chains: PolicyReportChains, c: Palette): string {
+  return chains
+    .map((ch) => (ch.state === 'in sync' ? ch.name : c.red(`${ch.name} (${ch.state} in the kernel)`)))
+    .join(', ');
+}
+
+type PolicyReportChains = DirectionReport['policies'][number]['chains'];
+
+/** The NetworkPolicies of one direction: who isolates the pod and each rule. */
+function networkPolicyLines(
+  r: PodRulesReport,
+  d: DirectionReport,
+  verb: string,
+  o: PodRulesTextOptions,
+  c: Palette,
+): string[] {
+  const lines: string[] = [];
+  for (const p of d.policies) {
+    const chains = chainsText(p.chains, c);
+    lines.push(
+      `  ${c.bold(p.key)} (selects ${p.podSelector === '' ? 'every pod of its namespace' : p.podSelector})${chains ? `  chain ${chains}` : ''}`,
+    );
+    if (p.rules.length === 0) lines.push(`    no ${verb} rules: it only isolates (denies every ${verb})`);
+    for (const rule of p.rules) {
+      lines.push(`    rule ${rule.index}: ${rule.text}`);
+      lines.push(...ruleBody(r, rule, verb, o, c).map((l) => `      ${l}`));
+    }
+  }
+  return lines;
+}
+
+function tierPolicyLines(
+  r: PodRulesReport,
+  p: TierPolicyReport,
+  verb: string,
+  o: PodRulesTextOptions,
+  c: Palette,
+): string[] {
+  const chains = chainsText(p.chains, c);
+  const lines = [
+    `  ${c.bold(p.name)} (priority ${p.priority}, subject ${p.subject})${chains ? `  chain ${chains}` : ''}`,
+  ];
+  for (const rule of p.rules) {
+    const name = rule.name ? ` "${rule.name}"` : '';
+    lines.push(`    rule ${rule.index}${name}: ${rule.text}`);
+    if (rule.unsupported) {
+      const effect =
+        rule.action === 'Accept' ? 'treated as matching no traffic' : 'treated as matching every address';
+      lines.push(
+        c.red(
+          `      ${rule.unsupported.join(', ')} peers are not enforced by Palisade: ${effect} (fail closed)`,
+        ),
+      );
+    }
+    lines.push(...ruleBody(r, rule, verb, o, c).map((l) => `      ${l}`));
+  }
+  return lines;
+}
+
 function directionText(
   r: PodRulesReport,
   d: DirectionReport,
@@ -86,31 +167,37 @@ function directionText(
 ): string {
   const verb = word.toLowerCase();
   if (!r.subject) return `${word}: not enforced here.`;
-  if (!d.isolated)
-    return `${word}: not isolated (no policy selects ${r.pod.key} for ${verb}): all ${verb} allowed.`;
-  const lines = [
-    `${word}: isolated by ${plural(d.policies.length, 'policy', 'policies')}; allowed only what a rule below admits.`,
-  ];
-  for (const p of d.policies) {
-    const chains = p.chains
-      .map((ch) => (ch.state === 'in sync' ? ch.name : c.red(`${ch.name} (${ch.state} in the kernel)`)))
-      .join(', ');
-    lines.push(
-      `  ${c.bold(p.key)} (selects ${p.podSelector === '' ? 'every pod of its namespace' : p.podSelector})${chains ? `  chain ${chains}` : ''}`,
-    );
-    if (p.rules.length === 0) lines.push(`    no ${verb} rules: it only isolates (denies every ${verb})`);
-    for (const rule of p.rules) {
-      lines.push(`    rule ${rule.index}: ${rule.text}`);
-      const body: string[] = [];
-      if (rule.peers === 'any')
-        body.push(`peer  any (${verb === 'ingress' ? 'every source' : 'every destination'})`);
-      else for (const peer of rule.peers) body.push(...peerLines(peer, o, r.kernel.families));
-      if (rule.ports === 'any') body.push('port  any');
-      else for (const port of rule.ports) body.push(...portLines(port, r.pod.key, o));
-      for (const k of rule.kernel) body.push(...kernelRuleLine(k, c).map((l) => `kernel ${l}`));
-      lines.push(...body.flatMap((l) => l.split('\n')).map((l) => `      ${l}`));
-    }
+  const tiers = d.admin.length + d.baseline.length > 0;
+  if (!tiers) {
+    if (!d.isolated)
+      return `${word}: not isolated (no policy selects ${r.pod.key} for ${verb}): all ${verb} allowed.`;
+    return [
+      `${word}: isolated by ${plural(d.policies.length, 'policy', 'policies')}; allowed only what a rule below admits.`,
+      ...networkPolicyLines(r, d, verb, o, c),
+    ].join('\n');
   }
+  const lines = [`${word}, in evaluation order (the first tier that decides wins):`];
+  if (d.admin.length > 0) {
+    lines.push(
+      `Admin tier: ${plural(d.admin.length, 'ClusterNetworkPolicy', 'ClusterNetworkPolicies')}, by priority then name; the first matching rule decides (Pass: on to the next tiers).`,
+    );
+    for (const p of d.admin) lines.push(...tierPolicyLines(r, p, verb, o, c));
+  }
+  if (d.isolated) {
+    lines.push(
+      `NetworkPolicy tier: isolated by ${plural(d.policies.length, 'policy', 'policies')}; they decide: allowed only what a rule below admits.`,
+    );
+    lines.push(...networkPolicyLines(r, d, verb, o, c));
+  } else {
+    lines.push(`NetworkPolicy tier: no policy selects ${r.pod.key} for ${verb}.`);
+  }
+  if (d.baseline.length > 0) {
+    lines.push(
+      `Baseline tier: ${plural(d.baseline.length, 'ClusterNetworkPolicy', 'ClusterNetworkPolicies')}${d.isolated ? ' (not reached: the NetworkPolicy tier decides)' : ', by priority then name; the first matching rule decides'}.`,
+    );
+    for (const p of d.baseline) lines.push(...tierPolicyLines(r, p, verb, o, c));
+  }
+  if (!d.isolated) lines.push(`Otherwise: allowed (no tier decided).`);
   return lines.join('\n');
 }
 
@@ -123,7 +210,10 @@ function chainText(ch: KernelChainReport, podKey: string, c: Palette): string {
   const rows = ch.rules.map((r) => [
     String(r.rule),
     r.spec,
-    r.note.replace(`pod ${podKey}: `, '').replace(`${ch.owner ?? ''} `, ''),
+    r.note
+      .replace(`pod ${podKey}: `, '')
+      .replace(`cnp ${ch.owner ?? ''} `, '')
+      .replace(`${ch.owner ?? ''} `, ''),
   ]);
   return [
     `chain ${c.bold(ch.name)} (${familyText(ch.family)}, ${origin}${ch.direction ? `, ${ch.direction}` : ''})${state}`,

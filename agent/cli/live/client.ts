@@ -104,6 +104,96 @@ export class AgentClient {
     return { desired, actual };
   }
 
+  /**
+   * GET a streaming NDJSON endpoint: `onLine` gets each parsed line as it arrives and may return
+   * 'stop' to end the stream. Resolves when the stream ends (by the agent or by 'stop'). No
+   * timeout once the answer has begun: a quiet stream is a normal one.
+   */
+  stream(
+    path: string,
+    query: Record<string, string | undefined>,
+    onLine: (doc: Record<string, unknown>) => 'stop' | void,
+  ): Promise<void> {
+    const qs = new URLSearchParams();
+    for (const [k, v] of Object.entries(query)) if (v !== undefined) qs.set(k, v);
+    const target = qs.size > 0 ? `${path}?${qs.toString()}` : path;
+    const a = this.address;
+    return new Promise<void>((resolve, reject) => {
+      const req = request(
+        a.kind === 'unix'
+          ? { socketPath: a.path, path: target, method: 'GET', headers: { host: 'palisade' } }
+          : { host: a.host, port: a.port, path: target, method: 'GET' },
+        (res) => {
+          req.setTimeout(0);
+          const status = res.statusCode ?? 0;
+          if (status !== 200) {
+            const chunks: Buffer[] = [];
+            res.on('data', (c: Buffer) => chunks.push(c));
+            res.on('end', () => {
+              let said = `HTTP ${status}`;
+              try {
+                const m = (JSON.parse(Buffer.concat(chunks).toString('utf8')) as { error?: unknown }).error;
+                if (typeof m === 'string') said = m;
+              } catch {
+                // not JSON: keep the status
+              }
+              if (said.startsWith('no such path'))
+                return reject(
+                  new CliError(
+                    `the agent at ${describeAddress(a)} does not serve ${path}: is it older than this CLI?`,
+                  ),
+                );
+              reject(
+                status === 400
+                  ? new InputError(said)
+                  : new CliError(`the agent at ${describeAddress(a)}: ${said}`),
+              );
+            });
+            return;
+          }
+          let pending = '';
+          let stopped = false;
+          res.setEncoding('utf8');
+          res.on('data', (text: string) => {
+            if (stopped) return;
+            pending += text;
+            let nl: number;
+            while (!stopped && (nl = pending.indexOf('\n')) >= 0) {
+              const line = pending.slice(0, nl);
+              pending = pending.slice(nl + 1);
+              if (line.trim() === '') continue;
+              let doc: Record<string, unknown>;
+              try {
+                doc = JSON.parse(line) as Record<string, unknown>;
+              } catch {
+                stopped = true;
+                res.destroy();
+                return reject(new CliError(`${describeAddress(a)} sent a line that is not JSON on ${path}`));
+              }
+              if (onLine(doc) === 'stop') {
+                stopped = true;
+                res.destroy();
+                resolve();
+              }
+            }
+          });
+          res.on('end', () => resolve());
+          res.on('close', () => resolve());
+          res.on('error', (e: NodeJS.ErrnoException) => (stopped ? resolve() : reject(unreachable(a, e))));
+        },
+      );
+      req.on('error', (e: NodeJS.ErrnoException) => reject(unreachable(a, e)));
+      req.setTimeout(this.timeoutMs, () =>
+        req.destroy(
+          Object.assign(new Error(`no answer within ${Math.round(this.timeoutMs / 1000)} s`), {
+            code: 'ETIMEDOUT',
+          }),
+        ),
+      );
+      req.end();
+    });
+  }
+
   get<T>(path: string, query: Record<string, string | undefined> = {}): Promise<T> {
     const qs = new URLSearchParams();
     for (const [k, v] of Object.entries(query)) if (v !== undefined) qs.set(k, v);

@@ -5,6 +5,7 @@
  * arrays (agent/daemon/http-util.ts).
  */
 import type {
+  ClusterPolicyInfo,
   ClusterPolicyKey,
   CompiledClusterPolicy,
   CompiledPolicy,
@@ -34,6 +35,8 @@ export interface WatchDoc {
   readonly resourceVersion: string;
   readonly restarts: number;
   readonly lastError: string | null;
+  /** Optional resources (a CRD's): whether the API server serves it now. */
+  readonly served?: boolean;
 }
 
 export interface RunnerDoc {
@@ -65,6 +68,20 @@ export interface RunnerDoc {
 }
 
 /** GET /v1/status */
+/** /v1/status `verdictLog`: the mode, and when on, the reader and the counters (verdicts/service.ts). */
+export interface VerdictLogDoc {
+  readonly mode: 'off' | 'denied' | 'all';
+  readonly group?: number;
+  readonly capture?: { readonly state: string; readonly lastError?: string; readonly starts: number };
+  readonly events?: number;
+  readonly watchers?: number;
+  readonly lost?: {
+    readonly rate_limit: number;
+    readonly queue_overflow: number;
+    readonly slow_reader: number;
+  };
+}
+
 export interface StatusDoc {
   readonly nodeName: string;
   readonly syncMode: string;
@@ -75,9 +92,27 @@ export interface StatusDoc {
   readonly ready: boolean;
   readonly healthy: boolean;
   readonly watches: readonly WatchDoc[];
-  readonly compiled: { readonly subjectPods: number; readonly policies: number; readonly peerSets: number };
+  readonly compiled: {
+    readonly subjectPods: number;
+    readonly policies: number;
+    /** Absent from agents older than ClusterNetworkPolicy support. */
+    readonly clusterPolicies?: number;
+    readonly peerSets: number;
+  };
+  /** Absent from agents older than ClusterNetworkPolicy support. */
+  readonly clusterNetworkPolicies?: {
+    /** Whether the API server serves ClusterNetworkPolicies (the CRD is installed). */
+    readonly crd: 'unknown' | 'installed' | 'absent';
+    readonly note: string;
+    /** ClusterNetworkPolicies in the cluster. */
+    readonly policies: number;
+    /** Rules Palisade cannot enforce as written (domainNames peers), one sentence each. */
+    readonly unsupported: readonly string[];
+  };
   readonly kernel: KernelCounts | null;
   readonly runner: RunnerDoc | null;
+  /** Verdict logs (older agents leave it out). */
+  readonly verdictLog?: VerdictLogDoc;
 }
 
 export interface PeerSetDoc {
@@ -95,6 +130,8 @@ export interface ExplainDoc {
   readonly pods: readonly PodInfo[];
   readonly namespaces: readonly NamespaceInfo[];
   readonly policies: readonly PolicyInfo[];
+  /** The ClusterNetworkPolicies of either end and of the verdict; absent from older agents. */
+  readonly clusterPolicies?: readonly ClusterPolicyInfo[];
   readonly state: {
     readonly pods: Readonly<Record<ObjectKey, PodRules>>;
     readonly policies: Readonly<Record<ObjectKey, CompiledPolicy>>;
@@ -113,6 +150,11 @@ export interface RulesDoc {
   readonly policies: ReadonlyArray<{
     readonly info: PolicyInfo | null;
     readonly compiled: CompiledPolicy | null;
+  }>;
+  /** The ClusterNetworkPolicies that hold the pod (either tier, either direction); absent from older agents. */
+  readonly clusterPolicies?: ReadonlyArray<{
+    readonly info: ClusterPolicyInfo | null;
+    readonly compiled: CompiledClusterPolicy | null;
   }>;
   readonly peerSets: Readonly<Record<PeerSetKey, PeerSetDoc>>;
   /** The pod that owns each address found in a pods or named-port set. */
@@ -144,7 +186,9 @@ export function explainLookup(doc: ExplainDoc): ExplainLookup {
   const pods = new Map(doc.pods.map((p) => [`${p.namespace}/${p.name}`, p]));
   const namespaces = new Map(doc.namespaces.map((n) => [n.name, n]));
   const policies = new Map(doc.policies.map((p) => [`${p.namespace}/${p.name}`, p]));
+  const clusterPolicies = new Map((doc.clusterPolicies ?? []).map((c) => [c.name, c]));
   return {
+    clusterPolicy: (name) => clusterPolicies.get(name),
     state: () => state,
     pod: (key) => pods.get(key),
     podByIP: (ip) => doc.pods.find((p) => !p.hostNetwork && p.ips.includes(ip)),

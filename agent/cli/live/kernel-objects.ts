@@ -5,7 +5,10 @@
  * sits in its chain, and how the kernel's copy of an object compares with the desired one.
  *
  * Every rule Palisade writes carries `-m comment --comment "pl:<hash> <note>"` (dataplane/
- * render.ts); policy-chain rules have the note "<namespace>/<policy> <direction> rule <index>".
+ * render.ts); policy-chain rules have the note "<namespace>/<policy> <direction> rule <index>",
+ * and rules of a ClusterNetworkPolicy's chain "cnp <name> <direction> rule <index> <action>" (its
+ * key is its name). A chain's kind is whatever the dataplane says; the CLI shows kinds it does
+ * not know as they come, and treats any chain with an owner that is not a pod chain as a policy's.
  * The hash is the identity of a rule's content: the desired and the kernel copy of a rule have
  * the same hash, whatever iptables-save prints.
  */
@@ -35,9 +38,9 @@ export interface PolicyRuleRef {
   readonly index: number;
 }
 
-/** The policy rule a policy-chain rule implements, read from its note. */
+/** The policy rule (NetworkPolicy or ClusterNetworkPolicy) a policy-chain rule implements, read from its note. */
 export function policyRuleOfNote(note: string): PolicyRuleRef | undefined {
-  const m = /^(\S+\/\S+) (ingress|egress) rule (\d+)$/.exec(note);
+  const m = /^(?:cnp )?(\S+) (ingress|egress) rule (\d+)(?:$| (?:Accept|Deny|Pass)$)/.exec(note);
   if (!m) return undefined;
   return { policy: m[1], direction: m[2] as 'ingress' | 'egress', index: Number(m[3]) };
 }
@@ -85,12 +88,20 @@ export class ViewIndex {
     return i < 0 ? undefined : i + 1;
   }
 
-  /** Policy chains rendered from a policy, per direction. */
+  /**
+   * Chains rendered from a policy (a NetworkPolicy key or a ClusterNetworkPolicy name), per
+   * direction: every chain it owns but a pod's, whatever kind the dataplane gives it.
+   */
   policyChains(policy: string, direction?: 'ingress' | 'egress'): ChainView[] {
     return this.view.chains.filter(
-      (c) => c.kind === 'policy' && c.owner === policy && (!direction || c.direction === direction),
+      (c) => isPolicyChain(c) && c.owner === policy && (!direction || c.direction === direction),
     );
   }
+}
+
+/** A chain rendered from a policy of either API (not a pod's, not a fixed or dispatch chain). */
+export function isPolicyChain(c: { readonly kind: string; readonly owner?: string }): boolean {
+  return c.owner !== undefined && c.kind !== 'pod' && c.kind !== 'fixed' && c.kind !== 'dispatch';
 }
 
 export type ObjectState = 'in sync' | 'missing' | 'differs' | 'not desired';
@@ -130,7 +141,7 @@ export function setUsers(
         let u = users.get(name);
         if (!u) users.set(name, (u = { policies: new Set(), chains: new Set() }));
         u.chains.add(c.name);
-        if (c.kind === 'policy' && c.owner) u.policies.add(c.owner);
+        if (isPolicyChain(c)) u.policies.add(c.owner!);
       }
     }
   }

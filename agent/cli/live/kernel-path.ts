@@ -9,7 +9,7 @@
  * rules, is not ours to judge) and "dropped" names the rule that dropped it.
  */
 import { FakeKernel, type DataplaneView, type IPFamily } from '../../../dataplane/api';
-import { trace, type Packet } from '../../../dataplane/tracer';
+import { trace, type Packet } from '../../../dataplane/iptables/tracer';
 import { ruleParts, ruleTarget, setsMatchedBy } from './kernel-objects';
 
 /** A set match of a rule: the element the packet presents and whether the set holds it. */

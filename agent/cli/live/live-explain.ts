@@ -63,15 +63,23 @@ function addressPair(src: readonly string[], dst: readonly string[]): [string, s
   return null;
 }
 
-/** The step that implements the decision: the policy-chain rule that admitted, or the DROP. */
+/**
+ * The step that implements the decision: the policy-chain rule that admitted (a NetworkPolicy
+ * rule, or the ClusterNetworkPolicy rule that decided), or the DROP.
+ */
 function decisiveStep(path: KernelPath, v: Verdict): PathStep | null {
   if (path.result === 'dropped') return path.steps.at(-1) ?? null;
-  const allowedBy = [v.egress, v.ingress].flatMap((d: DirectionVerdict) => d.allowedBy);
+  const deciding = [v.egress, v.ingress].flatMap((d: DirectionVerdict) => [
+    ...d.allowedBy,
+    ...(d.clusterRule
+      ? [{ policy: d.clusterRule.policy, direction: d.direction, rule: d.clusterRule.rule }]
+      : []),
+  ]);
   for (const step of [...path.steps].reverse()) {
     const ref = policyRuleOfNote(step.note);
     if (
       ref &&
-      allowedBy.some((r) => r.policy === ref.policy && r.direction === ref.direction && r.rule === ref.index)
+      deciding.some((r) => r.policy === ref.policy && r.direction === ref.direction && r.rule === ref.index)
     )
       return step;
   }

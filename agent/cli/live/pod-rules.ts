@@ -2,26 +2,32 @@
  * PodRulesReport: everything `palisade rules NS/POD` says about one pod, built (pure) from the
  * agent's /v1/rules answer and its desired and kernel dataplane views.
  *
- * What it models: per direction, the policies that select the pod; per policy rule, its peers
- * (each peer set's selector and the pods and CIDRs it resolves to now), its ports (named ports
- * resolved), and the kernel rules that implement it; beneath, the pod's kernel objects of each
- * address family it has (hook-side rules, pod chains, policy chains, ipsets) as the kernel holds
- * them, each compared with the desired state.
+ * What it models: per direction, the ClusterNetworkPolicies of the Admin tier that hold the
+ * pod (in evaluation order: priority, then name), the NetworkPolicies that select it, and the
+ * ClusterNetworkPolicies of the Baseline tier; per rule, its peers (each peer set's selector and
+ * the pods and CIDRs it resolves to now), its ports (named ports resolved), and the kernel rules
+ * that implement it; beneath, the pod's kernel objects of each address family it has
+ * (hook-side rules, pod chains, policy chains, ipsets) as the kernel holds them, each compared
+ * with the desired state.
  */
 import {
   podIsPolicyTarget,
+  type ClusterPolicyInfo,
+  type CompiledClusterPolicy,
   type CompiledPolicy,
   type CompiledRule,
+  type CompiledTierRule,
   type PeerSetDef,
   type PolicyInfo,
   type PortMatch,
 } from '../../../compiler';
 import type { ChainView, DataplaneView, IPFamily, IpSetView } from '../../../dataplane/api';
-import { ruleText, selectorText } from '../format/explain-text';
+import { clusterRuleText, ruleText, selectorText } from '../format/explain-text';
 import type { PeerSetDoc, RulesDoc } from './documents';
 import { selectsText } from './inventory';
 import {
   chainState,
+  isPolicyChain,
   policyRuleOf,
   ruleParts,
   setState,
@@ -98,9 +104,43 @@ export interface PolicyReport {
   }>;
 }
 
+export interface TierRuleReport {
+  readonly index: number;
+  /** The rule's name ('' when it has none). */
+  readonly name: string;
+  readonly action: 'Accept' | 'Deny' | 'Pass';
+  /** "Deny from every pod in namespaces matching team=x, on 80/TCP". */
+  readonly text: string;
+  /** 'any': every remote address (a Deny or Pass rule whose peers Palisade cannot match: fail closed). */
+  readonly peers: 'any' | readonly PeerReport[];
+  readonly ports: 'any' | readonly PortReport[];
+  /** Peer kinds Palisade does not enforce (domainNames), when the rule has any. */
+  readonly unsupported?: readonly string[];
+  readonly kernel: readonly KernelRuleReport[];
+}
+
+/** A ClusterNetworkPolicy holding the pod for a direction. */
+export interface TierPolicyReport {
+  readonly name: string;
+  readonly tier: 'Admin' | 'Baseline';
+  readonly priority: number;
+  /** Its subject in words: "pods in namespaces matching team=x". */
+  readonly subject: string;
+  readonly rules: readonly TierRuleReport[];
+  readonly chains: ReadonlyArray<{
+    readonly family: IPFamily;
+    readonly name: string;
+    readonly state: ObjectState;
+  }>;
+}
+
 export interface DirectionReport {
+  /** NetworkPolicies isolate the pod for this direction. */
   readonly isolated: boolean;
   readonly policies: readonly PolicyReport[];
+  /** ClusterNetworkPolicies of the Admin tier, then of the Baseline tier, in evaluation order. */
+  readonly admin: readonly TierPolicyReport[];
+  readonly baseline: readonly TierPolicyReport[];
 }
 
 export interface KernelChainReport {
@@ -275,12 +315,85 @@ function ruleReport(
   };
 }
 
+function subjectText(c: ClusterPolicyInfo): string {
+  const ns = (s: Parameters<typeof selectorText>[0]) => {
+    const t = selectorText(s);
+    return t === '' ? 'in every namespace' : `in namespaces matching ${t}`;
+  };
+  if (c.subject.pods) {
+    const t = selectorText(c.subject.pods.podSelector);
+    return `${t === '' ? 'every pod' : `pods matching ${t}`} ${ns(c.subject.pods.namespaceSelector)}`;
+  }
+  if (c.subject.namespaces) return `every pod ${ns(c.subject.namespaces)}`;
+  return 'nothing';
+}
+
+function tierRuleReport(
+  doc: RulesDoc,
+  info: ClusterPolicyInfo | null,
+  key: string,
+  rule: CompiledTierRule,
+  direction: Direction,
+  families: readonly IPFamily[],
+  views: { desired: DataplaneView; d: ViewIndex; a: ViewIndex },
+): TierRuleReport {
+  return {
+    index: rule.index,
+    name: rule.name,
+    action: rule.action,
+    text: info ? clusterRuleText(info, direction, rule.index) : '(policy spec not found)',
+    peers:
+      rule.peers === 'any'
+        ? 'any'
+        : rule.peers.map((k) => peerReport(doc, views.desired, doc.peerSets[k], k)),
+    ports: rule.ports === 'any' ? 'any' : rule.ports.map((m) => portReport(doc, m, direction, doc.pod.ips)),
+    ...(rule.unsupported ? { unsupported: rule.unsupported } : {}),
+    kernel: kernelRulesOf(key, direction, rule.index, families, views.d, views.a),
+  };
+}
+
+function tierReports(
+  doc: RulesDoc,
+  keys: readonly string[],
+  direction: Direction,
+  families: readonly IPFamily[],
+  views: { desired: DataplaneView; d: ViewIndex; a: ViewIndex },
+): TierPolicyReport[] {
+  return keys.map((key): TierPolicyReport => {
+    const entry = (doc.clusterPolicies ?? []).find((c) => (c.compiled?.key ?? c.info?.name) === key);
+    const compiled: CompiledClusterPolicy | null = entry?.compiled ?? null;
+    const info = entry?.info ?? null;
+    const rules = (direction === 'ingress' ? compiled?.ingress : compiled?.egress) ?? [];
+    return {
+      name: key,
+      tier:
+        (compiled?.tier ?? (info?.tier === 'Baseline' ? 'baseline' : 'admin')) === 'admin'
+          ? 'Admin'
+          : 'Baseline',
+      priority: compiled?.priority ?? info?.priority ?? 0,
+      subject: info ? subjectText(info) : '',
+      rules: rules.map((r) => tierRuleReport(doc, info, key, r, direction, families, views)),
+      chains: views.d
+        .policyChains(key, direction)
+        .filter((c) => families.includes(c.family))
+        .map((c) => ({
+          family: c.family,
+          name: c.name,
+          state: chainState(c, views.a.chain(c.family, c.name)),
+        })),
+    };
+  });
+}
+
 function directionReport(
   doc: RulesDoc,
   direction: Direction,
   families: readonly IPFamily[],
   views: { desired: DataplaneView; d: ViewIndex; a: ViewIndex },
 ): DirectionReport {
+  const r = doc.rules;
+  const admin = r ? ((direction === 'ingress' ? r.adminIngress : r.adminEgress) ?? []) : [];
+  const baseline = r ? ((direction === 'ingress' ? r.baselineIngress : r.baselineEgress) ?? []) : [];
   const keys = doc.rules ? (direction === 'ingress' ? doc.rules.ingress : doc.rules.egress) : [];
   const policies = keys.map((key): PolicyReport => {
     const entry = doc.policies.find(
@@ -303,7 +416,12 @@ function directionReport(
         })),
     };
   });
-  return { isolated: keys.length > 0, policies };
+  return {
+    isolated: keys.length > 0,
+    policies,
+    admin: tierReports(doc, admin, direction, families, views),
+    baseline: tierReports(doc, baseline, direction, families, views),
+  };
 }
 
 function notSubjectReason(doc: RulesDoc, node: string): string | undefined {
@@ -365,7 +483,7 @@ function kernelReport(
   const wanted = d.view.chains.filter(
     (c) =>
       families.includes(c.family) &&
-      ((c.kind === 'pod' && c.owner === key) || (c.kind === 'policy' && policyKeys.includes(c.owner ?? ''))),
+      ((c.kind === 'pod' && c.owner === key) || (isPolicyChain(c) && policyKeys.includes(c.owner ?? ''))),
   );
   for (const c of d.view.chains) {
     if (c.kind !== 'dispatch' || !families.includes(c.family)) continue;
@@ -391,6 +509,7 @@ function kernelReport(
   }
   const ipsets = [...setNames]
     .sort()
+    .filter((n) => d.set(n) !== undefined || a.set(n) !== undefined)
     .map((n) => kernelSetReport(d.set(n), a.set(n)))
     .filter((s) => families.includes(s.family));
   return { families, dispatch, chains, ipsets };
@@ -408,7 +527,10 @@ export function podRulesReport(
   const reason = notSubjectReason(doc, node);
   const ingress = directionReport(doc, 'ingress', families, views);
   const egress = directionReport(doc, 'egress', families, views);
-  const policyKeys = [...ingress.policies, ...egress.policies].map((x) => x.key);
+  const policyKeys = [
+    ...[...ingress.policies, ...egress.policies].map((x) => x.key),
+    ...[...ingress.admin, ...ingress.baseline, ...egress.admin, ...egress.baseline].map((x) => x.name),
+  ];
   return {
     node,
     pod: {

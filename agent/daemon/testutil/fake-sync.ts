@@ -57,6 +57,8 @@ export const STATS: ApplyStats = {
   restoreLines: 6,
   ipsetLines: 2,
   iptablesLines: 4,
+  nftLines: 0,
+  transactions: 0,
   diffMs: 0.1,
   applyMs: 1,
   spawns: 2,

@@ -1,7 +1,8 @@
 /**
  * core/v1 Node: cluster-scoped, with /status. The sandbox's node simulator registers one per
- * node (spec.podCIDRs, status.addresses, labels) and keeps its Ready condition; agents and
- * the scheduler read them. Printing follows upstream's printNode.
+ * node (spec.podCIDRs, status.addresses, labels) and keeps its Ready condition; agents (for
+ * ClusterNetworkPolicy `nodes` peers) and the scheduler read them. Printing follows upstream's
+ * printNode.
  */
 import type { ResourceType } from '../resources';
 import { column, NAME, AGE, age, type KindPrinter } from '../table-columns';
@@ -15,12 +16,15 @@ function nodeStatus(node: KubeObject): string {
   return parts.join(',');
 }
 
+/** printNode's ROLES: the node-role.kubernetes.io/<role> labels and the kubernetes.io/role value. */
 function roles(node: KubeObject): string {
-  const found = Object.keys(node.metadata.labels ?? {})
-    .filter((k) => k.startsWith('node-role.kubernetes.io/'))
-    .map((k) => k.slice('node-role.kubernetes.io/'.length))
-    .filter((r) => r !== '');
-  return found.length === 0 ? '<none>' : found.sort().join(',');
+  const found = new Set<string>();
+  for (const [key, value] of Object.entries(node.metadata.labels ?? {})) {
+    if (key.startsWith('node-role.kubernetes.io/')) found.add(key.slice('node-role.kubernetes.io/'.length));
+    else if (key === 'kubernetes.io/role') found.add(value);
+  }
+  found.delete('');
+  return found.size === 0 ? '<none>' : [...found].sort().join(',');
 }
 
 function addressOfType(node: KubeObject, type: string): string {

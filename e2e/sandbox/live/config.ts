@@ -11,7 +11,12 @@ export interface LiveNode {
   readonly ns: string;
   readonly ipv4?: string;
   readonly ipv6?: string;
+  /** spec.podCIDRs: where pods created on the node get their addresses. */
   readonly podCIDRs: readonly string[];
+  /** The Node object's labels (the scenario's, or kubernetes.io/hostname alone). */
+  readonly labels: Readonly<Record<string, string>>;
+  /** The Node object's InternalIP addresses (the scenario's; the wired ipv4/ipv6 are among them). */
+  readonly addresses: readonly string[];
   /** Control socket of the node namespace's endpoint process (hostNetwork ports, HTTP probes). */
   readonly endpointSocket: string;
   /** Control socket of the node's pod endpoint host (live/pod-endpoints.py). */

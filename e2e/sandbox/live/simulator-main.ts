@@ -1,7 +1,8 @@
 /**
  * The cluster simulator of a sandbox, one process beside the API server: the scheduler, the
- * Deployment and StatefulSet controllers, and per node the kubelet (kubelet.ts: wiring pods,
- * their endpoints, their status) and the agent supervisor. It runs in the host's network and
+ * Deployment and StatefulSet controllers, and per node the kubelet (node-registration.ts: the
+ * node's Node object; kubelet.ts: wiring pods, their endpoints, their status) and the agent
+ * supervisor. It runs in the host's network and
  * mount namespaces (namespaces it creates with `ip netns add` must be visible to everyone) and
  * reaches the API server through the fabric relay's Unix socket.
  *
@@ -19,6 +20,7 @@ import { WorkloadControllers } from './controllers';
 import { Informer, keyOf } from './informer';
 import { Kubelet } from './kubelet';
 import { KubeApiError, KubeRest, type Json } from './kube-rest';
+import { registerNode } from './node-registration';
 import { RoundRobinScheduler } from './scheduler';
 
 function log(line: string): void {
@@ -92,6 +94,8 @@ async function main(): Promise<void> {
       ),
     ]),
   );
+  // Each kubelet registers its node first, as kubelets do: the scheduler and agents read them.
+  await Promise.all(config.nodes.map((n) => registerNode(api, n)));
   const nodeObjects = await api.list('/api/v1/nodes');
   const scheduler = new RoundRobinScheduler(
     nodeObjects.items.map((o) => ({

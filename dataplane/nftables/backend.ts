@@ -1,0 +1,121 @@
+/**
+ * The nftables backend: Palisade's own inet table, written one transaction per apply through a
+ * persistent `nft -i` session (session.ts) and read back through the same session as JSON.
+ * SyncEngine (../engine.ts) decides what to write; this file writes it.
+ */
+import type { DataplaneLogger, IPFamily } from '../api';
+import type { Renderer } from '../desired';
+import type { Changes, Kept } from '../diff';
+import type { Backend, Meter, WritePurpose } from '../engine';
+import type { Binaries, Kernel } from '../kernel';
+import type { TablesState } from '../model';
+import { TABLE_REF } from './names';
+import { planChanges, removeAll, rewriteAll } from './plan';
+import { parseTable } from './readback';
+import { type NftRenderOptions, nftablesRenderer } from './render';
+import { NftError, NftSession } from './session';
+
+export interface NftablesBackendOptions extends NftRenderOptions {
+  readonly kernel: Kernel;
+  readonly families: readonly IPFamily[];
+  readonly binaries: Binaries;
+  readonly logger: DataplaneLogger;
+  /** Transactions per nft child before it is replaced (session.ts); default 1000. */
+  readonly recycleAfter?: number;
+}
+
+export class NftablesBackend implements Backend {
+  readonly kind = 'nftables' as const;
+  readonly renderer: Renderer;
+  readonly session: NftSession;
+  private readonly log: DataplaneLogger;
+  /** Whether the table exists, as far as the last read-back or transaction says. */
+  private tableExists = false;
+
+  constructor(opts: NftablesBackendOptions) {
+    const kernel = opts.kernel;
+    if (!kernel.start)
+      throw new Error('the nftables backend needs a kernel that can start long-lived processes');
+    this.renderer = nftablesRenderer(opts.families, { markBit: opts.markBit });
+    this.log = opts.logger;
+    this.session = new NftSession({
+      starter: { start: (argv, o) => kernel.start!(argv, o) },
+      binary: opts.binaries.nft,
+      logger: opts.logger,
+      ...(opts.recycleAfter !== undefined ? { recycleAfter: opts.recycleAfter } : {}),
+    });
+  }
+
+  async readKernel(meter: Meter): Promise<TablesState> {
+    const json = await this.timed(meter, async () => {
+      try {
+        return await this.session.list(`list table ${TABLE_REF}`);
+      } catch (e) {
+        if (e instanceof NftError && e.missing && !e.lost) return '';
+        throw e;
+      }
+    });
+    const { state, exists } = parseTable(json);
+    this.tableExists = exists;
+    return state;
+  }
+
+  async write(
+    changes: Changes,
+    _desired: TablesState,
+    _applied: TablesState,
+    meter: Meter,
+    purpose: WritePurpose,
+  ): Promise<Kept> {
+    const plan = planChanges(changes, purpose, !this.tableExists);
+    await this.transact(plan.lines, meter);
+    return plan.kept;
+  }
+
+  async rewriteAll(desired: TablesState, _applied: TablesState, meter: Meter): Promise<void> {
+    await this.transact(rewriteAll(desired), meter);
+  }
+
+  async removeAll(_applied: TablesState, meter: Meter): Promise<void> {
+    await this.transact(removeAll(), meter);
+    this.tableExists = false;
+  }
+
+  close(): Promise<void> {
+    return this.session.close();
+  }
+
+  // -------------------------------------------------------------------------------------------
+
+  private async transact(lines: readonly string[], meter: Meter): Promise<void> {
+    if (lines.length === 0) return;
+    const script = `${lines.join('\n')}\n`;
+    meter.nftLines += lines.length;
+    meter.bytes += Buffer.byteLength(script);
+    meter.transactions++;
+    try {
+      await this.timed(meter, () => this.session.transact(script));
+    } catch (e) {
+      if (e instanceof NftError) {
+        this.log.error('dataplane: nft refused the transaction', {
+          stderr: e.stderr.trim(),
+          lines: e.lines,
+          lost: e.lost,
+        });
+      }
+      throw e;
+    }
+    this.tableExists = lines[lines.length - 1] !== `delete table ${TABLE_REF}`;
+  }
+
+  private async timed<T>(meter: Meter, fn: () => Promise<T>): Promise<T> {
+    const starts = this.session.stats.starts;
+    const t = performance.now();
+    try {
+      return await fn();
+    } finally {
+      meter.applyMs += performance.now() - t;
+      meter.spawns += this.session.stats.starts - starts;
+    }
+  }
+}
