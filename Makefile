@@ -1,7 +1,7 @@
 # Palisade. `make demo` runs the sandbox demo; `make test` runs every test.
 # Both install what is missing first: npm packages (including the pinned Node 24 LTS
-# binary, node_modules/.bin/node) and, as root, iptables, ipset, iproute2, conntrack and tcpdump
-# via apt-get.
+# binary, node_modules/.bin/node) and, as root, iptables, ipset, iproute2, conntrack, tcpdump and
+# openssl via apt-get.
 SHELL := /bin/bash
 export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 
@@ -21,6 +21,7 @@ sys-deps:
 	command -v ip >/dev/null || missing="$$missing iproute2"; \
 	command -v conntrack >/dev/null || missing="$$missing conntrack"; \
 	command -v tcpdump >/dev/null || missing="$$missing tcpdump"; \
+	command -v openssl >/dev/null || missing="$$missing openssl"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing:$$missing"; \

@@ -32,6 +32,7 @@ import { CliError, EXIT_FAILURE, EXIT_USAGE, InputError } from '../errors';
 import { renderMatrix } from '../format/matrix-table';
 import { outputOption, toJSON, type OutputFormat } from '../format/output';
 import { readScenario } from '../scenario-file';
+import { renderSandboxStatus, sandboxStatus } from './sandbox-status';
 
 interface SandboxOptions {
   port?: Probe[];
@@ -200,9 +201,7 @@ export function register(program: Command): void {
       }
       printReport(ctx, result.report, opts.output);
       if (result.kept) {
-        say(
-          `sandbox ${result.id} kept: \`palisade sandbox probe --id ${result.id}\`, \`palisade sandbox down --id ${result.id}\``,
-        );
+        say(`sandbox ${result.id} kept: \`palisade sandbox probe|status|down --id ${result.id}\``);
         if (result.kubeconfig)
           say(`sandbox ${result.id}: kubectl --kubeconfig ${result.kubeconfig} get pods -A`);
         if (opts.agents) sayAgentSockets(say, result.id);
@@ -254,6 +253,21 @@ export function register(program: Command): void {
       } finally {
         box.detach();
       }
+    });
+
+  sandbox
+    .command('status')
+    .description(
+      'what a kept sandbox runs: nodes, pods, agents (with restarts), its API server and kubeconfig',
+    )
+    .option('--id <id>', 'sandbox id (default: the only kept one)')
+    .addOption(outputOption())
+    .action(async (opts: ProbeOptions, cmd: Command) => {
+      const ctx = contextOf(cmd);
+      const id = chooseKept(opts.id);
+      const status = await sandboxStatus(StateStore.open(id));
+      if (shared<OutputFormat>(cmd, 'output') === 'json') ctx.stdout(toJSON(status));
+      else ctx.stdout(renderSandboxStatus(status));
     });
 
   sandbox
