@@ -5,7 +5,7 @@
 SHELL := /bin/bash
 export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 
-.PHONY: all deps npm-deps sys-deps build test test-unit lint format demo bench clean image kind-up deploy e2e-kind undeploy
+.PHONY: all deps npm-deps sys-deps build test test-unit lint format demo bench soak clean image kind-up deploy e2e-kind undeploy
 
 all: build
 
@@ -51,6 +51,12 @@ demo: deps build
 
 bench: deps build
 	npm run -s bench
+
+# The soak: a live sandbox under churn and faults, real packets against analyze (e2e/soak).
+MINUTES ?= 30
+TOPOLOGY ?= routed
+soak: deps build
+	node dist/agent/cli/main.js soak --minutes $(MINUTES) --topology $(TOPOLOGY) --out soak-$(TOPOLOGY)-$(MINUTES)min.json
 
 clean:
 	rm -rf dist coverage

@@ -14,3 +14,4 @@ export { register as ipsets } from './ipsets';
 export { register as chains } from './chains';
 export { register as probe } from './probe';
 export { register as watch } from './watch';
+export { register as soak } from './soak';

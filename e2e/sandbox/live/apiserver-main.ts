@@ -66,6 +66,8 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', shutdown);
   process.on('SIGTERM', shutdown);
+  // The soak's watch-expiry fault: every watch ends and resuming one gets 410 Gone (relist).
+  process.on('SIGUSR1', () => server.expireWatches());
 }
 
 main().catch((e: Error) => {
