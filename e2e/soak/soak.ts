@@ -42,12 +42,16 @@ export interface SoakOptions {
   readonly endpointScript?: string;
   readonly log?: (line: string) => void;
   readonly signal?: AbortSignal;
+  /** Leave the sandbox up when a probe disagreed outside the window (to look at its agents). */
+  readonly keepOnFailure?: boolean;
 }
 
 export interface SoakDisagreement {
   readonly at: string;
   readonly cell: string;
   readonly probe: 'delivered' | 'dropped';
+  /** Where the two pods run and their addresses; why the probe failed (dropped); the last faults. */
+  readonly detail: string;
 }
 
 export interface SoakReport {
@@ -358,6 +362,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
   };
   const faultKinds = ['agentKill', 'chainFlush', 'setMemberDelete', 'watchExpiry'] as const;
   let faultTurn = 0;
+  const faultLog: string[] = [];
   const faultStep = async (): Promise<void> => {
     const kind = faultKinds[faultTurn++ % faultKinds.length];
     const node = pick(NODES);
@@ -427,6 +432,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
       }
     }
     count(faults, kind);
+    faultLog.push(`${new Date().toISOString()} ${kind} on ${node}`);
     log(`fault: ${kind} on ${node}`);
   };
 
@@ -471,11 +477,19 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
         }
         if (g) deniedDelivered++;
         else allowedDropped++;
+        const where = (k: string): string => {
+          const p = pods.find((x) => x.key === k);
+          return `${k} on ${p?.node ?? '?'} (${p?.ipv4 ?? p?.ipv6 ?? '?'})`;
+        };
+        const why =
+          report.failures.get(`${PORT}/TCP ${src} ${dst} v4`) ??
+          report.failures.get(`${PORT}/TCP ${src} ${dst} v6`);
         if (examples.length < 20)
           examples.push({
             at: new Date(start).toISOString(),
             cell: `${src} -> ${dst}`,
             probe: g ? 'delivered' : 'dropped',
+            detail: `${where(src)} -> ${where(dst)}${why ? `: ${why}` : ''}; last faults: ${faultLog.slice(-3).join('; ')}`,
           });
         log(
           `DISAGREEMENT outside the window: ${src} -> ${dst} ${g ? 'delivered, analyze denies' : 'dropped, analyze allows'}`,
@@ -537,6 +551,9 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
   } finally {
     ended = true;
     await api.close();
-    await sandbox.teardown();
+    if (opts.keepOnFailure && deniedDelivered + allowedDropped > 0) {
+      sandbox.detach();
+      log(`sandbox ${id} kept for inspection: \`palisade sandbox down --id ${id}\` removes it`);
+    } else await sandbox.teardown();
   }
 }

@@ -36,7 +36,7 @@ export function summary(r: SoakReport): string {
       (a) =>
         `agent ${a.node}: RSS ${a.rssStartKb ?? '?'} kB at start, ${a.rssEndKb ?? '?'} kB at end, ${a.restarts} restarts`,
     ),
-    ...out.examples.map((e) => `  ${e.at} ${e.cell}: ${e.probe}`),
+    ...out.examples.map((e) => `  ${e.at} ${e.cell}: ${e.probe} (${e.detail})`),
   ].join('\n');
 }
 
@@ -57,10 +57,18 @@ export function register(program: Command): void {
       5000,
     )
     .option('--out <file>', 'write the JSON report here')
+    .option('--keep-on-failure', 'leave the sandbox up when a probe disagreed outside the window')
     .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'json']).default('text'))
     .action(
       async (
-        opts: { minutes: number; topology: Topology; window: number; out?: string; output: 'text' | 'json' },
+        opts: {
+          minutes: number;
+          topology: Topology;
+          window: number;
+          out?: string;
+          keepOnFailure?: boolean;
+          output: 'text' | 'json';
+        },
         cmd: Command,
       ) => {
         const ctx = contextOf(cmd);
@@ -78,6 +86,7 @@ export function register(program: Command): void {
             minutes: opts.minutes,
             topology: opts.topology,
             windowMs: opts.window,
+            keepOnFailure: opts.keepOnFailure === true,
             signal: abort.signal,
             log: (line) => ctx.stderr(`${line}\n`),
           });
