@@ -55,8 +55,9 @@ bench: deps build
 # The soak: a live sandbox under churn and faults, real packets against analyze (e2e/soak).
 MINUTES ?= 30
 TOPOLOGY ?= routed
+AGENT_ARGS ?=
 soak: deps build
-	node dist/agent/cli/main.js soak --minutes $(MINUTES) --topology $(TOPOLOGY) --out soak-$(TOPOLOGY)-$(MINUTES)min.json
+	node dist/agent/cli/main.js soak --minutes $(MINUTES) --topology $(TOPOLOGY) $(addprefix --agent-arg=,$(AGENT_ARGS)) --out soak-$(TOPOLOGY)-$(MINUTES)min.json
 
 clean:
 	rm -rf dist coverage

@@ -18,7 +18,7 @@
 import { readFileSync } from 'node:fs';
 import { loadScenario } from '../../compiler/scenario';
 import { analyzeObjects } from '../conformance/state-analysis';
-import { enforcement } from '../sandbox/enforcement';
+import { DEFAULT_ENFORCEMENT_LAUNCH, enforcement } from '../sandbox/enforcement';
 import { clusterObjects, type K8sObject } from '../sandbox/k8s-objects';
 import { inNetns } from '../sandbox/netns';
 import { runChecked } from '../sandbox/run';
@@ -42,6 +42,8 @@ export interface SoakOptions {
   readonly endpointScript?: string;
   readonly log?: (line: string) => void;
   readonly signal?: AbortSignal;
+  /** Extra arguments for every `palisade agent` (e.g. a backend, a resync interval). */
+  readonly agentArgs?: readonly string[];
   /** Leave the sandbox up when a probe disagreed outside the window (to look at its agents). */
   readonly keepOnFailure?: boolean;
 }
@@ -244,7 +246,10 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
   const sandbox = await Sandbox.create(plan, {
     topology: opts.topology,
     ...(opts.endpointScript ? { endpointScript: opts.endpointScript } : {}),
-    enforcement: enforcement(clusterObjects(loaded.scenario)),
+    enforcement: enforcement(clusterObjects(loaded.scenario), {
+      ...DEFAULT_ENFORCEMENT_LAUNCH,
+      agentArgv: [...DEFAULT_ENFORCEMENT_LAUNCH.agentArgv, ...(opts.agentArgs ?? [])],
+    }),
     ...(opts.signal ? { signal: opts.signal } : {}),
     log,
   });

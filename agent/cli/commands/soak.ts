@@ -5,6 +5,7 @@
  * disagreed outside the transition window.
  *
  *   sudo palisade soak --minutes 30 --topology routed --out soak.json
+ *   sudo palisade soak --minutes 30 --agent-arg=--backend=nftables   (once the agent has --backend)
  */
 import { writeFileSync } from 'node:fs';
 import { InvalidArgumentError, Option, type Command } from 'commander';
@@ -57,6 +58,11 @@ export function register(program: Command): void {
       5000,
     )
     .option('--out <file>', 'write the JSON report here')
+    .option(
+      '--agent-arg <arg>',
+      'extra argument for every `palisade agent`, repeatable',
+      (text: string, acc: string[] | undefined) => [...(acc ?? []), text],
+    )
     .option('--keep-on-failure', 'leave the sandbox up when a probe disagreed outside the window')
     .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'json']).default('text'))
     .action(
@@ -67,6 +73,7 @@ export function register(program: Command): void {
           window: number;
           out?: string;
           keepOnFailure?: boolean;
+          agentArg?: string[];
           output: 'text' | 'json';
         },
         cmd: Command,
@@ -87,6 +94,7 @@ export function register(program: Command): void {
             topology: opts.topology,
             windowMs: opts.window,
             keepOnFailure: opts.keepOnFailure === true,
+            agentArgs: opts.agentArg ?? [],
             signal: abort.signal,
             log: (line) => ctx.stderr(`${line}\n`),
           });
