@@ -6,7 +6,7 @@
  */
 import { IncrementalCompiler } from '../../compiler/incremental';
 import type { ClusterSnapshot, PodInfo, PolicyInfo } from '../../compiler/model';
-import { createDataplane, type Dataplane } from '../../dataplane/api';
+import { BACKENDS, createDataplane, type BackendKind, type Dataplane } from '../../dataplane/api';
 import { ConntrackTable } from '../../dataplane/conntrack';
 import { ProcessKernel } from '../../dataplane/kernel';
 import {
@@ -28,8 +28,12 @@ const ALIVE_MS = 3000;
 /** A ping on a cut connection is given this long to (not) come back. */
 const DEAD_MS = 1500;
 
+const CASES: [BackendKind, TopologyKind][] = BACKENDS.flatMap((b) =>
+  (['routed', 'bridge'] as const).map((t): [BackendKind, TopologyKind] => [b, t]),
+);
+
 describeKernel('open connections that a policy change denies', () => {
-  describe.each<TopologyKind>(['routed', 'bridge'])('%s pods', (kind) => {
+  describe.each(CASES)('%s backend, %s pods', (backend, kind) => {
     let topo: Topology;
     let server: EchoServer;
 
@@ -80,7 +84,7 @@ describeKernel('open connections that a policy change denies', () => {
       for (const ns of cluster.namespaces) compiler.upsertNamespace(ns);
       for (const p of cluster.pods) compiler.upsertPod(p);
       compiler.upsertNode({ name: 'node-1', labels: {}, addresses: [topo.nodeV4], podCIDRs: [] });
-      const dp = createDataplane({ kernel: new ProcessKernel({ netns: topo.node }) });
+      const dp = createDataplane({ kernel: new ProcessKernel({ netns: topo.node }), backend });
       await dp.sync(compiler.state(), compiler.flush());
       return { compiler, dp };
     }
@@ -125,12 +129,13 @@ describeKernel('open connections that a policy change denies', () => {
         expect(await flows.allowed.ping(ALIVE_MS)).toBe(true);
         // The figure for the reliability notes: policy change in, connections cut.
         console.log(
-          `${kind}: policy applied and denied connections cut ${cutMs.toFixed(1)} ms after the change (the cut itself: ${ownMs.toFixed(1)} ms, ${report.addresses} addresses, ${report.checked} connections judged)`,
+          `${backend}, ${kind}: policy applied and denied connections cut ${cutMs.toFixed(1)} ms after the change (the cut itself: ${ownMs.toFixed(1)} ms, ${report.addresses} addresses, ${report.checked} connections judged)`,
         );
       } finally {
         for (const f of Object.values(flows)) f.close();
         compiler.deletePolicy('app/only-stranger');
         await dp.sync(compiler.state(), compiler.flush());
+        await dp.close();
       }
     });
 
@@ -146,6 +151,7 @@ describeKernel('open connections that a policy change denies', () => {
         for (const f of Object.values(flows)) f.close();
         compiler.deletePolicy('app/only-stranger');
         await dp.sync(compiler.state(), compiler.flush());
+        await dp.close();
       }
     });
   });

@@ -2,7 +2,9 @@
  * A kept sandbox driven by the real kubectl, end to end with real processes only:
  *
  *   palisade sandbox S.yaml --keep        (dist/agent/cli/main.js, a separate process)
- *   kubectl (KUBECONFIG=the file it printed) apply -f / label --overwrite / delete networkpolicy
+ *   kubectl (KUBECONFIG=the file it printed) apply -f / label --overwrite / delete networkpolicy;
+ *     then the ClusterNetworkPolicy CRD and two Admin policies applied, one patched ahead of the
+ *     other by priority, one deleted
  *   palisade sandbox probe --id ID -o json after each change, compared with cells checked by
  *     hand and with `palisade analyze -o json` of the same state (also a real process)
  *   kubectl get -w sees the changes
@@ -25,6 +27,7 @@ import { waitForEnforcement, type ExpectedModel } from './agent-sync';
 import { KubeRest } from '../sandbox/live/kube-rest';
 import { ApiWriter, type WatchedResource } from './api-writer';
 import { REPO, requireDist } from './testutil/dist';
+import { CLUSTER_NETWORK_POLICY_CRD } from '../apiserver/kinds/cluster-network-policy';
 
 jest.setTimeout(180_000);
 
@@ -66,6 +69,36 @@ spec:
   ingress:
   - from: [{podSelector: {matchLabels: {app: api}}}]
     ports: [{port: 80, protocol: TCP}]
+`;
+
+/**
+ * Two Admin tier policies in conflict over ops -> shop: the lower priority number decides, so a
+ * priority patch flips which one does.
+ */
+const denyOps = (priority: number): string => `apiVersion: policy.networking.k8s.io/v1alpha2
+kind: ClusterNetworkPolicy
+metadata: {name: deny-ops-to-shop}
+spec:
+  tier: Admin
+  priority: ${priority}
+  subject: {namespaces: {matchLabels: {team: shop}}}
+  ingress:
+  - name: no-ops
+    action: Deny
+    from: [{namespaces: {matchLabels: {team: ops}}}]
+`;
+const acceptOpsToWeb = (priority: number): string => `apiVersion: policy.networking.k8s.io/v1alpha2
+kind: ClusterNetworkPolicy
+metadata: {name: ops-to-web}
+spec:
+  tier: Admin
+  priority: ${priority}
+  subject: {pods: {namespaceSelector: {matchLabels: {team: shop}}, podSelector: {matchLabels: {app: web}}}}
+  ingress:
+  - name: ops-may-reach-web
+    action: Accept
+    from: [{namespaces: {matchLabels: {team: ops}}}]
+    protocols: [{tcp: {destinationPort: {number: 80}}}]
 `;
 
 const ENDPOINTS = ['ops/client', 'shop/api', 'shop/db', 'shop/web'];
@@ -166,15 +199,22 @@ describeKernel('a kept sandbox driven by kubectl', () => {
     endedAt: number,
     resource: WatchedResource,
     expect: ExpectedModel,
+    timeoutMs = 30_000,
   ): Promise<void> => {
     const store = StateStore.open(id!, stateDir);
     const api = ApiWriter.fromKubeconfig(store.state.kubeconfig!);
-    const target = await api.revision(resource === 'pods' ? 'Pod' : 'NetworkPolicy');
+    const kind =
+      resource === 'pods'
+        ? 'Pod'
+        : resource === 'clusternetworkpolicies'
+          ? 'ClusterNetworkPolicy'
+          : 'NetworkPolicy';
+    const target = await api.revision(kind);
     const agents = store.state.plan.nodes.map((n, i) => ({
       node: n.name,
       socket: agentDebugSocket(store, i),
     }));
-    const wait = await waitForEnforcement(agents, { [resource]: target }, expect, { timeoutMs: 30_000 });
+    const wait = await waitForEnforcement(agents, { [resource]: target }, expect, { timeoutMs });
     const applied = Math.max(...Object.values(wait.lastApplyAt)) - endedAt;
     const seen = Date.now() - endedAt;
     timings.push(
@@ -194,6 +234,9 @@ describeKernel('a kept sandbox driven by kubectl', () => {
     env = { ...process.env, PALISADE_SANDBOX_STATE_DIR: stateDir };
     writeFileSync(join(dir, 'cluster.yaml'), scenario('db'));
     writeFileSync(join(dir, 'policy.yaml'), POLICY);
+    // JSON is YAML: the CRD exactly as the test API server serves it.
+    writeFileSync(join(dir, 'crd.yaml'), JSON.stringify(CLUSTER_NETWORK_POLICY_CRD, null, 2));
+    writeFileSync(join(dir, 'cnp.yaml'), `${denyOps(10)}---\n${acceptOpsToWeb(20)}`);
   });
 
   afterAll(async () => {
@@ -304,6 +347,75 @@ describeKernel('a kept sandbox driven by kubectl', () => {
     });
     expect(await probe()).toEqual(allowedExcept([]));
     expect(await analyze(scenario('api'))).toEqual(allowedExcept([]));
+  });
+
+  test('kubectl apply the ClusterNetworkPolicy CRD and two Admin policies: the agents pick the CRD up; the deny decides', async () => {
+    const crd = await kubectl('apply', '-f', join(dir, 'crd.yaml'));
+    expect(crd.stdout).toContain('clusternetworkpolicies.policy.networking.k8s.io created');
+    const r = await kubectl('apply', '-f', join(dir, 'cnp.yaml'));
+    expect(r.stdout).toContain('clusternetworkpolicy.policy.networking.k8s.io/deny-ops-to-shop created');
+    expect(r.stdout).toContain('clusternetworkpolicy.policy.networking.k8s.io/ops-to-web created');
+    await enforced(
+      'kubectl apply -f (the CRD, then two ClusterNetworkPolicies)',
+      r.endedAt,
+      'clusternetworkpolicies',
+      {
+        namespaceLabels: {},
+        pods: {},
+        policies: [],
+        clusterPolicies: ['deny-ops-to-shop', 'ops-to-web'],
+      },
+      // The agents look for a missing CRD again with a backoff of up to 30 s.
+      60_000,
+    );
+    const expected = allowedExcept([
+      'ops/client -> shop/api',
+      'ops/client -> shop/db',
+      'ops/client -> shop/web',
+    ]);
+    expect(await probe()).toEqual(expected);
+    expect(await analyze(`${scenario('api')}---\n${denyOps(10)}---\n${acceptOpsToWeb(20)}`)).toEqual(
+      expected,
+    );
+  });
+
+  test('kubectl patch the Accept policy ahead of the Deny: ops/client reaches shop/web again, and only it', async () => {
+    const r = await kubectl(
+      'patch',
+      'clusternetworkpolicy',
+      'ops-to-web',
+      '--type',
+      'merge',
+      '-p',
+      '{"spec":{"priority":5}}',
+    );
+    expect(r.stdout).toContain('clusternetworkpolicy.policy.networking.k8s.io/ops-to-web patched');
+    const printed = (
+      await kubectl('get', 'clusternetworkpolicy', 'ops-to-web', '-o', 'jsonpath={.spec.priority}')
+    ).stdout;
+    expect(printed).toBe('5');
+    await enforced('kubectl patch clusternetworkpolicy (priority)', r.endedAt, 'clusternetworkpolicies', {
+      namespaceLabels: {},
+      pods: {},
+      policies: [],
+      clusterPolicies: ['deny-ops-to-shop', 'ops-to-web'],
+    });
+    const expected = allowedExcept(['ops/client -> shop/api', 'ops/client -> shop/db']);
+    expect(await probe()).toEqual(expected);
+    expect(await analyze(`${scenario('api')}---\n${denyOps(10)}---\n${acceptOpsToWeb(5)}`)).toEqual(expected);
+  });
+
+  test('kubectl delete the Deny policy: everything is open again', async () => {
+    const r = await kubectl('delete', 'clusternetworkpolicy', 'deny-ops-to-shop');
+    expect(r.stdout).toContain('"deny-ops-to-shop" deleted');
+    await enforced('kubectl delete clusternetworkpolicy', r.endedAt, 'clusternetworkpolicies', {
+      namespaceLabels: {},
+      pods: {},
+      policies: [],
+      clusterPolicies: ['ops-to-web'],
+    });
+    expect(await probe()).toEqual(allowedExcept([]));
+    expect(await analyze(`${scenario('api')}---\n${acceptOpsToWeb(5)}`)).toEqual(allowedExcept([]));
   });
 
   test('palisade sandbox down --id leaves nothing behind', async () => {

@@ -18,7 +18,7 @@ import { parseConfig } from '../config';
 import { silentLogger } from '../logger';
 import { get } from '../testutil/http-client';
 import type { CaptureChild, ChildExit } from './capture';
-import { readFixture } from './testutil/fixture';
+import { readFixtureStampedAt } from './testutil/fixture';
 
 class Child implements CaptureChild {
   pid = 99;
@@ -112,7 +112,7 @@ test('streams events as the kernel logs them, filtered, until --count; JSON line
   const ctx = context();
   const done = runCli(['watch', '--agent', sock(), '--pod', 'shop/db', '--count', '2', '-o', 'json'], ctx);
   await eventually(async () => (await watchers()) === 1, 'the watch to connect');
-  children[0].emit(readFixture());
+  children[0].emit(readFixtureStampedAt(Date.now()));
   expect(await done).toBe(0);
   const events = ctx.out
     .join('')

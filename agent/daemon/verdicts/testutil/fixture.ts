@@ -46,6 +46,28 @@ export function readFixture(): Buffer {
   return readFileSync(join(__dirname, '..', FIXTURE));
 }
 
+/**
+ * The fixture with every record stamped `atMs` (epoch ms), as a live capture would stamp packets
+ * it reads now: tests that filter by time (`--since`) must not depend on when it was recorded.
+ */
+export function readFixtureStampedAt(atMs: number): Buffer {
+  const buf = Buffer.from(readFixture());
+  const magic = buf.readUInt32LE(0);
+  const littleEndian = magic === 0xa1b2c3d4 || magic === 0xa1b23c4d;
+  const nanoseconds = magic === 0xa1b23c4d || buf.readUInt32BE(0) === 0xa1b23c4d;
+  const seconds = Math.floor(atMs / 1000);
+  const fraction = nanoseconds ? (atMs % 1000) * 1e6 : (atMs % 1000) * 1e3;
+  const write = (v: number, o: number): number =>
+    littleEndian ? buf.writeUInt32LE(v, o) : buf.writeUInt32BE(v, o);
+  for (let at = 24; at + 16 <= buf.length;) {
+    const included = littleEndian ? buf.readUInt32LE(at + 8) : buf.readUInt32BE(at + 8);
+    write(seconds, at);
+    write(fraction, at + 4);
+    at += 16 + included;
+  }
+  return buf;
+}
+
 export function readFixtureMessages(): NflogMessage[] {
   const reader = new PcapStreamReader();
   const records = reader.push(readFixture());
