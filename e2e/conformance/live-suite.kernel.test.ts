@@ -16,7 +16,7 @@
  */
 import type { CoreV1Api } from '@kubernetes/client-node' with { 'resolution-mode': 'import' };
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { agentDebugSocket, StateStore, type K8sObject, type Topology } from '../sandbox';
@@ -74,6 +74,20 @@ interface Ran {
   readonly code: number | null;
   readonly stdout: string;
   readonly stderr: string;
+}
+
+/** Processes running `sleep SECONDS` (a value a test picked to be unique). */
+function sleepPids(seconds: string): number[] {
+  const out: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8') === `sleep\0${seconds}\0`) out.push(Number(entry));
+    } catch {
+      // gone
+    }
+  }
+  return out;
 }
 
 function runProcess(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<Ran> {
@@ -368,7 +382,29 @@ describeKernel('a kept sandbox as an outside e2e suite sees it (kubeconfig only)
       const web = (await core.listNamespacedPod({ namespace: 'shop', labelSelector: 'app=web' })).items.map(
         (p) => p.metadata!.name!,
       );
+      // A command exec'd into the pod is stopped with it (the kubelet's grace period).
+      const marker = `${900 + Math.floor(Math.random() * 99)}.25`;
+      const execd = runProcess(
+        [
+          KUBECTL,
+          '--cache-dir',
+          join(dir, 'kube-cache'),
+          'exec',
+          '-n',
+          'shop',
+          web[0],
+          '--',
+          'sleep',
+          marker,
+        ],
+        kubeEnv,
+      );
+      const sleeping = (): boolean => sleepPids(marker).length > 0;
+      for (let i = 0; i < 200 && !sleeping(); i++) await new Promise((r) => setTimeout(r, 50));
+      expect(sleeping()).toBe(true);
       await kubectl('delete', 'pod', '-n', 'shop', web[0], web[1]);
+      expect(sleepPids(marker)).toEqual([]);
+      expect((await execd).code).not.toBe(0);
       const remaining = (
         await core.listNamespacedPod({ namespace: 'shop', labelSelector: 'app=web' })
       ).items.map((p) => p.metadata!.name!);

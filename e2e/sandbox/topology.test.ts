@@ -83,6 +83,18 @@ describe.each(['routed', 'bridge'] as const)('%s topology', (topology) => {
     expect(node.includes('net.bridge.bridge-nf-call-ip6tables=1')).toBe(topology === 'bridge');
   });
 
+  test("the node bridge has its own fixed MAC: ports coming and going do not change the pods' gateway", () => {
+    const links = t.stages.find((s) => s.name === 'links')!.ops;
+    const lines = (ns: string): readonly string[] =>
+      links.flatMap((op) => (op.kind === 'ip' && op.ns === ns ? op.lines : []));
+    if (topology === 'bridge') {
+      expect(lines('psab12-node-node-a')).toContain('link add br0 address 02:62:72:00:00:01 type bridge');
+      expect(lines('psab12-node-node-b')).toContain('link add br0 address 02:62:72:00:00:02 type bridge');
+    } else {
+      expect(lines('psab12-node-node-a')).toEqual([]);
+    }
+  });
+
   test('every node routes remote pods via their node: IPv4 via its address, IPv6 via its fabric link-local', () => {
     const a = t.lines('psab12-node-node-a');
     expect(a).toContain('route add 10.244.2.2/32 via 172.18.0.3 dev eth0 onlink');

@@ -29,7 +29,8 @@
  * - bridge: pod veths are ports of a Linux bridge br0 that holds 169.254.1.1 and fe80::1 (the
  *   pods' gateway). Pods on the same node reach each other on-link (a /32 route per same-node
  *   peer), so their traffic is bridged, and br_netfilter (bridge-nf-call-iptables=1, per
- *   network namespace) makes it traverse the node's iptables; other traffic is routed.
+ *   network namespace) makes it traverse the node's iptables; other traffic is routed. br0 has
+ *   a fixed MAC (`nodeBridgeMac`): pods come and go, the gateway's MAC must not.
  * DAD is off everywhere (accept_dad=0 before any link exists, `nodad` on addresses), so IPv6
  * addresses are usable at once.
  */
@@ -67,6 +68,19 @@ export const CONTROL_ADDRESS = '169.254.255.254';
 export const INNER_IF = 'eth0';
 /** Node bridge in the bridge topology (inside the node namespace). */
 export const NODE_BRIDGE = 'br0';
+
+/**
+ * The MAC address of node number `index`'s bridge (bridge topology), set when it is created.
+ * A bridge left to choose takes the lowest MAC among its ports and changes it whenever that
+ * port comes or goes; every pod that cached the gateway's old MAC then has its routed traffic
+ * dropped by the bridge (a frame to a MAC that is not the bridge's own is not for the host)
+ * until its ARP entry expires, some 30 s. A set address stays (addr_assign_type NET_ADDR_SET).
+ * Locally administered, unicast, one per node.
+ */
+export function nodeBridgeMac(index: number): string {
+  const hex = (n: number): string => n.toString(16).padStart(2, '0');
+  return `02:62:72:00:${hex((index >> 8) & 0xff)}:${hex(index & 0xff)}`;
+}
 
 /** Link-local address of node number `index` (1-based) on the fabric: the IPv6 next hop to its pods. */
 export function nodeFabricLinkLocal(index: number): string {
@@ -141,7 +155,12 @@ export function topologyStages(plan: SandboxPlan, names: SandboxNames, topology:
       kind: 'ip',
       ns: names.nodeNs(n.name),
       lines:
-        topology === 'bridge' ? [`link add ${NODE_BRIDGE} type bridge`, `link set ${NODE_BRIDGE} up`] : [],
+        topology === 'bridge'
+          ? [
+              `link add ${NODE_BRIDGE} address ${nodeBridgeMac(nodeIndex.get(n.name)!)} type bridge`,
+              `link set ${NODE_BRIDGE} up`,
+            ]
+          : [],
     })),
   ];
 

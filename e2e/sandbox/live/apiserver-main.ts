@@ -6,14 +6,14 @@
  *
  *   apiserver-main.js --config <state>/live-cluster.json --objects F --host H --port P --tls-key K --tls-cert C
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { ApiError } from '../../apiserver/errors';
 import { readObjectsFile } from '../../apiserver/state-file';
 import { startApiServer } from '../../apiserver/server';
 import type { ExecBackend } from '../../apiserver/exec/exec-process';
 import { livePodNetns } from '../names';
 import { findCommand } from '../tools';
-import { readLiveConfig } from './config';
+import { execMarkPath, readLiveConfig } from './config';
 
 function value(argv: readonly string[], flag: string): string {
   const i = argv.indexOf(flag);
@@ -38,6 +38,8 @@ async function main(): Promise<void> {
           'BadRequest',
           `unable to upgrade connection: container not found in pod ${meta.name ?? ''}: its network namespace does not exist`,
         );
+      // The kubelet stops what runs in a pod's namespace when the pod goes, if marked.
+      if (!spec.hostNetwork) writeFileSync(execMarkPath(config.podsDir, meta.uid ?? ''), '');
       return [nsenter, `--net=/run/netns/${netns}`, '--'];
     },
     env() {

@@ -26,7 +26,7 @@ import { findMarkedProcesses } from '../processes';
 import { run } from '../run';
 import { Sandbox } from '../sandbox';
 import { describeKernel, endpointScript, leftovers } from '../testutil/kernel';
-import { Informer } from './informer';
+import { Informer, keyOf } from './informer';
 import { KubeRest, type Json } from './kube-rest';
 
 jest.setTimeout(600_000);
@@ -144,6 +144,18 @@ describeKernel('pod churn: 20 pods a second for 30 s, probed, and nothing leaks'
         const agents = new Map(
           plan.nodes.map((n, i) => [n.name, new AppliedWatcher(agentDebugSocket(sandbox.store, i))]),
         );
+        // Bridge: the gateway's MAC (br0's) must not move while pods come and go (topology.ts).
+        const bridgeMacs = async (): Promise<string[]> =>
+          topology !== 'bridge'
+            ? []
+            : Promise.all(
+                plan.nodes.map(async (n) =>
+                  (
+                    await run(inNetns(sandbox.names.nodeNs(n.name), ['cat', '/sys/class/net/br0/address']))
+                  ).stdout.trim(),
+                ),
+              );
+        const bridgeMacsBefore = await bridgeMacs();
         const processesBefore = findMarkedProcesses(id)
           .map((p) => p.pid)
           .sort();
@@ -177,7 +189,8 @@ describeKernel('pod churn: 20 pods a second for 30 s, probed, and nothing leaks'
           writes.push(api.delete(`/api/v1/namespaces/churn/pods/${name}`).catch(() => undefined));
         };
         const check = async (name: string, node: string, ip: string, rv: number): Promise<void> => {
-          while (inFlight >= 32) await sleep(5);
+          // A check lasts at least the denied probe's 2 s timeout: 64 at once keep up with 20 pods/s.
+          while (inFlight >= 64) await sleep(5);
           inFlight++;
           try {
             if (!(await agents.get(node)!.applied(rv, 60_000))) {
@@ -260,7 +273,15 @@ describeKernel('pod churn: 20 pods a second for 30 s, probed, and nothing leaks'
         for (let i = 0; deletingSince.size < total || informer.cache.size > 0; i++) {
           if (i > 4800)
             throw new Error(
-              `after 480 s: ${seen.size} of ${total} pods came up, ${deletingSince.size} deleted`,
+              `after 480 s: ${seen.size} of ${total} pods came up, ${deletingSince.size} deleted; still in the API: ${[
+                ...informer.cache.values(),
+              ]
+                .slice(0, 10)
+                .map(
+                  (p) =>
+                    `${keyOf(p)} ${JSON.stringify({ node: (p.spec as Json).nodeName, ...(p.metadata as Json), ...(p.status as Json) }).slice(0, 400)}`,
+                )
+                .join('; ')}`,
             );
           await sleep(100);
         }
@@ -309,6 +330,7 @@ describeKernel('pod churn: 20 pods a second for 30 s, probed, and nothing leaks'
             .map((p) => p.pid)
             .sort(),
         ).toEqual(processesBefore);
+        expect(await bridgeMacs()).toEqual(bridgeMacsBefore);
         // The policy still holds for the pods that stayed.
         const report = await sandbox.probe(plan.probes);
         expect(report.matrix.probes[0].allowed).toEqual({

@@ -76,6 +76,15 @@ export interface PodRecord {
   readonly at: number;
 }
 
+/**
+ * The mark the API server leaves before it execs a command into a pod (`podsDir/<uid>.exec`):
+ * only a pod with one can have processes to stop when it is deleted, so the kubelet scans
+ * /proc (tens of milliseconds of blocking work on a busy machine) only for those.
+ */
+export function execMarkPath(podsDir: string, uid: string): string {
+  return `${podsDir}/${uid}.exec`;
+}
+
 export function readLiveConfig(file: string): LiveClusterConfig {
   return JSON.parse(readFileSync(file, 'utf8')) as LiveClusterConfig;
 }

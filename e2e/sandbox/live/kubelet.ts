@@ -8,7 +8,8 @@
  *
  *   pod bound here ──▶ address (pool / scenario reservation) ──▶ ip netns add ──▶ sysctls
  *     ──▶ veth + node routes ──▶ pod addresses + routes ──▶ endpoint sockets ──▶ status Running/Ready
- *   deletionTimestamp ──▶ endpoint closed ──▶ exec'd processes stopped ──▶ ip netns del
+ *   deletionTimestamp ──▶ endpoint closed ──▶ exec'd processes stopped (if the API server marked
+ *     an exec into it) ──▶ ip netns del
  *     ──▶ (bridge) node routes deleted ──▶ addresses released ──▶ DELETE (grace 0)
  *
  * hostNetwork pods share the node's namespace: their ports are served by the node's endpoint,
@@ -20,9 +21,9 @@ import { ipBatch } from '../netns';
 import { livePodHostIf, livePodNetns } from '../names';
 import { tool } from '../tools';
 import type { AddressPool } from './address-pool';
-import { renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { AGENT_LABEL, type LiveClusterConfig, type LiveNode, type PodRecord } from './config';
+import { AGENT_LABEL, execMarkPath, type LiveClusterConfig, type LiveNode, type PodRecord } from './config';
 import { KubeApiError, type Json, type KubeRest } from './kube-rest';
 import { stopNetnsProcesses } from './netns-processes';
 import {
@@ -371,8 +372,10 @@ export class Kubelet {
     const wired = this.pods.get(m.uid);
     if (wired && !wired.hostNetwork && wired.wiring) {
       await this.podHost.send({ op: 'remove', pod: m.uid });
-      await stopNetnsProcesses(wired.wiring.netns, graceMs);
+      const execMark = execMarkPath(this.config.podsDir, m.uid);
+      if (existsSync(execMark)) await stopNetnsProcesses(wired.wiring.netns, graceMs);
       await this.unwire(wired.wiring);
+      rmSync(execMark, { force: true });
       this.forgetRecord(m.uid);
       this.pool.release(wired.ips);
     }
