@@ -1,11 +1,11 @@
 # Palisade. `make demo` runs the sandbox demo; `make test` runs every test.
 # Both install what is missing first: npm packages (including the pinned Node 24 LTS
-# binary, node_modules/.bin/node) and, as root, iptables, ipset, nftables, iproute2, conntrack
-# and tcpdump via apt-get. `make bench` also installs wrk and iperf3 (the datapath figures).
+# binary, node_modules/.bin/node) and, as root, iptables, ipset, nftables, iproute2, conntrack,
+# tcpdump and openssl via apt-get. `make bench` also installs wrk and iperf3 (the datapath figures).
 SHELL := /bin/bash
 export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 
-.PHONY: all deps npm-deps sys-deps bench-deps build test test-unit lint format demo bench clean image kind-up deploy e2e-kind undeploy
+.PHONY: all deps npm-deps sys-deps bench-deps build test test-unit lint format demo bench soak clean image kind-up deploy e2e-kind undeploy
 
 all: build
 
@@ -22,6 +22,7 @@ sys-deps:
 	command -v ip >/dev/null || missing="$$missing iproute2"; \
 	command -v conntrack >/dev/null || missing="$$missing conntrack"; \
 	command -v tcpdump >/dev/null || missing="$$missing tcpdump"; \
+	command -v openssl >/dev/null || missing="$$missing openssl"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing:$$missing"; \
@@ -64,6 +65,13 @@ demo: deps build
 
 bench: deps bench-deps build
 	npm run -s bench
+
+# The soak: a live sandbox under churn and faults, real packets against analyze (e2e/soak).
+MINUTES ?= 30
+TOPOLOGY ?= routed
+AGENT_ARGS ?=
+soak: deps build
+	node dist/agent/cli/main.js soak --minutes $(MINUTES) --topology $(TOPOLOGY) $(addprefix --agent-arg=,$(AGENT_ARGS)) --out soak-$(TOPOLOGY)-$(MINUTES)min.json
 
 clean:
 	rm -rf dist coverage

@@ -48,7 +48,8 @@ export async function runCli(argv: readonly string[], ctx: CliContext): Promise<
       return EXIT_USAGE;
     }
     if (e instanceof CliError) {
-      ctx.stderr(`palisade: ${e.message}\n`);
+      // An empty message: the command has said everything (e.g. `probe` printing "denied").
+      if (e.message !== '') ctx.stderr(`palisade: ${e.message}\n`);
       for (const d of e.details) ctx.stderr(`  ${d}\n`);
       if (ctx.env.PALISADE_DEBUG === '1' && e.stack) ctx.stderr(`${e.stack}\n`);
       return e.exitCode;

@@ -229,6 +229,8 @@ export class Agent {
     const finished = (await this.runner?.stop()) ?? true;
     if (!finished) log.warn('abandoned an apply still running at shutdown; the next agent resyncs fully');
     await this.verdicts?.stop();
+    // The drift watch's monitor process and timer end here; the kernel rules stay.
+    await this.dataplane?.close();
     await Promise.all([this.health?.stop(), this.debug?.stop()]);
     await this.dataplane?.close();
     log.info('agent stopped');

@@ -1,6 +1,6 @@
 import { silentLogger } from './logger';
 import { AgentMetrics } from './metrics';
-import { SyncRunner } from './runner';
+import { deltaIsEmpty, SyncRunner } from './runner';
 import { FakeClock, settle } from './testutil/fake-clock';
 import { FakeCompiler, FakeDataplane } from './testutil/fake-sync';
 
@@ -341,5 +341,25 @@ describe('SyncRunner', () => {
     expect(dataplane.syncs).toHaveLength(1);
     expect(runner.status().lastApply?.stats).toBeNull();
     expect(await metricValue(metrics, 'palisade_event_to_enforcement_seconds_count')).toBe(1);
+  });
+});
+
+describe('deltaIsEmpty', () => {
+  const none = {
+    full: false,
+    pods: new Set<string>(),
+    policies: new Set<string>(),
+    clusterPolicies: new Set<string>(),
+    peerSets: new Set<string>(),
+    members: new Map(),
+  };
+
+  test('a change of a ClusterNetworkPolicy alone, or of the local pod ranges alone, is not empty', () => {
+    // Found by the soak: a CNP rule's action flipped (Deny <-> Pass, same peers) was skipped as
+    // "did not concern this node", and the kernel kept the old action.
+    expect(deltaIsEmpty(none)).toBe(true);
+    expect(deltaIsEmpty({ ...none, clusterPolicies: new Set(['guard']) })).toBe(false);
+    expect(deltaIsEmpty({ ...none, localPodCIDRs: true })).toBe(false);
+    expect(deltaIsEmpty({ ...none, policies: new Set(['a/p']) })).toBe(false);
   });
 });

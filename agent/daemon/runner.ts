@@ -105,11 +105,13 @@ export interface RunnerStatus {
 
 type Operation = 'apply' | 'repair';
 
-function deltaIsEmpty(d: CompileDelta): boolean {
+/** Nothing for the kernel: the compile changed nothing this node enforces. */
+export function deltaIsEmpty(d: CompileDelta): boolean {
   return (
     !d.full &&
     d.pods.size === 0 &&
     d.policies.size === 0 &&
+    d.clusterPolicies.size === 0 &&
     d.peerSets.size === 0 &&
     d.members.size === 0 &&
     !d.localPodCIDRs

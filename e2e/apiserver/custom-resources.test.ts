@@ -311,6 +311,9 @@ test('Nodes: cluster-scoped, /status, the kubectl table', async () => {
     'Version',
     'Internal-IP',
     'External-IP',
+    'OS-Image',
+    'Kernel-Version',
+    'Container-Runtime',
   ]);
   const cells = table.body.rows[0].cells;
   expect([cells[0], cells[1], cells[2], cells[4], cells[5], cells[6]]).toEqual([
@@ -321,9 +324,13 @@ test('Nodes: cluster-scoped, /status, the kubectl table', async () => {
     '172.18.0.2',
     '<none>',
   ]);
-  // Over HTTP a create drops the status (kubelet sets it through /status).
+  // A kubelet registers its node with its status (upstream's node strategy keeps it on create);
+  // later the status changes only through /status.
   const created = await request('POST', '/api/v1/nodes', { ...node, metadata: { name: 'n2' } });
-  expect(created.body.status).toEqual({});
-  const updated = await request('PUT', '/api/v1/nodes/n2/status', { ...created.body, status: node.status });
-  expect(updated.body.status.addresses).toEqual(node.status.addresses);
+  expect(created.body.status.addresses).toEqual(node.status.addresses);
+  const moved = { addresses: [{ type: 'InternalIP', address: '172.18.0.3' }] };
+  const ignored = await request('PUT', '/api/v1/nodes/n2', { ...created.body, status: moved });
+  expect(ignored.body.status.addresses).toEqual(node.status.addresses);
+  const updated = await request('PUT', '/api/v1/nodes/n2/status', { ...created.body, status: moved });
+  expect(updated.body.status.addresses).toEqual(moved.addresses);
 });

@@ -4,7 +4,7 @@
  * and /apis. All are derived from the served types (RESOURCE_TYPES and the custom resources of the
  * server's CRDs) so they never disagree with what is served.
  */
-import { RESOURCE_TYPES, type ResourceType } from './resources';
+import { RESOURCE_TYPES, subresourceVerbs, type ResourceType } from './resources';
 
 export interface ServerVersion {
   major: string;
@@ -37,6 +37,24 @@ function groups(
     byGroupVersion.get(key)?.types.push(rt);
   }
   return [...byGroupVersion.values()];
+}
+
+/** What a subresource reads and writes: the kind itself, or Scale, Binding, PodExecOptions. */
+function subresourceResponseKind(
+  rt: ResourceType,
+  sub: string,
+): { group: string; version: string; kind: string } {
+  if (sub === 'scale') return { group: 'autoscaling', version: 'v1', kind: 'Scale' };
+  if (sub === 'binding') return { group: '', version: 'v1', kind: 'Binding' };
+  if (sub === 'exec') return { group: '', version: 'v1', kind: 'PodExecOptions' };
+  return { group: rt.group, version: rt.version, kind: rt.kind };
+}
+
+function subresourceKind(rt: ResourceType, sub: string): Record<string, string> {
+  const k = subresourceResponseKind(rt, sub);
+  return k.group === rt.group && k.version === rt.version
+    ? { kind: k.kind }
+    : { group: k.group, version: k.version, kind: k.kind };
 }
 
 export function legacyApiVersions(serverAddress: string): Record<string, unknown> {
@@ -93,8 +111,8 @@ export function apiResourceList(
         name: `${rt.plural}/${sub}`,
         singularName: '',
         namespaced: rt.namespaced,
-        kind: rt.kind,
-        verbs: ['get', 'patch', 'update'],
+        ...subresourceKind(rt, sub),
+        verbs: subresourceVerbs(sub),
       });
     }
   }
@@ -141,8 +159,8 @@ export function aggregatedDiscovery(
                 ? {
                     subresources: rt.subresources.map((sub) => ({
                       subresource: sub,
-                      responseKind: { group: rt.group, version: rt.version, kind: rt.kind },
-                      verbs: ['get', 'patch', 'update'],
+                      responseKind: subresourceResponseKind(rt, sub),
+                      verbs: subresourceVerbs(sub),
                     })),
                   }
                 : {}),

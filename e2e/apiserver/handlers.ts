@@ -346,6 +346,9 @@ function handleResource(ctx: HandlerContext, request: ParsedRequest, res: Server
   const registry = ctx.registry;
   const wantsWatch = route.watchPath || flag(query, 'watch');
 
+  if (subresource === 'exec') throw errors.badRequest('Upgrade request required');
+  if (subresource === 'scale' || subresource === 'binding')
+    return handleScaleOrBinding(ctx, request, res, subresource);
   if (method === 'GET' && wantsWatch) return startWatch(ctx, rt, namespace, name, request, res);
   if (method === 'GET' && name !== undefined) {
     const representation = negotiate(request.headers.accept, 'resource');
@@ -379,7 +382,7 @@ function handleResource(ctx: HandlerContext, request: ParsedRequest, res: Server
       if (name === undefined) throw errors.methodNotAllowed();
       const updated = registry.update(rt, namespace, name, parseBody(request), {
         ...writeOptions(query),
-        subresource: subresource as 'status' | undefined,
+        subresource,
       });
       return sendJson(res, 200, updated);
     }
@@ -397,15 +400,20 @@ function handleResource(ctx: HandlerContext, request: ParsedRequest, res: Server
       }
       const { object, created } = registry.patch(rt, namespace, name, type, patch, {
         ...writeOptions(query),
-        subresource: subresource as 'status' | undefined,
+        subresource,
         force: flag(query, 'force'),
       });
       return sendJson(res, created ? 201 : 200, object);
     }
     case 'DELETE': {
       if (subresource !== undefined) throw errors.methodNotAllowed();
-      // DeleteOptions; propagationPolicy and gracePeriodSeconds are accepted and have no effect.
+      // DeleteOptions; propagationPolicy is accepted and has no effect (the sandbox's controllers
+      // delete what their objects own); gracePeriodSeconds matters for pods (graceful deletion).
       const body = (request.body.length > 0 ? parseBody(request) : {}) as Record<string, unknown>;
+      const gracePeriodSeconds =
+        typeof body.gracePeriodSeconds === 'number'
+          ? body.gracePeriodSeconds
+          : integer(query, 'gracePeriodSeconds');
       const preconditions = (body.preconditions ?? {}) as { uid?: string; resourceVersion?: string };
       const dryRun = writeOptions(query).dryRun || (Array.isArray(body.dryRun) && body.dryRun.length > 0);
       if (name === undefined) {
@@ -414,6 +422,7 @@ function handleResource(ctx: HandlerContext, request: ParsedRequest, res: Server
           labelSelector: query.get('labelSelector') ?? undefined,
           fieldSelector: query.get('fieldSelector') ?? undefined,
           dryRun,
+          gracePeriodSeconds,
         });
         return sendJson(res, 200, {
           kind: rt.listKind,
@@ -422,9 +431,55 @@ function handleResource(ctx: HandlerContext, request: ParsedRequest, res: Server
           items: deleted.map(listItem),
         });
       }
-      const { object, removed } = registry.delete(rt, namespace, name, { preconditions, dryRun });
+      const { object, removed } = registry.delete(rt, namespace, name, {
+        preconditions,
+        dryRun,
+        gracePeriodSeconds,
+      });
       const returnsObject = rt.kind !== 'NetworkPolicy' || !removed;
       return sendJson(res, 200, returnsObject ? object : deletedStatus(rt, object));
+    }
+    default:
+      throw errors.methodNotAllowed();
+  }
+}
+
+/** /scale (GET, PUT, PATCH) of Deployments and StatefulSets; /binding (POST) of pods. */
+function handleScaleOrBinding(
+  ctx: HandlerContext,
+  request: ParsedRequest,
+  res: ServerResponse,
+  subresource: 'scale' | 'binding',
+): void {
+  const route = request.route;
+  if (route.kind !== 'resource' || route.name === undefined) throw errors.methodNotAllowed();
+  const { rt, namespace, name } = route;
+  const { dryRun } = writeOptions(request.query);
+  if (subresource === 'binding') {
+    if (request.method !== 'POST') throw errors.methodNotAllowed();
+    ctx.registry.bind(rt, namespace, name, parseBody(request));
+    return sendJson(res, 201, {
+      kind: 'Status',
+      apiVersion: 'v1',
+      metadata: {},
+      status: 'Success',
+      code: 201,
+    });
+  }
+  switch (request.method) {
+    case 'GET':
+      return sendJson(res, 200, ctx.registry.getScale(rt, namespace, name));
+    case 'PUT':
+      return sendJson(res, 200, ctx.registry.updateScale(rt, namespace, name, parseBody(request), dryRun));
+    case 'PATCH': {
+      let patch: unknown;
+      try {
+        patch = JSON.parse(request.body.toString('utf8'));
+      } catch (err) {
+        throw errors.badRequest(`the patch could not be decoded: ${(err as Error).message}`);
+      }
+      const type = patchTypeOf(request.headers['content-type']);
+      return sendJson(res, 200, ctx.registry.patchScale(rt, namespace, name, type, patch, dryRun));
     }
     default:
       throw errors.methodNotAllowed();

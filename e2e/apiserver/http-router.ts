@@ -5,7 +5,7 @@
  *   /apis/{group}/{version}/... likewise, and the legacy /watch/ segment after the version.
  * Pure: no I/O, returns a Route or undefined (404).
  */
-import { RESOURCE_TYPES, type ResourceType } from './resources';
+import { RESOURCE_TYPES, type ResourceType, type Subresource } from './resources';
 
 export type Route =
   | { kind: 'version' }
@@ -22,7 +22,7 @@ export type Route =
       rt: ResourceType;
       namespace?: string;
       name?: string;
-      subresource?: string;
+      subresource?: Subresource;
       watchPath: boolean;
     };
 
@@ -52,9 +52,16 @@ function resourceRoute(
   if (!rt || segments.length > 3) return undefined;
   const [, name, subresource] = segments;
   if (rt.namespaced && namespace === undefined && name !== undefined) return undefined;
-  if (subresource !== undefined && !rt.subresources.includes(subresource)) return undefined;
+  if (subresource !== undefined && !rt.subresources.includes(subresource as Subresource)) return undefined;
   if (watchPath && subresource !== undefined) return undefined;
-  return { kind: 'resource', rt, namespace, name, subresource, watchPath };
+  return {
+    kind: 'resource',
+    rt,
+    namespace,
+    name,
+    subresource: subresource as Subresource | undefined,
+    watchPath,
+  };
 }
 
 /** `types`: what the server serves now (the built-in kinds and its CRDs' custom resources). */

@@ -12,4 +12,7 @@ export type { KubeObject, ObjectMeta } from './types';
 export { writeKubeconfig, kubeconfigYaml } from './kubeconfig';
 export type { KubeconfigOptions } from './kubeconfig';
 export { parseObjects, readObjectsFile, writeStateFile } from './state-file';
+export { selfSignedCertificate } from './tls';
+export type { TlsMaterial } from './tls';
+export type { ExecBackend, ExecRequest } from './exec/exec-process';
 export { CLUSTER_NETWORK_POLICY_CRD, CLUSTER_NETWORK_POLICY_CRD_NAME } from './kinds/cluster-network-policy';

@@ -1,10 +1,14 @@
-/** Writes a kubeconfig that points kubectl or client libraries at a plain-HTTP test server (no auth). */
+/** Writes a kubeconfig (mode 0600) that points kubectl or client libraries at a plain-HTTP test server. */
 import { writeFileSync } from 'node:fs';
 import { stringify } from 'yaml';
 
 export interface KubeconfigOptions {
   contextName?: string;
   namespace?: string;
+  /** The bearer token of a server that requires one. */
+  token?: string;
+  /** PEM CA of an HTTPS server (certificate-authority-data). */
+  certificateAuthority?: string;
 }
 
 export function kubeconfigYaml(serverUrl: string, options: KubeconfigOptions = {}): string {
@@ -14,8 +18,18 @@ export function kubeconfigYaml(serverUrl: string, options: KubeconfigOptions = {
     kind: 'Config',
     // @kubernetes/client-node 2.x refuses plain http:// unless TLS verification is marked skipped;
     // kubectl ignores the flag for http.
-    clusters: [{ name, cluster: { server: serverUrl, 'insecure-skip-tls-verify': true } }],
-    users: [{ name, user: {} }],
+    clusters: [
+      {
+        name,
+        cluster: options.certificateAuthority
+          ? {
+              server: serverUrl,
+              'certificate-authority-data': Buffer.from(options.certificateAuthority).toString('base64'),
+            }
+          : { server: serverUrl, 'insecure-skip-tls-verify': true },
+      },
+    ],
+    users: [{ name, user: options.token ? { token: options.token } : {} }],
     contexts: [
       {
         name,

@@ -101,7 +101,7 @@ function paths(rt: ResourceType): Record<string, unknown> {
       delete: operation(rt, 'delete', id('delete'), undefined, []),
     },
   };
-  for (const sub of rt.subresources) {
+  for (const sub of rt.subresources.filter((s) => s === 'status' || s === 'scale')) {
     const suffix = sub[0].toUpperCase() + sub.slice(1);
     result[`${collection}/{name}/${sub}`] = {
       get: operation(rt, 'get', id('read', suffix), undefined, []),

@@ -24,7 +24,7 @@ import { PATCH_META_BY_KIND } from './patch/patch-meta';
 import { applyPatchFor } from './patch/server-side-apply';
 import { applyStrategicMergePatch, SmpError } from './patch/strategic-merge-patch';
 import { CRD_PLURAL, crdPlural } from './kinds/custom-resource-definitions';
-import { namespaces, RESOURCE_TYPES, validateObject, type ResourceType } from './resources';
+import { namespaces, RESOURCE_TYPES, validateObject, type ResourceType, type Subresource } from './resources';
 import { fieldsMatch, labelsMatch, parseFieldSelector, parseLabelSelector } from './selectors';
 import { objectKey, VersionedStore } from './store';
 import { clone, isPlainObject, jsonEqual, type KubeObject } from './types';
@@ -41,7 +41,8 @@ export interface WriteOptions {
 }
 
 export interface UpdateOptions extends WriteOptions {
-  subresource?: 'status';
+  /** Only 'status' changes what is written; the handlers route the other subresources elsewhere. */
+  subresource?: Subresource;
 }
 
 export interface PatchOptions extends UpdateOptions {
@@ -51,6 +52,17 @@ export interface PatchOptions extends UpdateOptions {
 export interface DeleteOptions {
   dryRun?: boolean;
   preconditions?: { uid?: string; resourceVersion?: string };
+  /** Pods under graceful deletion: seconds until a kubelet must have stopped them (0: at once). */
+  gracePeriodSeconds?: number;
+}
+
+export interface RegistryOptions {
+  /**
+   * Pods bound to a node are deleted gracefully, as upstream: DELETE sets deletionTimestamp
+   * (now + grace period) and the object stays until the node's kubelet, having stopped the pod,
+   * deletes it with a grace period of 0. Off by default: without a kubelet such pods would stay.
+   */
+  gracefulPodDeletion?: boolean;
 }
 
 export interface ListOptions {
@@ -114,6 +126,7 @@ export class Registry {
     private readonly now: () => Date = () => new Date(),
     /** What the server serves now: the built-in kinds and its CRDs' custom resources. */
     private readonly types: () => readonly ResourceType[] = () => RESOURCE_TYPES,
+    private readonly options: RegistryOptions = {},
   ) {}
 
   get(rt: ResourceType, namespace: string | undefined, name: string): KubeObject {
@@ -298,8 +311,134 @@ export class Registry {
     }
     if (options.dryRun) return { object: obj, removed: true };
     if (rt === namespaces) return this.deleteNamespace(obj);
+    const grace = this.podGracePeriod(rt, obj, options.gracePeriodSeconds);
+    if (grace > 0) return this.markTerminating(rt, obj, grace);
     if (rt.plural === CRD_PLURAL) this.deleteCustomResources(obj);
     return this.deleteOrMark(rt, obj);
+  }
+
+  /**
+   * The grace period a pod deletion gets (0 = remove now): upstream's pod strategy
+   * (CheckGracefulDelete). Only pods bound to a node and still running wait for their kubelet.
+   */
+  private podGracePeriod(rt: ResourceType, pod: KubeObject, requested: number | undefined): number {
+    if (!this.options.gracefulPodDeletion || rt.kind !== 'Pod') return 0;
+    const spec = isPlainObject(pod.spec) ? pod.spec : {};
+    const phase = isPlainObject(pod.status) ? pod.status.phase : undefined;
+    if (!spec.nodeName || phase === 'Succeeded' || phase === 'Failed') return 0;
+    const fallback =
+      typeof spec.terminationGracePeriodSeconds === 'number' ? spec.terminationGracePeriodSeconds : 30;
+    const grace = requested ?? fallback;
+    // A pod already terminating may have its grace period shortened, never lengthened.
+    const current = pod.metadata.deletionGracePeriodSeconds;
+    if (pod.metadata.deletionTimestamp && typeof current === 'number')
+      return grace === 0 ? 0 : Math.min(current, grace);
+    return grace;
+  }
+
+  private markTerminating(rt: ResourceType, obj: KubeObject, graceSeconds: number): DeleteResult {
+    if (obj.metadata.deletionTimestamp && obj.metadata.deletionGracePeriodSeconds === graceSeconds)
+      return { object: obj, removed: false };
+    obj.metadata.deletionTimestamp = timestamp(new Date(this.now().getTime() + graceSeconds * 1000));
+    obj.metadata.deletionGracePeriodSeconds = graceSeconds;
+    const key = this.key(rt, obj.metadata.namespace, obj.metadata.name ?? '');
+    return { object: this.store.put(rt.plural, key, obj), removed: false };
+  }
+
+  /** POST pods/NAME/binding: assigns an unbound pod to a node (what a scheduler does). */
+  bind(rt: ResourceType, namespace: string | undefined, name: string, body: unknown): KubeObject {
+    const binding = isPlainObject(body) ? body : {};
+    const target = isPlainObject(binding.target) ? binding.target : {};
+    const node = typeof target.name === 'string' ? target.name : '';
+    if (!node) throw errors.badRequest('a Binding needs target.name, the node');
+    const pod = this.get(rt, namespace, name);
+    if (pod.metadata.deletionTimestamp) throw errors.conflict(rt, name, 'the pod is being deleted');
+    const spec = isPlainObject(pod.spec) ? pod.spec : (pod.spec = {});
+    if (spec.nodeName)
+      throw errors.conflict(rt, name, `pod ${name} is already assigned to node "${String(spec.nodeName)}"`);
+    spec.nodeName = node;
+    return this.commitUpdate(rt, this.get(rt, namespace, name), pod, {});
+  }
+
+  /** GET .../scale: the autoscaling/v1 Scale of a Deployment or StatefulSet. */
+  getScale(rt: ResourceType, namespace: string | undefined, name: string): KubeObject {
+    return this.scaleOf(rt, this.get(rt, namespace, name));
+  }
+
+  /** PUT .../scale: writes spec.replicas of the parent (resourceVersion, when given, must be current). */
+  updateScale(
+    rt: ResourceType,
+    namespace: string | undefined,
+    name: string,
+    body: unknown,
+    dryRun = false,
+  ): KubeObject {
+    const scale = isPlainObject(body) ? body : {};
+    const spec = isPlainObject(scale.spec) ? scale.spec : {};
+    const replicas = spec.replicas;
+    if (typeof replicas !== 'number' || !Number.isInteger(replicas) || replicas < 0) {
+      throw new ApiError(
+        422,
+        'Invalid',
+        `Scale.autoscaling "${name}" is invalid: spec.replicas: Invalid value: ${JSON.stringify(replicas)}: must be greater than or equal to 0`,
+      );
+    }
+    const parent = this.get(rt, namespace, name);
+    const meta = isPlainObject(scale.metadata) ? scale.metadata : {};
+    if (
+      typeof meta.resourceVersion === 'string' &&
+      meta.resourceVersion &&
+      meta.resourceVersion !== parent.metadata.resourceVersion
+    )
+      throw errors.staleResourceVersion(rt, name);
+    const changed = clone(parent);
+    (isPlainObject(changed.spec) ? changed.spec : (changed.spec = {})).replicas = replicas;
+    return this.scaleOf(rt, this.commitUpdate(rt, parent, changed, { dryRun }));
+  }
+
+  /** PATCH .../scale: the patch applies to the Scale, whose replicas then go to the parent. */
+  patchScale(
+    rt: ResourceType,
+    namespace: string | undefined,
+    name: string,
+    type: PatchType,
+    patch: unknown,
+    dryRun = false,
+  ): KubeObject {
+    const scale = this.getScale(rt, namespace, name);
+    let patched: unknown;
+    try {
+      if (type === 'json') patched = applyJsonPatch(scale, patch);
+      else if (type === 'merge' || type === 'strategic') patched = applyMergePatch(scale, patch);
+      else
+        throw errors.unsupportedMediaType('application/apply-patch+yaml', [
+          'application/merge-patch+json',
+          'application/strategic-merge-patch+json',
+          'application/json-patch+json',
+        ]);
+    } catch (err) {
+      if (err instanceof JsonPatchError) throw new ApiError(422, 'Invalid', err.message);
+      throw err;
+    }
+    return this.updateScale(rt, namespace, name, patched, dryRun);
+  }
+
+  private scaleOf(rt: ResourceType, parent: KubeObject): KubeObject {
+    const spec = isPlainObject(parent.spec) ? parent.spec : {};
+    const status = isPlainObject(parent.status) ? parent.status : {};
+    return {
+      kind: 'Scale',
+      apiVersion: 'autoscaling/v1',
+      metadata: {
+        name: parent.metadata.name,
+        namespace: parent.metadata.namespace,
+        uid: parent.metadata.uid,
+        resourceVersion: parent.metadata.resourceVersion,
+        creationTimestamp: parent.metadata.creationTimestamp,
+      },
+      spec: { replicas: Number(spec.replicas ?? 0) },
+      status: { replicas: Number(status.replicas ?? 0), selector: rt.scaleSelector?.(parent) ?? '' },
+    };
   }
 
   deleteCollection(rt: ResourceType, options: ListOptions & DeleteOptions): KubeObject[] {
@@ -419,7 +558,10 @@ export class Registry {
     }
     for (const rt of this.types().filter((r) => r.namespaced)) {
       for (const obj of this.store.list(rt.plural).filter((o) => o.metadata.namespace === name)) {
-        if (!obj.metadata.deletionTimestamp) this.deleteOrMark(rt, obj);
+        if (obj.metadata.deletionTimestamp) continue;
+        const grace = this.podGracePeriod(rt, obj, undefined);
+        if (grace > 0) this.markTerminating(rt, obj, grace);
+        else this.deleteOrMark(rt, obj);
       }
     }
     const current = this.store.get(namespaces.plural, name);

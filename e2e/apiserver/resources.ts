@@ -1,23 +1,20 @@
 /**
- * The three kinds this server serves, described as plain data plus the per-kind "strategy" of the real
+ * The built-in kinds this server serves (the core three here, the others in kinds/), described as plain data plus the per-kind "strategy" of the real
  * apiserver's registry: defaulting, what a create/update may set (status only through /status), and
  * the fields a field selector can use. Everything kind-specific outside table printing and patch
  * metadata lives here.
  */
 import type { StatusCause } from './errors';
 import { customResourceDefinitions } from './kinds/custom-resource-definitions';
+import { deployments } from './kinds/deployment';
 import { nodes } from './kinds/node';
+import { defaultPodSpec, validatePodSpec } from './kinds/pod-spec';
+import { statefulSets } from './kinds/statefulset';
 import { labelKeyProblem, labelValueProblem } from './selectors';
-import type { TableColumn } from './table';
+import type { KindPrinter } from './table-columns';
 import { isPlainObject, type KubeObject } from './types';
 
 export type Verb = 'create' | 'delete' | 'deletecollection' | 'get' | 'list' | 'patch' | 'update' | 'watch';
-
-/** Server-side printing of a kind that table.ts does not know by name (kinds/, custom resources). */
-export interface TablePrinter {
-  columns: TableColumn[];
-  cells(obj: KubeObject, now: Date): unknown[];
-}
 
 export interface ResourceType {
   group: string;
@@ -31,8 +28,11 @@ export interface ResourceType {
   shortNames: string[];
   categories: string[];
   verbs: Verb[];
-  /** Subresources served, today only "status" (GET/PUT/PATCH). */
-  subresources: string[];
+  /**
+   * Subresources served: "status" and "scale" (GET/PUT/PATCH), "exec" (a WebSocket upgrade),
+   * "binding" (POST).
+   */
+  subresources: Subresource[];
   /** Field selector fields this kind supports (upstream's GetAttrs/field label conversion). */
   selectableFields: readonly string[];
   fieldsOf(obj: KubeObject): Record<string, string>;
@@ -49,10 +49,24 @@ export interface ResourceType {
    * returns their paths ("spec.foo") so that fieldValidation=Strict can refuse them instead.
    */
   pruneUnknownFields?(obj: KubeObject): string[];
-  /** Columns of `kubectl get`, for kinds table.ts does not print by name. */
-  printer?: TablePrinter;
+  /**
+   * Server-side printing (`kubectl get` columns), for kinds that bring their own: kinds/ and
+   * custom resources (table.ts prints the first three by name).
+   */
+  printer?: KindPrinter;
+  /** For kinds with a /scale subresource: the label selector of their pods, as text. */
+  scaleSelector?(obj: KubeObject): string;
   /** Custom resources: served from a CustomResourceDefinition (no strategic merge patch). */
   customResource?: { readonly crd: string };
+}
+
+export type Subresource = 'status' | 'scale' | 'exec' | 'binding';
+
+/** The verbs discovery lists for a subresource. */
+export function subresourceVerbs(sub: Subresource): Verb[] {
+  if (sub === 'exec') return ['create', 'get'];
+  if (sub === 'binding') return ['create'];
+  return ['get', 'patch', 'update'];
 }
 
 const ALL_VERBS: Verb[] = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'];
@@ -118,7 +132,7 @@ export const pods: ResourceType = {
   shortNames: ['po'],
   categories: ['all'],
   verbs: ALL_VERBS,
-  subresources: ['status'],
+  subresources: ['status', 'exec', 'binding'],
   selectableFields: [
     'metadata.name',
     'metadata.namespace',
@@ -148,41 +162,9 @@ export const pods: ResourceType = {
     };
   },
   applyDefaults(obj) {
-    const spec = section(obj, 'spec');
-    spec.restartPolicy ??= 'Always';
-    spec.dnsPolicy ??= 'ClusterFirst';
-    spec.schedulerName ??= 'default-scheduler';
-    spec.terminationGracePeriodSeconds ??= 30;
-    for (const list of ['initContainers', 'containers']) {
-      for (const container of listOf(spec[list])) {
-        for (const port of listOf(container.ports)) port.protocol ??= 'TCP';
-      }
-    }
+    defaultPodSpec(section(obj, 'spec'));
   },
-  validate(obj) {
-    const containers = (obj.spec as Record<string, unknown> | undefined)?.containers;
-    if (!Array.isArray(containers) || containers.length === 0) {
-      return [{ reason: 'FieldValueRequired', field: 'spec.containers', message: 'Required value' }];
-    }
-    const causes: StatusCause[] = [];
-    containers.forEach((c, i) => {
-      if (!isPlainObject(c) || !c.name) {
-        causes.push({
-          reason: 'FieldValueRequired',
-          field: `spec.containers[${i}].name`,
-          message: 'Required value',
-        });
-      }
-      if (!isPlainObject(c) || !c.image) {
-        causes.push({
-          reason: 'FieldValueRequired',
-          field: `spec.containers[${i}].image`,
-          message: 'Required value',
-        });
-      }
-    });
-    return causes;
-  },
+  validate: (obj) => validatePodSpec(obj.spec, 'spec'),
   prepareForCreate(obj, privileged) {
     // Upstream drops any status sent with a create; controllers set it later through /status.
     if (!privileged || !isPlainObject(obj.status)) obj.status = {};
@@ -244,6 +226,8 @@ export const RESOURCE_TYPES: readonly ResourceType[] = [
   pods,
   networkPolicies,
   nodes,
+  deployments,
+  statefulSets,
   customResourceDefinitions,
 ];
 

@@ -103,8 +103,23 @@ describe('wire formats', () => {
       'namespaces/status',
       'pods',
       'pods/status',
+      'pods/exec',
+      'pods/binding',
       'nodes',
       'nodes/status',
+    ]);
+    expect(legacy.body.resources.find((r: { name: string }) => r.name === 'pods/exec')).toMatchObject({
+      kind: 'PodExecOptions',
+      verbs: ['create', 'get'],
+    });
+    const apps = await request('GET', '/apis/apps/v1');
+    expect(apps.body.resources.map((r: { name: string }) => r.name)).toEqual([
+      'deployments',
+      'deployments/status',
+      'deployments/scale',
+      'statefulsets',
+      'statefulsets/status',
+      'statefulsets/scale',
     ]);
     expect((await request('GET', '/version')).body.gitVersion).toBe('v1.32.4');
     const openapi = await request('GET', '/openapi/v3');

@@ -10,10 +10,17 @@
  * asked to; the HTTP listener, open connections and watches do not. Plain HTTP, no authentication.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { rmSync } from 'node:fs';
+import { createServer as createTlsServer } from 'node:https';
 import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { isAuthenticated, unauthorized } from './auth';
 import type { ServerVersion } from './discovery';
 import { ApiError, errors, toApiError } from './errors';
+import { handleExecUpgrade, refuseUpgrade } from './exec/exec-handler';
+import type { ExecBackend } from './exec/exec-process';
 import { FaultInjector, type FaultRule } from './faults';
+import type { TlsMaterial } from './tls';
 import { handle, sendError, type HandlerContext } from './handlers';
 import { route } from './http-router';
 import { writeKubeconfig, type KubeconfigOptions } from './kubeconfig';
@@ -35,6 +42,8 @@ export type KindName =
   | 'Pod'
   | 'NetworkPolicy'
   | 'Node'
+  | 'Deployment'
+  | 'StatefulSet'
   | 'CustomResourceDefinition'
   /** Served only while its CRD exists (CLUSTER_NETWORK_POLICY_CRD). */
   | 'ClusterNetworkPolicy';
@@ -66,6 +75,14 @@ export interface ApiServerOptions {
   now?: () => Date;
   /** Called when each response finishes (e.g. to log requests). */
   onRequest?: (record: RequestRecord) => void;
+  /** When set, every request must carry `Authorization: Bearer <token>` (else 401). */
+  token?: string;
+  /** Runs `pods/exec` commands; without it exec answers 501. */
+  exec?: ExecBackend;
+  /** Pods bound to a node are deleted gracefully (their kubelet removes them): see RegistryOptions. */
+  gracefulPodDeletion?: boolean;
+  /** Serve HTTPS with this certificate (kubectl sends a token only over TLS; see tls.ts). */
+  tls?: TlsMaterial;
 }
 
 export interface RequestRecord {
@@ -89,8 +106,18 @@ export class TestApiServer {
   private served: ServedTypes;
   private readonly faults = new FaultInjector();
   private server?: Server;
+  private readonly extraServers: Server[] = [];
   private readonly sockets = new Set<Socket>();
-  private readonly options: Required<Omit<ApiServerOptions, 'objects' | 'port' | 'host' | 'onRequest'>>;
+  private readonly options: Required<
+    Omit<
+      ApiServerOptions,
+      'objects' | 'port' | 'host' | 'onRequest' | 'token' | 'exec' | 'gracefulPodDeletion' | 'tls'
+    >
+  >;
+  private readonly token: string | undefined;
+  private readonly execBackend: ExecBackend | undefined;
+  private readonly gracefulPodDeletion: boolean;
+  readonly tls: TlsMaterial | undefined;
   private readonly onRequestDone?: (record: RequestRecord) => void;
   /** Recent requests, newest last: handy to see what a client really sent. */
   readonly requests: RequestRecord[] = [];
@@ -106,9 +133,15 @@ export class TestApiServer {
       now: options.now ?? (() => new Date()),
     };
     this.onRequestDone = options.onRequest;
+    this.token = options.token;
+    this.execBackend = options.exec;
+    this.gracefulPodDeletion = options.gracefulPodDeletion === true;
+    this.tls = options.tls;
     this.store = new VersionedStore(this.options.historyLimit);
     this.served = new ServedTypes(this.store, RESOURCE_TYPES, CUSTOM_RESOURCE_IMPLEMENTATIONS);
-    this.registry = new Registry(this.store, this.options.now, () => this.served.all());
+    this.registry = new Registry(this.store, this.options.now, () => this.served.all(), {
+      gracefulPodDeletion: this.gracefulPodDeletion,
+    });
     this.hub = new WatchHub(this.store, this.options.bookmarkIntervalMs);
     // A deleted CRD takes its resource with it: watches of it end, as the API server closes them.
     this.store.subscribe((event) => {
@@ -153,7 +186,7 @@ export class TestApiServer {
 
   get url(): string {
     const host = this.host.includes(':') ? `[${this.host}]` : this.host;
-    return `http://${host}:${this.boundPort}`;
+    return `${this.tls ? 'https' : 'http'}://${host}:${this.boundPort}`;
   }
 
   /** The current global resourceVersion. */
@@ -167,6 +200,7 @@ export class TestApiServer {
 
   /** Stops listening and drops every connection (open watches see a broken stream). */
   async stop(): Promise<void> {
+    for (const extra of this.extraServers.splice(0)) extra.close();
     const server = this.server;
     if (!server) return;
     this.server = undefined;
@@ -217,7 +251,11 @@ export class TestApiServer {
   }
 
   writeKubeconfig(path: string, options: KubeconfigOptions = {}): void {
-    writeKubeconfig(path, this.url, options);
+    writeKubeconfig(path, this.url, {
+      ...(this.token ? { token: this.token } : {}),
+      ...(this.tls ? { certificateAuthority: this.tls.cert } : {}),
+      ...options,
+    });
   }
 
   // In-process access. Writes go through the same registry as HTTP writes (same validation, defaults,
@@ -257,8 +295,9 @@ export class TestApiServer {
     }).object;
   }
 
-  delete(ref: ObjectRef): KubeObject {
-    return this.registry.delete(this.typeOf(ref.kind), ref.namespace, ref.name).object;
+  /** Deletes an object; a pod under graceful deletion gets its deletionTimestamp instead. */
+  delete(ref: ObjectRef, options: { gracePeriodSeconds?: number } = {}): KubeObject {
+    return this.registry.delete(this.typeOf(ref.kind), ref.namespace, ref.name, options).object;
   }
 
   get(ref: ObjectRef): KubeObject | undefined {
@@ -306,13 +345,41 @@ export class TestApiServer {
     }
   }
 
-  private async listen(): Promise<void> {
-    const server = createServer((req, res) => void this.onRequest(req, res));
+  /**
+   * Also serves on a Unix socket (same handlers, TLS and token): local programs in other network
+   * namespaces reach the server through the path, with no relay in between. Stopped with the server.
+   */
+  async listenOnSocket(path: string): Promise<void> {
+    rmSync(path, { force: true });
+    const server = this.makeServer();
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(path, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    this.extraServers.push(server);
+  }
+
+  private makeServer(): Server {
+    const handler = (req: IncomingMessage, res: ServerResponse): void => void this.onRequest(req, res);
+    const server = this.tls
+      ? createTlsServer({ cert: this.tls.cert, key: this.tls.key }, handler)
+      : createServer(handler);
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) =>
+      this.onUpgrade(req, socket, head),
+    );
     server.keepAliveTimeout = 30_000;
-    server.on('connection', (socket: Socket) => {
+    server.on(this.tls ? 'secureConnection' : 'connection', (socket: Socket) => {
       this.sockets.add(socket);
       socket.on('close', () => this.sockets.delete(socket));
     });
+    return server;
+  }
+
+  private async listen(): Promise<void> {
+    const server = this.makeServer();
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(this.boundPort, this.host, () => {
@@ -356,6 +423,10 @@ export class TestApiServer {
       this.onRequestDone?.(record);
     });
     try {
+      if (!isAuthenticated(req.headers, this.token)) {
+        req.resume();
+        throw unauthorized();
+      }
       const url = new URL(req.url ?? '/', 'http://localhost');
       const isWatch =
         url.searchParams.get('watch') === 'true' ||
@@ -379,6 +450,41 @@ export class TestApiServer {
       }
       sendError(res, toApiError(err));
     }
+  }
+
+  /** Upgrade requests: only pods/{name}/exec (to WebSocket, for kubectl exec); the rest is refused. */
+  private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    socket.on('error', () => socket.destroy());
+    const record: RequestRecord = {
+      method: req.method ?? 'GET',
+      url: req.url ?? '/',
+      userAgent: req.headers['user-agent'],
+    };
+    this.requests.push(record);
+    try {
+      if (!isAuthenticated(req.headers, this.token)) throw unauthorized();
+      const url = new URL(req.url ?? '/', 'http://localhost');
+      const matched = route(url.pathname);
+      if (matched?.kind !== 'resource' || matched.subresource !== 'exec' || matched.name === undefined)
+        throw errors.badRequest('only pods/{name}/exec can be upgraded');
+      handleExecUpgrade(
+        this.registry,
+        this.execBackend,
+        matched.rt,
+        matched.namespace,
+        matched.name,
+        url.searchParams,
+        req,
+        socket,
+        head,
+      );
+      record.status = 101;
+    } catch (err) {
+      const apiError = toApiError(err);
+      record.status = apiError.code;
+      refuseUpgrade(socket, apiError);
+    }
+    this.onRequestDone?.(record);
   }
 }
 

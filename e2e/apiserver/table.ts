@@ -5,76 +5,10 @@
  * for network policies.
  */
 import type { ResourceType } from './resources';
+import { AGE, age, column, NAME, type IncludeObject, type KindPrinter } from './table-columns';
 import { isPlainObject, type KubeObject } from './types';
 
-export interface TableColumn {
-  name: string;
-  type: string;
-  format: string;
-  description: string;
-  priority: number;
-}
-
-export type IncludeObject = 'None' | 'Metadata' | 'Object';
-
-interface KindPrinter {
-  columns: TableColumn[];
-  cells(obj: KubeObject, now: Date): unknown[];
-}
-
-const column = (
-  name: string,
-  description: string,
-  priority = 0,
-  type = 'string',
-  format = '',
-): TableColumn => ({
-  name,
-  type,
-  format,
-  description,
-  priority,
-});
-
-const NAME = column('Name', 'Name must be unique within a namespace.', 0, 'string', 'name');
-const AGE = column(
-  'Age',
-  'CreationTimestamp is a timestamp representing the server time when this object was created.',
-);
-
-/** k8s.io/apimachinery/pkg/util/duration.HumanDuration. */
-export function humanDuration(ms: number): string {
-  const seconds = Math.floor(ms / 1000);
-  if (seconds < 0) return '0s';
-  if (seconds < 60 * 2) return `${seconds}s`;
-  const minutes = Math.floor(seconds / 60);
-  if (minutes < 10) {
-    const s = seconds % 60;
-    return s === 0 ? `${minutes}m` : `${minutes}m${s}s`;
-  }
-  if (minutes < 60 * 3) return `${minutes}m`;
-  const hours = Math.floor(minutes / 60);
-  if (hours < 8) {
-    const m = minutes % 60;
-    return m === 0 ? `${hours}h` : `${hours}h${m}m`;
-  }
-  if (hours < 48) return `${hours}h`;
-  if (hours < 24 * 8) {
-    const h = hours % 24;
-    return h === 0 ? `${Math.floor(hours / 24)}d` : `${Math.floor(hours / 24)}d${h}h`;
-  }
-  if (hours < 24 * 365 * 2) return `${Math.floor(hours / 24)}d`;
-  if (hours < 24 * 365 * 8) {
-    const dy = Math.floor(hours / 24) % 365;
-    return dy === 0 ? `${Math.floor(hours / 24 / 365)}y` : `${Math.floor(hours / 24 / 365)}y${dy}d`;
-  }
-  return `${Math.floor(hours / 24 / 365)}y`;
-}
-
-function age(obj: KubeObject, now: Date): string {
-  const created = obj.metadata.creationTimestamp;
-  return created ? humanDuration(now.getTime() - Date.parse(created)) : '<unknown>';
-}
+export { humanDuration, type IncludeObject, type TableColumn } from './table-columns';
 
 function record(value: unknown): Record<string, unknown> {
   return isPlainObject(value) ? value : {};

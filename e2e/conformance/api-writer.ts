@@ -17,9 +17,8 @@
  * right after (a list's resourceVersion). That is exact while the caller is the only writer,
  * which the conformance and update tests are (agents only read).
  */
-import { readFileSync } from 'node:fs';
-import { parse } from 'yaml';
 import type { K8sObject } from '../sandbox';
+import { KubeRest } from '../sandbox/live/kube-rest';
 import { canonicalJson, refText, type ClusterWrite, type ObjectKind, type ObjectRef } from './cluster-writes';
 
 export type WatchedResource = 'namespaces' | 'nodes' | 'pods' | 'networkpolicies' | 'clusternetworkpolicies';
@@ -88,50 +87,27 @@ export function lostFields(sent: unknown, stored: unknown, path = ''): string[] 
   return canonicalJson(sent) === canonicalJson(stored) ? [] : [path];
 }
 
-/** The API server URL of a kubeconfig's current context. */
-export function serverOfKubeconfig(file: string): string {
-  const kc = parse(readFileSync(file, 'utf8')) as {
-    'current-context'?: string;
-    contexts?: { name: string; context: { cluster: string } }[];
-    clusters?: { name: string; cluster: { server: string } }[];
-  };
-  const ctx = kc.contexts?.find((c) => c.name === kc['current-context']);
-  const server = kc.clusters?.find((c) => c.name === ctx?.context.cluster)?.cluster.server;
-  if (!server) throw new Error(`${file}: no server for the current context`);
-  return server.replace(/\/$/, '');
-}
-
 type Json = Record<string, unknown>;
 
 export class ApiWriter {
-  constructor(private readonly server: string) {}
+  constructor(private readonly api: KubeRest) {}
 
+  /** The server, token and CA of the kubeconfig (the sandbox's API server is HTTPS with a token). */
   static fromKubeconfig(file: string): ApiWriter {
-    return new ApiWriter(serverOfKubeconfig(file));
+    return new ApiWriter(KubeRest.fromKubeconfig(file));
   }
 
-  private async call(
+  private call(
     method: string,
     path: string,
     body?: unknown,
     contentType = 'application/json',
   ): Promise<Json> {
-    const r = await fetch(`${this.server}${path}`, {
-      method,
-      headers: { accept: 'application/json', ...(body !== undefined ? { 'content-type': contentType } : {}) },
-      body: body === undefined ? undefined : JSON.stringify(body),
-      signal: AbortSignal.timeout(10_000),
-    });
-    const text = await r.text();
-    let json: Json;
-    try {
-      json = JSON.parse(text) as Json;
-    } catch {
-      throw new Error(`${method} ${path}: HTTP ${r.status}, not JSON: ${text.slice(0, 200)}`);
-    }
-    if (!r.ok)
-      throw new Error(`${method} ${path}: HTTP ${r.status}: ${String(json.message ?? text.slice(0, 200))}`);
-    return json;
+    return this.api.call(method, path, body, contentType, 10_000);
+  }
+
+  async close(): Promise<void> {
+    await this.api.close();
   }
 
   /** The server's current revision (the resourceVersion of a list). */

@@ -6,7 +6,7 @@
 import type { VerdictEvent } from '../../agent/daemon/verdicts/event';
 import { listCases, loadCase } from '../cases';
 import type { ReachabilityMatrix } from '../sandbox';
-import { probeEndpoints } from '../sandbox/endpoints';
+import { planEndpoints } from '../sandbox/endpoints';
 import { checkAttribution } from './attribution';
 import { groupCases, type CaseGroup, type PreparedCase } from './case-groups';
 
@@ -35,7 +35,7 @@ function event(
   port: number,
   decision: Partial<VerdictEvent>,
 ): VerdictEvent {
-  const ip = (label: string) => probeEndpoints(group.plan).find((e) => e.label === label)!.ipv4!;
+  const ip = (label: string) => planEndpoints(group.plan).find((e) => e.label === label)!.ipv4!;
   return {
     seq: ++seq,
     time: '2026-12-02T08:00:00.000Z',
@@ -59,7 +59,7 @@ function check(name: string, matrix: ReachabilityMatrix, events: VerdictEvent[])
   return checkAttribution({
     scenario: pc.scenario,
     matrix,
-    endpoints: probeEndpoints(group.plan),
+    endpoints: planEndpoints(group.plan),
     externals: group.plan.externals,
     events,
   });

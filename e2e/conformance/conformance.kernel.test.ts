@@ -17,7 +17,7 @@ import { analyzeScenario } from '../../agent/cli/analysis';
 import { listCases, loadCase } from '../cases';
 import type { K8sObject, Topology } from '../sandbox';
 import { describeKernel, endpointScript, leftovers } from '../sandbox/testutil/kernel';
-import { probeEndpoints } from '../sandbox/endpoints';
+import { planEndpoints } from '../sandbox/endpoints';
 import { checkAttribution, type AttributionResult } from './attribution';
 import { groupCases, pairPlacement, type CaseGroup, type PreparedCase } from './case-groups';
 import { POLICY_KINDS, type ObjectKind } from './cluster-writes';
@@ -144,7 +144,7 @@ describeKernel('conformance: every case of e2e/cases with real packets', () => {
           checkAttribution({
             scenario: pc.scenario,
             matrix: report.matrix,
-            endpoints: probeEndpoints(cluster!.plan),
+            endpoints: planEndpoints(cluster!.plan),
             externals: cluster!.plan.externals,
             events: seen,
           });

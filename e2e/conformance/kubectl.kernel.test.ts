@@ -24,7 +24,8 @@ import { join } from 'node:path';
 import { agentDebugSocket, StateStore } from '../sandbox';
 import { describeKernel, leftovers } from '../sandbox/testutil/kernel';
 import { waitForEnforcement, type ExpectedModel } from './agent-sync';
-import { ApiWriter, serverOfKubeconfig, type WatchedResource } from './api-writer';
+import { KubeRest } from '../sandbox/live/kube-rest';
+import { ApiWriter, type WatchedResource } from './api-writer';
 import { REPO, requireDist } from './testutil/dist';
 import { CLUSTER_NETWORK_POLICY_CRD } from '../apiserver/kinds/cluster-network-policy';
 
@@ -418,14 +419,15 @@ describeKernel('a kept sandbox driven by kubectl', () => {
   });
 
   test('palisade sandbox down --id leaves nothing behind', async () => {
-    const server = serverOfKubeconfig(kubeEnv.KUBECONFIG!);
-    expect((await fetch(`${server}/version`)).status).toBe(200);
+    const api = KubeRest.fromKubeconfig(kubeEnv.KUBECONFIG!);
+    expect(await api.get('/version')).toMatchObject({ gitVersion: expect.any(String) });
     const r = await palisade('sandbox', 'down', '--id', id!);
     expect([r.code, r.stderr]).toEqual([0, `sandbox ${id} removed\n`]);
     expect(await leftovers(id!)).toEqual({ namespaces: [], links: [], processes: [] });
     expect(existsSync(join(stateDir, id!))).toBe(false);
     // Nothing listens on the loopback port any more.
-    await expect(fetch(`${server}/version`)).rejects.toThrow();
+    await expect(api.get('/version')).rejects.toThrow();
+    await api.close();
     // The watches lose their server with the sandbox: kubectl ends by itself.
     await until('kubectl get -w to end', () =>
       watchers.every((w) => w.child.exitCode !== null || w.child.signalCode !== null),

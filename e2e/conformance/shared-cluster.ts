@@ -147,8 +147,10 @@ export class SharedCluster {
       const fixed = this.held.filter((o) => !(o.kind in RESOURCE_OF_KIND));
       this.held = [
         ...fixed,
-        ...(await this.api.readState([...kinds])).filter(
-          (o) => o.kind !== 'Namespace' || managed.has(o.metadata.name),
+        ...(await this.api.readState([...kinds])).filter((o) =>
+          o.kind === 'Namespace'
+            ? managed.has(o.metadata.name)
+            : o.metadata.namespace === undefined || managed.has(o.metadata.namespace),
         ),
       ];
       throw e;
@@ -181,6 +183,7 @@ export class SharedCluster {
   }
 
   async stop(): Promise<void> {
+    await this.api.close();
     await this.sandbox.teardown();
   }
 }

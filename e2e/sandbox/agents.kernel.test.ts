@@ -15,6 +15,7 @@ import { compareMatrices } from './matrix';
 import { inNetns } from './netns';
 import { planFromScenario, type PlanProbe, type Topology } from './plan';
 import { run, runChecked } from './run';
+import { KubeRest } from './live/kube-rest';
 import { Sandbox } from './sandbox';
 import { describeKernel, endpointScript, leftovers } from './testutil/kernel';
 
@@ -77,10 +78,11 @@ describeKernel('sandbox with agents: probes equal palisade analyze', () => {
       expect(compareMatrices(report.matrix, analyzeScenario(scenario, chosen, externals))).toEqual([]);
       // The API server is reachable from the host namespace, at the kubeconfig's address.
       expect(readFileSync(sandbox.kubeconfig!, 'utf8')).toContain(sandbox.localApiServerUrl!);
-      const pods = (await (await fetch(`${sandbox.localApiServerUrl}/api/v1/pods`)).json()) as {
-        items: unknown[];
-      };
-      expect(pods.items).toHaveLength(plan.pods.length);
+      // Only with the kubeconfig's token and CA: the server is HTTPS and requires the token.
+      const api = KubeRest.fromKubeconfig(sandbox.kubeconfig!);
+      const pods = await api.list('/api/v1/pods').finally(() => api.close());
+      // The scenario's pods and one agent pod per node.
+      expect(pods.items).toHaveLength(plan.pods.length + plan.nodes.length);
       // Each agent programmed its own node namespace.
       for (const n of plan.nodes) {
         const rules = await runChecked(inNetns(sandbox.names.nodeNs(n.name), ['iptables-save']));

@@ -14,7 +14,24 @@ interface Pending {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-export class ControlClient {
+/** What probing needs of an endpoint: a node's or external host's process, or a pod's view of its node's pod host. */
+export interface EndpointClient {
+  request<R extends ControlRequest>(request: R, timeoutMs?: number): Promise<ControlResultOf<R>>;
+}
+
+/** One pod of a node's pod endpoint host (live/pod-endpoints.py): every request names the pod. */
+export class PodEndpointView implements EndpointClient {
+  constructor(
+    private readonly host: ControlClient,
+    readonly uid: string,
+  ) {}
+
+  request<R extends ControlRequest>(request: R, timeoutMs = 30_000): Promise<ControlResultOf<R>> {
+    return this.host.send({ ...request, pod: this.uid }, timeoutMs) as Promise<ControlResultOf<R>>;
+  }
+}
+
+export class ControlClient implements EndpointClient {
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
   private closed: Error | undefined;
@@ -76,6 +93,11 @@ export class ControlClient {
   }
 
   request<R extends ControlRequest>(request: R, timeoutMs = 30_000): Promise<ControlResultOf<R>> {
+    return this.send(request, timeoutMs) as Promise<ControlResultOf<R>>;
+  }
+
+  /** Any request of the JSON-lines protocol (the pod endpoint host adds its own ops). */
+  send(request: { readonly op: string } & Record<string, unknown>, timeoutMs = 30_000): Promise<unknown> {
     if (this.closed) return Promise.reject(this.closed);
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
@@ -83,7 +105,7 @@ export class ControlClient {
         this.pending.delete(id);
         reject(new Error(`${this.name}: ${request.op} got no answer within ${timeoutMs} ms`));
       }, timeoutMs);
-      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, timer });
+      this.pending.set(id, { resolve, reject, timer });
       this.socket.write(JSON.stringify({ id, request }) + '\n');
     });
   }

@@ -36,6 +36,7 @@ export function nodeHostId(plan: SandboxPlan, node: string): string {
   )}`;
 }
 
+/** The hosts with an endpoint process of their own: nodes and external hosts (pods are served by their node's pod endpoint host). */
 export function hosts(plan: SandboxPlan, names: SandboxNames): Host[] {
   return [
     ...plan.nodes.map((n): Host => ({
@@ -43,9 +44,6 @@ export function hosts(plan: SandboxPlan, names: SandboxNames): Host[] {
       ns: names.nodeNs(n.name),
       role: `node ${n.name}`,
     })),
-    ...plan.pods.flatMap((p, i): Host[] =>
-      p.hostNetwork ? [] : [{ id: `p${i + 1}`, ns: names.podNs(p.key), role: `pod ${p.key}` }],
-    ),
     ...plan.externals.map((ip, i): Host => ({
       id: `x${i + 1}`,
       ns: names.externalNs(ip),
@@ -54,15 +52,29 @@ export function hosts(plan: SandboxPlan, names: SandboxNames): Host[] {
   ];
 }
 
+/** A pod as the API server has it, reduced to what probing needs. */
+export interface LivePod {
+  readonly key: string;
+  readonly uid: string;
+  readonly node: string;
+  readonly hostNetwork: boolean;
+  readonly ipv4?: string;
+  readonly ipv6?: string;
+}
+
+/** The host id of a live pod: its node's for a hostNetwork pod, else `pod:<uid>`. */
+export function livePodHostId(plan: SandboxPlan, pod: LivePod): string {
+  return pod.hostNetwork ? nodeHostId(plan, pod.node) : `pod:${pod.uid}`;
+}
+
 /** Pods sorted by namespace then name, then external hosts in plan order. */
-export function probeEndpoints(plan: SandboxPlan): ProbeEndpoint[] {
-  const pods = plan.pods
-    .map((p, i) => ({ p, i }))
-    .sort((a, b) => compareKeys(a.p.key, b.p.key))
-    .map(({ p, i }): ProbeEndpoint => ({
+export function probeEndpoints(plan: SandboxPlan, pods: readonly LivePod[]): ProbeEndpoint[] {
+  const sorted = [...pods]
+    .sort((a, b) => compareKeys(a.key, b.key))
+    .map((p): ProbeEndpoint => ({
       label: p.key,
       kind: 'pod',
-      host: p.hostNetwork ? nodeHostId(plan, p.node) : `p${i + 1}`,
+      host: livePodHostId(plan, p),
       ...(p.ipv4 ? { ipv4: p.ipv4 } : {}),
       ...(p.ipv6 ? { ipv6: p.ipv6 } : {}),
     }));
@@ -72,5 +84,22 @@ export function probeEndpoints(plan: SandboxPlan): ProbeEndpoint[] {
     host: `x${i + 1}`,
     ...(ip.includes(':') ? { ipv6: ip } : { ipv4: ip }),
   }));
-  return [...pods, ...externals];
+  return [...sorted, ...externals];
+}
+
+/**
+ * The endpoints of the plan's own (scenario) pods, with the addresses the plan gives them (the
+ * kubelets wire scenario pods with exactly those): for mapping the addresses a kernel reports
+ * back to pods without asking the API server.
+ */
+export function planEndpoints(plan: SandboxPlan): ProbeEndpoint[] {
+  const pods: LivePod[] = plan.pods.map((p) => ({
+    key: p.key,
+    uid: p.key,
+    node: p.node,
+    hostNetwork: p.hostNetwork,
+    ...(p.ipv4 ? { ipv4: p.ipv4 } : {}),
+    ...(p.ipv6 ? { ipv6: p.ipv6 } : {}),
+  }));
+  return probeEndpoints(plan, pods);
 }

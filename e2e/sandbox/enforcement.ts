@@ -18,9 +18,20 @@
  * process (the host namespace cannot reach them); the relayed server answers GET /version
  * from the host.
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { cidrContainsIP, parseCIDR, parseIP } from '../../compiler/validate/ip';
+import { selfSignedCertificate } from '../apiserver/tls';
 import type { K8sObject } from './k8s-objects';
+import type { LiveClusterConfig } from './live/config';
+import { ControlClient } from './control-client';
+import { keyOf } from './live/informer';
+import { KubeRest } from './live/kube-rest';
+import { isReady } from './live/pod-status';
+import { nodePodCIDRs, type SandboxPlan } from './plan';
+import { sourceFile } from './source-file';
+import { findPython } from './tools';
 import type { EnforcementSetup, SandboxContext } from './sandbox';
 import type { StateStore } from './state';
 import { CONTROL_ADDRESS } from './topology';
@@ -28,6 +39,8 @@ import { CONTROL_ADDRESS } from './topology';
 export interface EnforcementLaunch {
   readonly apiServerArgv: readonly string[];
   readonly apiServerPort: number;
+  /** The cluster simulator (scheduler, controllers, kubelets, agent supervisor). */
+  readonly simulatorArgv: readonly string[];
   readonly agentArgv: readonly string[];
   /** A relay: forwards connections from {listen} to {connect}, writes its address to {addressFile}. */
   readonly relayArgv: readonly string[];
@@ -39,15 +52,20 @@ export interface EnforcementLaunch {
 export const DEFAULT_ENFORCEMENT_LAUNCH: EnforcementLaunch = {
   apiServerArgv: [
     '{execPath}',
-    '{repo}/dist/e2e/apiserver/main.js',
+    '{repo}/dist/e2e/sandbox/live/apiserver-main.js',
+    '--config',
+    '{config}',
     '--host',
     '{host}',
     '--port',
     '{port}',
     '--objects',
     '{objects}',
+    '--tls-key',
+    '{tlsKey}',
   ],
   apiServerPort: 6443,
+  simulatorArgv: ['{execPath}', '{repo}/dist/e2e/sandbox/live/simulator-main.js', '--config', '{config}'],
   agentArgv: [
     '{execPath}',
     '{repo}/dist/agent/cli/main.js',
@@ -113,38 +131,6 @@ function logTail(path: string, lines = 12): string {
   }
 }
 
-/** Polls `url` from inside node `node`'s namespace until it answers 200. */
-async function waitHttpOk(
-  ctx: SandboxContext,
-  node: string,
-  url: string,
-  what: string,
-  logName: string,
-  alive: () => boolean,
-  timeoutMs: number,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let last = 'no answer';
-  for (;;) {
-    ctx.signal?.throwIfAborted();
-    if (!alive())
-      throw new Error(`${what} exited while starting; its log ends:${logTail(ctx.store.logPath(logName))}`);
-    try {
-      const r = await ctx.nodeClient(node).request({ op: 'http-get', url, timeoutMs: 1000 }, 5000);
-      if (r.status === 200) return;
-      last = `HTTP ${r.status} ${r.body.slice(0, 200)}`;
-    } catch (e) {
-      last = (e as Error).message;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(
-        `${what} not ready after ${timeoutMs} ms (${url}: ${last}); its log ends:${logTail(ctx.store.logPath(logName))}`,
-      );
-    }
-    await sleep(100);
-  }
-}
-
 /** What enforcement started, for the state file and the user. */
 export interface EnforcementAccess {
   /** The API server inside the sandbox (fabric namespace), as the agents reach it. */
@@ -174,10 +160,12 @@ async function relayAddress(
   }
 }
 
-/** GET url from this (the host) namespace until it answers 200. */
-async function waitLocalHttpOk(
-  url: string,
+/** GET /version through `api` (from the host namespace) until it answers. */
+async function waitApiServer(
+  api: KubeRest,
   what: string,
+  alive: () => boolean,
+  logFile: string,
   timeoutMs: number,
   signal?: AbortSignal,
 ): Promise<void> {
@@ -185,15 +173,17 @@ async function waitLocalHttpOk(
   let last = 'no answer';
   for (;;) {
     signal?.throwIfAborted();
+    if (!alive()) throw new Error(`${what} exited while starting; its log ends:${logTail(logFile)}`);
     try {
-      const r = await fetch(url, { signal: AbortSignal.timeout(1000) });
-      if (r.status === 200) return;
-      last = `HTTP ${r.status}`;
+      await api.call('GET', '/version', undefined, undefined, 1000);
+      return;
     } catch (e) {
       last = (e as Error).message;
     }
     if (Date.now() > deadline)
-      throw new Error(`${what} not reachable after ${timeoutMs} ms (${url}: ${last})`);
+      throw new Error(
+        `${what} not reachable after ${timeoutMs} ms (${last}); its log ends:${logTail(logFile)}`,
+      );
     await sleep(50);
   }
 }
@@ -233,25 +223,255 @@ async function startRelays(
     started.child.once('exit', () => (exited = true));
     bound.set(r.side, await relayAddress(ctx, addressFile, logName, () => !exited, launch.readyTimeoutMs));
   }
-  const url = `http://${bound.get('host')!}`;
-  await waitLocalHttpOk(`${url}/version`, 'the relayed API server', launch.readyTimeoutMs, ctx.signal);
-  return url;
+  return `https://${bound.get('host')!}`;
 }
 
-export function enforcement(
+/** One pod endpoint host per node (live/pod-endpoints.py), in the host namespaces: it enters pods' namespaces itself. */
+async function startPodEndpoints(ctx: SandboxContext, timeoutMs: number): Promise<void> {
+  const python = findPython();
+  if (!python) throw new Error('python3 is required');
+  const script = sourceFile(join('e2e', 'sandbox', 'live'), 'pod-endpoints.py');
+  await Promise.all(
+    ctx.plan.nodes.map(async (n, i) => {
+      const socket = podEndpointsSocket(ctx.store, i);
+      const started = ctx.startProcess(
+        undefined,
+        [python, script, '--socket', socket],
+        `pod endpoints ${n.name}`,
+        `pod-endpoints-n${i + 1}`,
+      );
+      let exited = false;
+      started.child.once('exit', () => (exited = true));
+      const client = await ControlClient.connect(
+        socket,
+        `pod endpoints of ${n.name}`,
+        timeoutMs,
+        () => !exited,
+      );
+      client.close();
+    }),
+  );
+}
+
+/** Fills the placeholders it has values for and leaves the others for later. */
+function fillSome(argv: readonly string[], values: Readonly<Record<string, string>>): string[] {
+  return argv.map((arg) => arg.replace(/\{([a-zA-Z]+)\}/g, (whole, key: string) => values[key] ?? whole));
+}
+
+/** The objects of a plan alone (no agents, so no labels or policies matter): namespaces and pods. */
+export function planObjects(plan: SandboxPlan): K8sObject[] {
+  const namespaces = [...new Set(plan.pods.map((p) => p.key.split('/')[0]))];
+  return [
+    ...namespaces.map((name): K8sObject => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name } })),
+    ...plan.pods.map((p): K8sObject => {
+      const [namespace, name] = p.key.split('/');
+      return {
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name, namespace },
+        spec: {
+          nodeName: p.node,
+          ...(p.hostNetwork ? { hostNetwork: true } : {}),
+          containers: [{ name: 'main', image: 'palisade-sandbox/endpoint' }],
+        },
+      };
+    }),
+  ];
+}
+
+const HOSTNAME_LABEL = 'kubernetes.io/hostname';
+
+/**
+ * What each plan node's Node object says, for the simulator that registers it (the one source
+ * of Node objects): the labels, addresses and pod CIDRs of the scenario's Node object when
+ * `objects` has one, else the hostname label, the wired addresses and the plan's CIDRs.
+ */
+export function nodeDeclarations(
+  plan: SandboxPlan,
+  objects: readonly K8sObject[],
+): Map<string, { labels: Record<string, string>; addresses: string[]; podCIDRs: string[] }> {
+  const declared = new Map(
+    objects.filter((o) => o.kind === 'Node').map((o) => [(o.metadata as { name: string }).name, o]),
+  );
+  for (const name of declared.keys())
+    if (!plan.nodes.some((n) => n.name === name))
+      throw new Error(`the objects declare Node ${name}, which the sandbox does not have`);
+  return new Map(
+    plan.nodes.map((n) => {
+      const wired = [n.ipv4, n.ipv6].filter((ip): ip is string => ip !== undefined);
+      const obj = declared.get(n.name);
+      if (!obj)
+        return [
+          n.name,
+          { labels: { [HOSTNAME_LABEL]: n.name }, addresses: wired, podCIDRs: nodePodCIDRs(plan, n.name) },
+        ];
+      const meta = obj.metadata as { labels?: Record<string, string> };
+      const spec = (obj.spec ?? {}) as { podCIDRs?: string[] };
+      const status = (obj.status ?? {}) as { addresses?: { type?: string; address?: string }[] };
+      const addresses = (status.addresses ?? [])
+        .filter((a) => a.type === 'InternalIP' && typeof a.address === 'string')
+        .map((a) => a.address!);
+      for (const ip of wired)
+        if (!addresses.includes(ip))
+          throw new Error(`Node ${n.name} does not list the address ${ip} the sandbox wires it with`);
+      const podCIDRs =
+        spec.podCIDRs && spec.podCIDRs.length > 0 ? [...spec.podCIDRs] : nodePodCIDRs(plan, n.name);
+      return [n.name, { labels: { ...meta.labels }, addresses, podCIDRs }];
+    }),
+  );
+}
+
+/** Scenario pods outside their node's CIDRs, which a bridged pod of that node reaches on-link. */
+function onLinkExtra(plan: SandboxPlan, node: string): string[] {
+  const cidrs = nodePodCIDRs(plan, node)
+    .map((c) => parseCIDR(c))
+    .filter((c) => c !== undefined);
+  const out: string[] = [];
+  for (const p of plan.pods.filter((x) => x.node === node && !x.hostNetwork)) {
+    for (const ip of [p.ipv4, p.ipv6]) {
+      const parsed = ip === undefined ? undefined : parseIP(ip);
+      if (parsed && !cidrs.some((c) => cidrContainsIP(c, parsed)))
+        out.push(`${ip}/${parsed.family === 4 ? 32 : 128}`);
+    }
+  }
+  return out;
+}
+
+/** Scenario pods inside the node's CIDRs that live on other nodes (a bridged pod must not ARP for them). */
+function offLink(plan: SandboxPlan, node: string): string[] {
+  const cidrs = nodePodCIDRs(plan, node)
+    .map((c) => parseCIDR(c))
+    .filter((c) => c !== undefined);
+  const out: string[] = [];
+  for (const p of plan.pods.filter((x) => x.node !== node && !x.hostNetwork)) {
+    for (const ip of [p.ipv4, p.ipv6]) {
+      const parsed = ip === undefined ? undefined : parseIP(ip);
+      if (parsed && cidrs.some((c) => cidrContainsIP(c, parsed)))
+        out.push(`${ip}/${parsed.family === 4 ? 32 : 128}`);
+    }
+  }
+  return out;
+}
+
+function withoutStatus(o: K8sObject): K8sObject {
+  if (o.kind !== 'Pod') return o;
+  const { status: _status, ...rest } = o;
+  return rest as K8sObject;
+}
+
+async function waitAllPodsReady(
+  api: KubeRest,
+  expected: number,
+  timeoutMs: number,
+  simulatorLog: string,
+  alive: () => boolean,
+  signal?: AbortSignal,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  for (;;) {
+    signal?.throwIfAborted();
+    if (!alive()) throw new Error(`the cluster simulator exited; its log ends:${logTail(simulatorLog)}`);
+    const { items } = await api.list('/api/v1/pods');
+    const notReady = items.filter((p) => !isReady(p)).map((p) => keyOf(p));
+    if (items.length >= expected && notReady.length === 0) return;
+    last = `${items.length} pods (${expected} expected), not ready: ${notReady.slice(0, 8).join(', ')}`;
+    if (Date.now() > deadline)
+      throw new Error(
+        `pods not ready after ${timeoutMs} ms: ${last}; the simulator's log ends:${logTail(simulatorLog)}`,
+      );
+    await sleep(50);
+  }
+}
+
+/**
+ * The live cluster of a sandbox (always: pods are wired by it) and, with `agents`, one
+ * `palisade agent` per node run by the simulator's agent supervisor:
+ *   TLS certificate and token ── API server (fabric namespace) ── relays ── kubeconfigs
+ *   ── pod endpoint hosts (one per node) ── cluster simulator ── every pod Ready
+ */
+export function liveCluster(
   objects: readonly K8sObject[],
   launch: EnforcementLaunch = DEFAULT_ENFORCEMENT_LAUNCH,
+  agents = true,
 ): EnforcementSetup {
   return async (ctx) => {
     const repo = repoRoot();
-    const objectsFile = join(ctx.store.dir, 'objects.json');
-    writeFileSync(objectsFile, JSON.stringify(objects));
-    const apiServerUrl = `http://${CONTROL_ADDRESS}:${launch.apiServerPort}`;
-    const agentKubeconfig = join(ctx.store.dir, 'agent-kubeconfig');
-    writeFileSync(agentKubeconfig, kubeconfigJson(apiServerUrl), { mode: 0o600 });
-    const common = { execPath: process.execPath, repo, kubeconfig: agentKubeconfig, objects: objectsFile };
+    const id = ctx.store.state.id;
+    const dir = ctx.store.dir;
+    const tls = selfSignedCertificate(['127.0.0.1', CONTROL_ADDRESS]);
+    const token = randomBytes(32).toString('base64url');
+    const files = {
+      objects: join(dir, 'objects.json'),
+      token: join(dir, 'token'),
+      ca: join(dir, 'ca.crt'),
+      key: join(dir, 'tls.key'),
+      config: join(dir, 'live-cluster.json'),
+      agentKubeconfig: join(dir, 'agent-kubeconfig'),
+      kubeconfig: join(dir, 'kubeconfig'),
+    };
+    writeFileSync(files.token, token, { mode: 0o600 });
+    writeFileSync(files.ca, tls.cert);
+    writeFileSync(files.key, tls.key, { mode: 0o600 });
+    const nodes = nodeDeclarations(ctx.plan, objects);
+    // The simulator registers the Nodes (with what the objects declare of them): not the file.
+    writeFileSync(files.objects, JSON.stringify(objects.filter((o) => o.kind !== 'Node').map(withoutStatus)));
+    const apiServerUrl = `https://${CONTROL_ADDRESS}:${launch.apiServerPort}`;
+    writeFileSync(files.agentKubeconfig, kubeconfigJson(apiServerUrl, token, tls.cert), { mode: 0o600 });
+    const common = {
+      execPath: process.execPath,
+      repo,
+      kubeconfig: files.agentKubeconfig,
+      objects: files.objects,
+      config: files.config,
+      tlsKey: files.key,
+    };
 
-    const firstNode = ctx.plan.nodes[0].name;
+    const config: LiveClusterConfig = {
+      id,
+      topology: ctx.store.state.topology,
+      apiSocket: ctx.store.socketPath('apiserver-direct'),
+      tokenFile: files.token,
+      caFile: files.ca,
+      nodes: ctx.plan.nodes.map((n, i) => ({
+        name: n.name,
+        ns: ctx.names.nodeNs(n.name),
+        ...(n.ipv4 ? { ipv4: n.ipv4 } : {}),
+        ...(n.ipv6 ? { ipv6: n.ipv6 } : {}),
+        ...nodes.get(n.name)!,
+        endpointSocket: ctx.store.socketPath(`n${i + 1}`),
+        podEndpointsSocket: podEndpointsSocket(ctx.store, i),
+        onLinkExtra: onLinkExtra(ctx.plan, n.name),
+        offLink: offLink(ctx.plan, n.name),
+      })),
+      reserved: ctx.plan.pods
+        .filter((p) => !p.hostNetwork)
+        .map((p) => ({
+          key: p.key,
+          node: p.node,
+          ips: [p.ipv4, p.ipv6].filter((ip): ip is string => ip !== undefined),
+        })),
+      probePorts: ctx.plan.probes,
+      ...(agents
+        ? {
+            agents: {
+              argv: fillSome(launch.agentArgv, { ...common, metricsAddress: launch.agentMetricsAddress }),
+              metricsAddress: launch.agentMetricsAddress,
+              debugSockets: Object.fromEntries(
+                ctx.plan.nodes.map((n, i) => [n.name, agentDebugSocket(ctx.store, i)]),
+              ),
+              logFiles: Object.fromEntries(
+                ctx.plan.nodes.map((n, i) => [n.name, ctx.store.logPath(`agent-n${i + 1}`)]),
+              ),
+            },
+          }
+        : {}),
+      binDir: join(repo, 'bin'),
+      podsDir: join(dir, 'pods'),
+    };
+    mkdirSync(config.podsDir, { recursive: true });
+    writeFileSync(files.config, JSON.stringify(config, null, 1));
+
     const api = ctx.startProcess(
       ctx.names.fabricNs,
       fillTemplate(launch.apiServerArgv, {
@@ -259,55 +479,65 @@ export function enforcement(
         host: CONTROL_ADDRESS,
         port: String(launch.apiServerPort),
       }),
-      'test API server',
+      'API server',
       'apiserver',
     );
     let apiExited = false;
     api.child.once('exit', () => (apiExited = true));
-    await waitHttpOk(
-      ctx,
-      firstNode,
-      `${apiServerUrl}/version`,
-      'the test API server',
-      'apiserver',
-      () => !apiExited,
-      launch.readyTimeoutMs,
-    );
-    ctx.log(`sandbox ${ctx.store.state.id}: API server at ${apiServerUrl}`);
-
     const localApiServerUrl = await startRelays(ctx, launch, common, launch.apiServerPort);
-    const kubeconfig = join(ctx.store.dir, 'kubeconfig');
-    writeFileSync(kubeconfig, kubeconfigJson(localApiServerUrl), { mode: 0o600 });
-    ctx.log(
-      `sandbox ${ctx.store.state.id}: kubectl works while it runs (as root): kubectl --kubeconfig ${kubeconfig} get pods -A`,
-    );
-
-    await Promise.all(
-      ctx.plan.nodes.map(async (n, i) => {
-        const argv = fillTemplate(launch.agentArgv, {
-          ...common,
-          node: n.name,
-          metricsAddress: launch.agentMetricsAddress,
-          debugSocket: agentDebugSocket(ctx.store, i),
-        });
-        const agent = ctx.startProcess(ctx.names.nodeNs(n.name), argv, `agent ${n.name}`, `agent-n${i + 1}`);
-        let exited = false;
-        agent.child.once('exit', () => (exited = true));
-        const url = `http://${launch.agentMetricsAddress}/readyz`;
-        await waitHttpOk(
-          ctx,
-          n.name,
-          url,
-          `the agent of node ${n.name}`,
-          `agent-n${i + 1}`,
-          () => !exited,
-          launch.readyTimeoutMs,
-        );
-      }),
-    );
-    ctx.log(`sandbox ${ctx.store.state.id}: ${ctx.plan.nodes.length} agents ready (first apply done)`);
+    await startPodEndpoints(ctx, launch.readyTimeoutMs);
+    const kubeconfig = files.kubeconfig;
+    writeFileSync(kubeconfig, kubeconfigJson(localApiServerUrl, token, tls.cert), { mode: 0o600 });
+    const rest = KubeRest.fromKubeconfig(kubeconfig);
+    try {
+      await waitApiServer(
+        rest,
+        'the API server',
+        () => !apiExited,
+        ctx.store.logPath('apiserver'),
+        launch.readyTimeoutMs,
+        ctx.signal,
+      );
+      ctx.log(`sandbox ${id}: API server at ${apiServerUrl}`);
+      ctx.log(
+        `sandbox ${id}: kubectl works while it runs (as root): kubectl --kubeconfig ${kubeconfig} get pods -A`,
+      );
+      const simulator = ctx.startProcess(
+        undefined,
+        fillTemplate(launch.simulatorArgv, common),
+        'cluster simulator',
+        'simulator',
+      );
+      let simExited = false;
+      simulator.child.once('exit', () => (simExited = true));
+      const expected = objects.filter((o) => o.kind === 'Pod').length + (agents ? ctx.plan.nodes.length : 0);
+      await waitAllPodsReady(
+        rest,
+        expected,
+        launch.readyTimeoutMs,
+        ctx.store.logPath('simulator'),
+        () => !simExited,
+        ctx.signal,
+      );
+      if (agents) ctx.log(`sandbox ${id}: ${ctx.plan.nodes.length} agents ready (first apply done)`);
+    } finally {
+      await rest.close();
+    }
     return { apiServerUrl, localApiServerUrl, kubeconfig } satisfies EnforcementAccess;
   };
+}
+
+/** The live cluster with one agent per node enforcing its policies. */
+export function enforcement(
+  objects: readonly K8sObject[],
+  launch: EnforcementLaunch = DEFAULT_ENFORCEMENT_LAUNCH,
+): EnforcementSetup {
+  return liveCluster(objects, launch, true);
+}
+
+/** The control socket of the pod endpoint host of the plan's `nodeIndex`-th node (0-based). */
+export function podEndpointsSocket(store: Pick<StateStore, 'socketPath'>, nodeIndex: number): string {
+  return store.socketPath(`pods-n${nodeIndex + 1}`);
 }
 
 /** The debug socket of the agent of the plan's `nodeIndex`-th node (0-based). */
@@ -315,14 +545,16 @@ export function agentDebugSocket(store: Pick<StateStore, 'socketPath'>, nodeInde
   return store.socketPath(`agent-n${nodeIndex + 1}`);
 }
 
-/** A kubeconfig for a plain-HTTP server without authentication (JSON is valid YAML). */
-function kubeconfigJson(server: string): string {
+/** A kubeconfig for the sandbox's HTTPS API server with its token (JSON is valid YAML). */
+function kubeconfigJson(server: string, token: string, ca: string): string {
   const name = 'palisade-sandbox';
   return JSON.stringify({
     apiVersion: 'v1',
     kind: 'Config',
-    clusters: [{ name, cluster: { server } }],
-    users: [{ name, user: {} }],
+    clusters: [
+      { name, cluster: { server, 'certificate-authority-data': Buffer.from(ca).toString('base64') } },
+    ],
+    users: [{ name, user: { token } }],
     contexts: [{ name, context: { cluster: name, user: name } }],
     'current-context': name,
   });

@@ -28,6 +28,9 @@ export { runSandboxSession, InterruptedError } from './session';
 export type { SessionOptions, SessionResult } from './session';
 export {
   enforcement,
+  liveCluster,
+  planObjects,
+  podEndpointsSocket,
   agentDebugSocket,
   DEFAULT_ENFORCEMENT_LAUNCH,
   fillTemplate,
@@ -36,6 +39,8 @@ export {
 } from './enforcement';
 export type { EnforcementLaunch, EnforcementAccess } from './enforcement';
 export { clusterObjects } from './k8s-objects';
+export type { LivePod } from './endpoints';
+export { KubeRest, KubeApiError } from './live/kube-rest';
 export type { K8sObject, ClusterObjects } from './k8s-objects';
 export { preflight, PREFLIGHT_EXIT_CODE } from './preflight';
 export { StateStore } from './state';

@@ -1,20 +1,34 @@
 import { analyzeScenario } from '../../agent/cli/analysis';
 import { loadScenario } from '../../compiler/scenario';
-import { probeEndpoints } from './endpoints';
+import { probeEndpoints as endpointsOf, type LivePod } from './endpoints';
+
 import { assembleMatrix, compareMatrices, pairTrials, trialKey, type ReachabilityMatrix } from './matrix';
 import { planFromScenario, type PlanProbe, type SandboxPlan } from './plan';
 import { smallPlan } from './testutil/plans';
+
+/** The plan's pods as the API server would list them once wired (uid = key). */
+function endpoints(plan: SandboxPlan) {
+  const pods: LivePod[] = plan.pods.map((p) => ({
+    key: p.key,
+    uid: p.key,
+    node: p.node,
+    hostNetwork: p.hostNetwork,
+    ...(p.ipv4 ? { ipv4: p.ipv4 } : {}),
+    ...(p.ipv6 ? { ipv6: p.ipv6 } : {}),
+  }));
+  return endpointsOf(plan, pods);
+}
 
 const TCP80: PlanProbe = { port: 80, protocol: 'TCP' };
 
 describe('probe endpoints', () => {
   test('pods sorted by namespace then name, then externals in plan order; hostNetwork pods served by their node', () => {
     const plan: SandboxPlan = { ...smallPlan(), externals: ['203.0.113.10', '198.51.100.1'] };
-    const eps = probeEndpoints({ ...plan, pods: [...plan.pods].reverse() });
+    const eps = endpoints({ ...plan, pods: [...plan.pods].reverse() });
     expect(eps.map((e) => [e.label, e.host])).toEqual([
-      ['x/a', 'p4'],
-      ['x/b', 'p3'],
-      ['y/c', 'p2'],
+      ['x/a', 'pod:x/a'],
+      ['x/b', 'pod:x/b'],
+      ['y/c', 'pod:y/c'],
       ['y/host', 'n2'],
       ['203.0.113.10', 'x1'],
       ['198.51.100.1', 'x2'],
@@ -25,7 +39,7 @@ describe('probe endpoints', () => {
 describe('pairTrials', () => {
   test('every ordered pair of distinct endpoints but external -> external, per probe and shared family', () => {
     const plan = smallPlan({ dualStack: true });
-    const { trials, unprobeable } = pairTrials(probeEndpoints(plan), [TCP80]);
+    const { trials, unprobeable } = pairTrials(endpoints(plan), [TCP80]);
     expect(unprobeable).toEqual([]);
     const keys = trials.map(trialKey);
     expect(new Set(keys).size).toBe(keys.length);
@@ -41,7 +55,7 @@ describe('pairTrials', () => {
 
   test('pairs that share no address family are reported, not probed', () => {
     const plan: SandboxPlan = { ...smallPlan(), externals: ['2001:db8::10'] };
-    const { unprobeable } = pairTrials(probeEndpoints(plan), [TCP80]);
+    const { unprobeable } = pairTrials(endpoints(plan), [TCP80]);
     expect(unprobeable).toContainEqual({ src: 'x/a', dst: '2001:db8::10' });
     expect(unprobeable).toContainEqual({ src: '2001:db8::10', dst: 'y/host' });
     expect(unprobeable.length).toBe(8);
@@ -50,7 +64,7 @@ describe('pairTrials', () => {
 
 describe('assembleMatrix', () => {
   const plan = smallPlan({ dualStack: true });
-  const eps = probeEndpoints(plan);
+  const eps = endpoints(plan);
   const probes: PlanProbe[] = [TCP80, { port: 53, protocol: 'UDP' }];
   const { trials } = pairTrials(eps, probes);
 
@@ -98,7 +112,7 @@ spec: {nodeName: n1, hostNetwork: true, containers: [{name: c, image: i}]}
     const probes: PlanProbe[] = [TCP80, { port: 7, protocol: 'SCTP' }];
     const externals = ['203.0.113.10', '198.51.100.7'];
     const { plan } = planFromScenario(r.scenario, externals, probes);
-    const eps = probeEndpoints(plan);
+    const eps = endpoints(plan);
     const { trials } = pairTrials(eps, probes);
     const { matrix } = assembleMatrix(eps, probes, trials, new Set(trials.map(trialKey)));
     expect(JSON.stringify(matrix)).toBe(JSON.stringify(analyzeScenario(r.scenario, probes, externals)));

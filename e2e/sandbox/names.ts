@@ -4,6 +4,7 @@
  * own namespaces), so one predicate tells what belongs to a sandbox and two sandboxes never
  * collide. Interface names stay within the kernel's 15 characters.
  */
+import { createHash } from 'node:crypto';
 import type { SandboxPlan } from './plan';
 
 /** Sandbox ids: 4 characters of [a-z0-9]. */
@@ -43,11 +44,27 @@ export interface SandboxNames {
   nodeNs(node: string): string;
   /** Fabric-side end of a node's uplink (the node-side end is `eth0`). */
   nodeUplink(node: string): string;
-  podNs(podKey: string): string;
-  /** Node-side end of a pod's veth (the pod-side end is `eth0`). */
-  podHostIf(podKey: string): string;
   externalNs(ip: string): string;
   externalUplink(ip: string): string;
+}
+
+/**
+ * The network namespace of a live pod: readable (`ps<id>-pod-<namespace>.<name>`) plus the
+ * first 8 hex digits of its uid, so a pod deleted and created again under the same name (a
+ * StatefulSet's) never meets its predecessor's namespace. Derived from the pod alone, so the
+ * API server (exec) and the sandbox (probes) find it without asking the kubelet.
+ */
+export function livePodNetns(id: string, namespace: string, name: string, uid: string): string {
+  const tag = uid.replace(/-/g, '').slice(0, 8);
+  const readable = `${namespacePrefix(id)}pod-${safe(`${namespace}.${name}`)}`;
+  return `${readable.length <= 90 ? readable : readable.slice(0, 90)}-${tag}`;
+}
+
+/** The node-side end of a live pod's veth: `ps<id>v` + 8 base-36 digits of a hash of its uid. */
+export function livePodHostIf(id: string, uid: string): string {
+  const digest = createHash('sha256').update(uid).digest();
+  const tail = (digest.readBigUInt64BE(0) % 36n ** 8n).toString(36).padStart(8, '0');
+  return checkIfName(`ps${id}v${tail}`);
 }
 
 function safe(text: string): string {
@@ -60,14 +77,14 @@ function checkIfName(name: string): string {
 }
 
 /**
- * Namespace names are readable: `ps<id>-fabric`, `ps<id>-node-<node>`, `ps<id>-pod-<ns>.<pod>`
- * (namespace names have no dots, so the first dot splits them), `ps<id>-ext-<ip>`; link names
- * are indexed (`ps<id>p12`).
+ * Namespace names are readable: `ps<id>-fabric`, `ps<id>-node-<node>`, `ps<id>-ext-<ip>`, and
+ * for pods (made by the kubelet, see livePodNetns) `ps<id>-pod-<ns>.<pod>-<uid prefix>`
+ * (namespace names have no dots, so the first dot splits them); link names are indexed
+ * (`ps<id>n2`, `ps<id>x1`) or, for pods, hashed from the uid (`ps<id>v…`).
  */
 export function sandboxNames(id: string, plan: SandboxPlan): SandboxNames {
   const prefix = namespacePrefix(id);
   const nodeIndex = new Map(plan.nodes.map((n, i) => [n.name, i + 1]));
-  const podIndex = new Map(plan.pods.map((p, i) => [p.key, i + 1]));
   const extIndex = new Map(plan.externals.map((ip, i) => [ip, i + 1]));
   const index = (m: Map<string, number>, k: string, what: string): number => {
     const i = m.get(k);
@@ -82,11 +99,6 @@ export function sandboxNames(id: string, plan: SandboxPlan): SandboxNames {
     fabricBridge: checkIfName(`ps${id}fab`),
     nodeNs: (node) => cap(`${prefix}node-${safe(node)}`, index(nodeIndex, node, 'node'), 'n'),
     nodeUplink: (node) => checkIfName(`ps${id}n${index(nodeIndex, node, 'node')}`),
-    podNs: (key) => {
-      const i = index(podIndex, key, 'pod');
-      return cap(`${prefix}pod-${safe(key.replace('/', '.'))}`, i, 'p');
-    },
-    podHostIf: (key) => checkIfName(`ps${id}p${index(podIndex, key, 'pod')}`),
     externalNs: (ip) => `${prefix}ext-${safe(ip.replace(/:/g, '-'))}`,
     externalUplink: (ip) => checkIfName(`ps${id}x${index(extIndex, ip, 'external')}`),
   };

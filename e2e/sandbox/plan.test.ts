@@ -89,9 +89,10 @@ status: {podIPs: [{ip: 192.0.2.7}]}
     const r = loadScenario(yaml, 'test.yaml');
     if (!r.ok) throw new Error(r.errors.join('\n'));
     const { plan } = planFromScenario(r.scenario, ['203.0.113.10', '203.0.113.10'], PROBES);
+    // The pod CIDRs the loader gives its nodes: where the kubelet takes addresses for new pods.
     expect(plan.nodes).toEqual([
-      { name: 'node-a', ipv4: '172.18.0.2' },
-      { name: 'node-b', ipv4: '172.18.0.3' },
+      { name: 'node-a', ipv4: '172.18.0.2', podCIDRs: ['10.244.1.0/24'] },
+      { name: 'node-b', ipv4: '172.18.0.3', podCIDRs: ['10.244.2.0/24'] },
     ]);
     expect(plan.pods).toEqual([
       { key: 'kube-system/h', node: 'node-b', hostNetwork: true, ipv4: '172.18.0.3' },

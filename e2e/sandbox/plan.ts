@@ -25,6 +25,29 @@ export interface PlanNode {
   readonly name: string;
   readonly ipv4?: string;
   readonly ipv6?: string;
+  /** Where pods created on this node get their addresses; default: see nodePodCIDRs. */
+  readonly podCIDRs?: readonly string[];
+}
+
+/** True when some endpoint of the plan has an IPv6 address: pods then get both families. */
+export function planUsesIPv6(plan: SandboxPlan): boolean {
+  return (
+    plan.pods.some((p) => p.ipv6) ||
+    plan.nodes.some((n) => n.ipv6) ||
+    plan.externals.some((ip) => familyOf(ip) === 6)
+  );
+}
+
+/**
+ * A node's pod CIDRs: as the plan says, else those the scenario loader gives the node-th node
+ * (10.244.<n>.0/24, and fd00:10:244:<n>::/64 when the plan uses IPv6), n counting plan nodes from 1.
+ */
+export function nodePodCIDRs(plan: SandboxPlan, node: string): string[] {
+  const i = plan.nodes.findIndex((n) => n.name === node);
+  const given = plan.nodes[i]?.podCIDRs;
+  if (given && given.length > 0) return [...given];
+  const n = i + 1;
+  return planUsesIPv6(plan) ? [`10.244.${n}.0/24`, `fd00:10:244:${n}::/64`] : [`10.244.${n}.0/24`];
 }
 
 export interface PlanPod {
@@ -96,6 +119,7 @@ function byFamily(ips: readonly string[]): { ipv4?: string; ipv6?: string } {
 export interface NodeAddresses {
   readonly name: string;
   readonly ips: readonly string[];
+  readonly podCIDRs?: readonly string[];
 }
 
 export interface PlanInput {
@@ -124,7 +148,11 @@ export function planFromPods(input: PlanInput): { plan: SandboxPlan; skipped: Ob
   }
   pods.sort((a, b) => compareKeys(a.key, b.key));
   const nodes = input.nodes
-    .map((n): PlanNode => ({ name: n.name, ...byFamily(n.ips) }))
+    .map((n): PlanNode => ({
+      name: n.name,
+      ...byFamily(n.ips),
+      ...(n.podCIDRs && n.podCIDRs.length > 0 ? { podCIDRs: [...n.podCIDRs] } : {}),
+    }))
     .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   const probes = dedupeProbes(input.probes);
   return { plan: { nodes, pods, externals: [...input.externals], probes }, skipped };
@@ -138,7 +166,7 @@ export function planFromScenario(
 ): { plan: SandboxPlan; skipped: ObjectKey[] } {
   return planFromPods({
     pods: scenario.pods,
-    nodes: scenario.nodes.map((n) => ({ name: n.name, ips: n.addresses })),
+    nodes: scenario.nodes.map((n) => ({ name: n.name, ips: n.addresses, podCIDRs: n.podCIDRs })),
     externals: [...new Set(externals)],
     probes,
   });

@@ -14,9 +14,9 @@ describe('preflight', () => {
 
   test('missing tools: one line naming them and the packages to install', async () => {
     jest.spyOn(process, 'getuid').mockReturnValue(0);
-    const present = new Set(['ip', 'iptables', 'sysctl']);
+    const present = new Set(['ip', 'iptables', 'sysctl', 'nsenter']);
     expect(await preflight(NEEDS, (c) => (present.has(c) ? `/usr/sbin/${c}` : undefined))).toBe(
-      'palisade sandbox needs ip6tables, ipset, python3: run `sudo apt-get install -y iptables ipset python3`',
+      'palisade sandbox needs ip6tables, ipset, openssl, python3: run `sudo apt-get install -y iptables ipset openssl python3`',
     );
   });
 

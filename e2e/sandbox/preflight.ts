@@ -16,6 +16,9 @@ const REQUIRED_COMMANDS: readonly (readonly [string, string])[] = [
   ['ip6tables', 'iptables'],
   ['ipset', 'ipset'],
   ['sysctl', 'procps'],
+  // The API server's certificate (HTTPS: kubectl sends its token only over TLS) and exec into pods.
+  ['openssl', 'openssl'],
+  ['nsenter', 'util-linux'],
 ];
 
 export interface PreflightNeeds {

@@ -11,7 +11,7 @@
  *   source's address. Arrivals are cleared before the round, so stale packets cannot count.
  */
 import { randomInt } from 'node:crypto';
-import type { ControlClient } from './control-client';
+import type { EndpointClient } from './control-client';
 import type { ProbeSettings, SctpInit } from './control-protocol';
 import type { ProbeEndpoint } from './endpoints';
 import {
@@ -51,7 +51,7 @@ export interface ProbeReport {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-function client(clients: ReadonlyMap<string, ControlClient>, host: string): ControlClient {
+function client(clients: ReadonlyMap<string, EndpointClient>, host: string): EndpointClient {
   const c = clients.get(host);
   if (!c) throw new Error(`no control connection to endpoint host ${host}`);
   return c;
@@ -68,7 +68,7 @@ function groupBy<T>(items: readonly T[], key: (t: T) => string): Map<string, T[]
 }
 
 async function ensureServing(
-  clients: ReadonlyMap<string, ControlClient>,
+  clients: ReadonlyMap<string, EndpointClient>,
   probes: readonly PlanProbe[],
 ): Promise<void> {
   const ports = probes.flatMap((p) =>
@@ -79,7 +79,7 @@ async function ensureServing(
 
 async function runSocketTrials(
   trials: readonly Trial[],
-  clients: ReadonlyMap<string, ControlClient>,
+  clients: ReadonlyMap<string, EndpointClient>,
   settings: ProbeRunSettings,
   passed: Set<string>,
   failures: Map<string, string>,
@@ -109,7 +109,7 @@ async function runSocketTrials(
 
 async function runSctpTrials(
   trials: readonly Trial[],
-  clients: ReadonlyMap<string, ControlClient>,
+  clients: ReadonlyMap<string, EndpointClient>,
   settings: ProbeRunSettings,
   passed: Set<string>,
   failures: Map<string, string>,
@@ -155,7 +155,7 @@ async function runSctpTrials(
 export async function probeEndpointsNow(
   endpoints: readonly ProbeEndpoint[],
   probes: readonly PlanProbe[],
-  clients: ReadonlyMap<string, ControlClient>,
+  clients: ReadonlyMap<string, EndpointClient>,
   settings: ProbeRunSettings = DEFAULT_PROBE_SETTINGS,
 ): Promise<ProbeReport> {
   const { trials, unprobeable } = pairTrials(endpoints, probes);

@@ -12,14 +12,23 @@
  * all of it. Nothing is created in the host's own network namespace.
  */
 import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { ControlClient } from './control-client';
-import { agentDebugSocket } from './enforcement';
-import { hosts, probeEndpoints, type Host } from './endpoints';
+import { join } from 'node:path';
+import { ControlClient, PodEndpointView, type EndpointClient } from './control-client';
+import {
+  agentDebugSocket,
+  DEFAULT_ENFORCEMENT_LAUNCH,
+  liveCluster,
+  planObjects,
+  podEndpointsSocket,
+} from './enforcement';
+import { hosts, livePodHostId, probeEndpoints, type Host, type LivePod } from './endpoints';
+import { AGENT_LABEL } from './live/config';
+import { KubeRest } from './live/kube-rest';
 import { addNamespaces, inNetns, ipBatch, listNamespaces, setSysctls } from './netns';
 import { isSandboxNamespace, newSandboxId, sandboxNames, type SandboxNames } from './names';
 import { validatePlan, type PlanProbe, type SandboxPlan, type Topology } from './plan';
 import { findPython } from './tools';
+import { sourceFile } from './source-file';
 import {
   DEFAULT_PROBE_SETTINGS,
   probeEndpointsNow,
@@ -79,15 +88,6 @@ export interface BuildTimings {
   readonly enforcementMs: number;
 }
 
-/** Finds a file of the source tree (sctp.py is not compiled) from here or from dist/. */
-function sourceFile(relative: string, name: string): string {
-  for (let dir = __dirname; ; dir = dirname(dir)) {
-    for (const candidate of [join(dir, name), join(dir, relative, name)])
-      if (existsSync(candidate)) return candidate;
-    if (dirname(dir) === dir) throw new Error(`cannot find ${join(relative, name)} above ${__dirname}`);
-  }
-}
-
 function defaultEndpointScript(): string {
   const compiled = join(__dirname, 'endpoint-main.js');
   if (!existsSync(compiled)) throw new Error(`${compiled} is missing: run \`npm run build\` first`);
@@ -109,6 +109,8 @@ async function runOp(op: BuildOp): Promise<void> {
 }
 
 export class Sandbox {
+  private readonly podHosts = new Map<string, ControlClient>();
+
   private constructor(
     readonly store: StateStore,
     readonly names: SandboxNames,
@@ -191,9 +193,11 @@ export class Sandbox {
       const t2 = Date.now();
       log(`sandbox ${id}: ${clients.size} endpoints serving in ${t2 - t1} ms`);
 
-      if (opts.enforcement) {
+      {
         opts.signal?.throwIfAborted();
-        const { apiServerUrl, localApiServerUrl, kubeconfig } = await opts.enforcement(ctx);
+        // The live cluster wires every pod, scenario pods included; agents only with enforcement.
+        const setup = opts.enforcement ?? liveCluster(planObjects(plan), DEFAULT_ENFORCEMENT_LAUNCH, false);
+        const { apiServerUrl, localApiServerUrl, kubeconfig } = await setup(ctx);
         store.update((s) => ({
           ...s,
           ...(apiServerUrl ? { apiServerUrl } : {}),
@@ -202,7 +206,9 @@ export class Sandbox {
         }));
       }
       const t3 = Date.now();
-      if (opts.enforcement) log(`sandbox ${id}: enforcement ready in ${t3 - t2} ms`);
+      log(
+        `sandbox ${id}: ${opts.enforcement ? 'cluster and enforcement' : 'cluster'} ready in ${t3 - t2} ms`,
+      );
       opts.signal?.throwIfAborted();
       store.update((s) => ({ ...s, phase: 'ready' }));
       return new Sandbox(store, names, clients, {
@@ -309,23 +315,97 @@ export class Sandbox {
     );
   }
 
-  probe(
+  /**
+   * The pods the API server has Running with an address, but the sandbox's own (agent) pods:
+   * the rows and columns of a probe.
+   */
+  async livePods(): Promise<LivePod[]> {
+    const kubeconfig = this.kubeconfig;
+    if (!kubeconfig) throw new Error(`sandbox ${this.id} has no API server`);
+    const api = KubeRest.fromKubeconfig(kubeconfig);
+    try {
+      const { items } = await api.list('/api/v1/pods');
+      return items.flatMap((p): LivePod[] => {
+        const meta = (p.metadata ?? {}) as {
+          name: string;
+          namespace: string;
+          uid: string;
+          labels?: Record<string, string>;
+          deletionTimestamp?: string;
+        };
+        const spec = (p.spec ?? {}) as { nodeName?: string; hostNetwork?: boolean };
+        const status = (p.status ?? {}) as { phase?: string; podIPs?: { ip: string }[] };
+        const ips = (status.podIPs ?? []).map((x) => x.ip);
+        if (meta.labels?.[AGENT_LABEL] === 'true' || meta.deletionTimestamp || status.phase !== 'Running')
+          return [];
+        if (ips.length === 0 || !spec.nodeName) return [];
+        return [
+          {
+            key: `${meta.namespace}/${meta.name}`,
+            uid: meta.uid,
+            node: spec.nodeName,
+            hostNetwork: spec.hostNetwork === true,
+            ...(ips.find((ip) => !ip.includes(':')) ? { ipv4: ips.find((ip) => !ip.includes(':')) } : {}),
+            ...(ips.find((ip) => ip.includes(':')) ? { ipv6: ips.find((ip) => ip.includes(':')) } : {}),
+          },
+        ];
+      });
+    } finally {
+      await api.close();
+    }
+  }
+
+  /** The control client of a node's pod endpoint host, connected on first use. */
+  async podHost(node: string): Promise<ControlClient> {
+    const existing = this.podHosts.get(node);
+    if (existing) return existing;
+    const i = this.plan.nodes.findIndex((n) => n.name === node);
+    if (i < 0) throw new Error(`no node ${node} in sandbox ${this.id}`);
+    const client = await ControlClient.connect(
+      podEndpointsSocket(this.store, i),
+      `pod endpoints of ${node}`,
+      3000,
+    );
+    this.podHosts.set(node, client);
+    return client;
+  }
+
+  /** Probes every pair of live pods (and external hosts) with real packets. */
+  async probe(
     probes: readonly PlanProbe[],
     settings: ProbeRunSettings = DEFAULT_PROBE_SETTINGS,
   ): Promise<ProbeReport> {
-    return probeEndpointsNow(probeEndpoints(this.plan), probes, this.clients, settings);
+    return this.probePods(await this.livePods(), probes, settings);
+  }
+
+  /** Probes every pair of the given pods (and external hosts). */
+  async probePods(
+    pods: readonly LivePod[],
+    probes: readonly PlanProbe[],
+    settings: ProbeRunSettings = DEFAULT_PROBE_SETTINGS,
+  ): Promise<ProbeReport> {
+    const clients = new Map<string, EndpointClient>(this.clients);
+    for (const p of pods) {
+      if (!p.hostNetwork)
+        clients.set(livePodHostId(this.plan, p), new PodEndpointView(await this.podHost(p.node), p.uid));
+    }
+    return probeEndpointsNow(probeEndpoints(this.plan, pods), probes, clients, settings);
   }
 
   /** Leaves the sandbox running (kept) and drops the control connections. */
   detach(): void {
     this.store.update((s) => ({ ...s, kept: true }));
-    for (const c of this.clients.values()) c.close();
+    this.closeClients();
+  }
+
+  private closeClients(): void {
+    for (const c of [...this.clients.values(), ...this.podHosts.values()]) c.close();
     this.clients.clear();
+    this.podHosts.clear();
   }
 
   async teardown(): Promise<void> {
-    for (const c of this.clients.values()) c.close();
-    this.clients.clear();
+    this.closeClients();
     await teardownSandbox(this.store);
   }
 }

@@ -1,4 +1,5 @@
-import { isSandboxNamespace, sandboxIdOfNamespace, sandboxNames } from './names';
+import { nodeSideLines, nodeSideSysctls, podSideLines, podSysctls } from './live/pod-network';
+import { isSandboxNamespace, livePodHostIf, livePodNetns, sandboxIdOfNamespace, sandboxNames } from './names';
 import type { SandboxPlan, Topology } from './plan';
 import { smallPlan } from './testutil/plans';
 import { topologyStages, type BuildOp } from './topology';
@@ -27,9 +28,6 @@ describe('names', () => {
       'psab12-fabric',
       'psab12-node-node-a',
       'psab12-node-node-b',
-      'psab12-pod-x.a',
-      'psab12-pod-x.b',
-      'psab12-pod-y.c',
       'psab12-ext-203.0.113.10',
       'psab12-ext-2001-db8--10',
     ]);
@@ -41,11 +39,22 @@ describe('names', () => {
     const links = [
       names.fabricBridge,
       ...plan.nodes.map((n) => names.nodeUplink(n.name)),
-      names.podHostIf('y/c'),
       names.externalUplink('2001:db8::10'),
     ];
-    expect(links).toEqual(['psab12fab', 'psab12n1', 'psab12n2', 'psab12p3', 'psab12x2']);
-    expect(() => names.podNs('z/zz')).toThrow('pod z/zz is not in the sandbox plan');
+    expect(links).toEqual(['psab12fab', 'psab12n1', 'psab12n2', 'psab12x2']);
+  });
+
+  test('a live pod: its namespace and veth come from its uid, so a pod of the same name never meets its predecessor', () => {
+    const uid = '0d6f4b1e-1f2a-4c3b-9d8e-7a6b5c4d3e2f';
+    expect(livePodNetns('ab12', 'x', 'web-0', uid)).toBe('psab12-pod-x.web-0-0d6f4b1e');
+    expect(livePodNetns('ab12', 'x', 'web-0', 'ffff0000-1f2a-4c3b-9d8e-7a6b5c4d3e2f')).not.toBe(
+      livePodNetns('ab12', 'x', 'web-0', uid),
+    );
+    const hostIf = livePodHostIf('ab12', uid);
+    expect(hostIf).toMatch(/^psab12v[0-9a-z]{8}$/);
+    expect(livePodHostIf('ab12', uid)).toBe(hostIf);
+    expect(isSandboxNamespace('ab12', livePodNetns('ab12', 'x', 'a'.repeat(250), uid))).toBe(true);
+    expect(livePodNetns('ab12', 'x', 'a'.repeat(250), uid).length).toBeLessThan(110);
   });
 });
 
@@ -57,8 +66,8 @@ describe.each(['routed', 'bridge'] as const)('%s topology', (topology) => {
     expect(t.stages.map((s) => s.name)).toEqual(['namespaces', 'sysctls', 'links', 'addresses and routes']);
   });
 
-  test('hostNetwork pods get no namespace of their own', () => {
-    expect(t.ops.some((op) => op.ns.includes('y.host'))).toBe(false);
+  test('no pod has a namespace at build time: the kubelet makes them', () => {
+    expect(t.ops.some((op) => op.ns.includes('-pod-'))).toBe(false);
   });
 
   test('nodes route and forward; DAD is off everywhere before links exist', () => {
@@ -70,9 +79,20 @@ describe.each(['routed', 'bridge'] as const)('%s topology', (topology) => {
         'net.ipv6.conf.default.accept_dad=0',
       ]),
     );
-    expect(t.sysctls('psab12-pod-x.a')).toContain('net.ipv6.conf.default.accept_dad=0');
     expect(node.includes('net.bridge.bridge-nf-call-iptables=1')).toBe(topology === 'bridge');
     expect(node.includes('net.bridge.bridge-nf-call-ip6tables=1')).toBe(topology === 'bridge');
+  });
+
+  test("the node bridge has its own fixed MAC: ports coming and going do not change the pods' gateway", () => {
+    const links = t.stages.find((s) => s.name === 'links')!.ops;
+    const lines = (ns: string): readonly string[] =>
+      links.flatMap((op) => (op.kind === 'ip' && op.ns === ns ? op.lines : []));
+    if (topology === 'bridge') {
+      expect(lines('psab12-node-node-a')).toContain('link add br0 address 02:62:72:00:00:01 type bridge');
+      expect(lines('psab12-node-node-b')).toContain('link add br0 address 02:62:72:00:00:02 type bridge');
+    } else {
+      expect(lines('psab12-node-node-a')).toEqual([]);
+    }
   });
 
   test('every node routes remote pods via their node: IPv4 via its address, IPv6 via its fabric link-local', () => {
@@ -87,23 +107,18 @@ describe.each(['routed', 'bridge'] as const)('%s topology', (topology) => {
     expect(b).toContain('route add 10.244.1.3/32 via 172.18.0.2 dev eth0 onlink');
   });
 
-  test('nodes reach their own pods from their own address (what policies see for hostNetwork)', () => {
-    const dev = topology === 'bridge' ? 'br0' : 'psab12p1';
+  test("pod CIDRs: a node routes the others' via them, its own is unreachable but for its pods", () => {
     const a = t.lines('psab12-node-node-a');
-    expect(a).toContain(`route add 10.244.1.2/32 dev ${dev} src 172.18.0.2`);
-    expect(a).toContain(`route add fd00:244:1::2/128 dev ${dev} src fd00:18::2`);
-  });
-
-  test('pods: a /32 (/128 without DAD) and a default route via the link-local gateway', () => {
-    const pod = t.lines('psab12-pod-x.a');
-    expect(pod).toEqual(
+    expect(a).toEqual(
       expect.arrayContaining([
-        'addr add 10.244.1.2/32 dev eth0',
-        'route add 169.254.1.1 dev eth0 scope link',
-        'route add default via 169.254.1.1 dev eth0',
-        'addr add fd00:244:1::2/128 dev eth0 nodad',
-        'route add ::/0 via fe80::1 dev eth0',
+        'route add unreachable 10.244.1.0/24',
+        'route add unreachable fd00:10:244:1::/64',
+        'route add 10.244.2.0/24 via 172.18.0.3 dev eth0 onlink',
+        'route add fd00:10:244:2::/64 via fe80::ab:2 dev eth0',
       ]),
+    );
+    expect(t.lines('psab12-ext-203.0.113.10')).toContain(
+      'route add 10.244.1.0/24 via 172.18.0.2 dev eth0 onlink',
     );
   });
 
@@ -122,40 +137,69 @@ describe.each(['routed', 'bridge'] as const)('%s topology', (topology) => {
     );
   });
 
-  if (topology === 'routed') {
-    test('routed: one veth per pod, proxy ARP (no delay) and fe80::1 on the host end', () => {
-      const a = t.lines('psab12-node-node-a');
-      expect(a).toContain('link add psab12p1 type veth peer name eth0 netns psab12-pod-x.a');
-      expect(a).toContain('addr add fe80::1/64 dev psab12p1 nodad');
-      expect(a.some((l) => l.includes('br0'))).toBe(false);
-      expect(t.sysctls('psab12-node-node-a')).toEqual(
+  describe('a pod wired by the kubelet (live/pod-network.ts)', () => {
+    const pod = {
+      netns: 'psab12-pod-x.a-0d6f4b1e',
+      hostIf: 'psab12v00000001',
+      ipv4: '10.244.1.12',
+      ipv6: 'fd00:10:244:1::12',
+    };
+    const node = {
+      ns: 'psab12-node-node-a',
+      ipv4: '172.18.0.2',
+      ipv6: 'fd00:18::2',
+      onLink: ['10.244.1.0/24', 'fd00:10:244:1::/64', 'fd00:244:1::2/128'],
+      offLink: ['10.244.1.77/32'],
+    };
+    const dev = topology === 'bridge' ? 'br0' : 'psab12v00000001';
+
+    test('the node reaches it from its own address (what policies see for hostNetwork)', () => {
+      const lines = nodeSideLines(pod, node, topology);
+      expect(lines).toEqual(
         expect.arrayContaining([
-          'net.ipv4.conf.psab12p1.proxy_arp=1',
-          'net.ipv4.neigh.psab12p1.proxy_delay=0',
+          'link add psab12v00000001 type veth peer name eth0 netns psab12-pod-x.a-0d6f4b1e',
+          `route add 10.244.1.12/32 dev ${dev} src 172.18.0.2`,
+          `route add fd00:10:244:1::12/128 dev ${dev} src fd00:18::2`,
         ]),
       );
-      expect(t.lines('psab12-pod-x.a').some((l) => l.includes('10.244.1.3'))).toBe(false);
+      expect(lines.includes('link set psab12v00000001 master br0')).toBe(topology === 'bridge');
+      expect(lines.includes('addr add fe80::1/64 dev psab12v00000001 nodad')).toBe(topology === 'routed');
+      expect(podSysctls(pod)).toEqual([['net.ipv6.conf.default.accept_dad', '0']]);
+      expect(podSysctls({ ...pod, ipv6: undefined })).toEqual([]);
+      // Routed: veths inherit proxy ARP without delay from the node's defaults.
+      expect(t.sysctls('psab12-node-node-a').includes('net.ipv4.conf.default.proxy_arp=1')).toBe(
+        topology === 'routed',
+      );
+      expect(nodeSideSysctls(pod, topology)).toEqual(
+        topology === 'routed' ? [['net.ipv4.neigh.psab12v00000001.proxy_delay', '0']] : [],
+      );
     });
-  } else {
-    test('bridge: pod veths are bridge ports, the bridge is the gateway, same-node pods are on-link', () => {
-      const a = t.lines('psab12-node-node-a');
-      expect(a).toEqual(
+
+    test("the pod: a /32 (/128 without DAD), a default route via the link-local gateway; bridged pods reach their node's pods on-link", () => {
+      const lines = podSideLines(pod, node, topology);
+      expect(lines).toEqual(
         expect.arrayContaining([
-          'link add br0 type bridge',
-          'link set psab12p1 master br0',
-          'addr add 169.254.1.1/32 dev br0',
-          'addr add fe80::1/64 dev br0 nodad',
+          'addr add 10.244.1.12/32 dev eth0',
+          'route add 169.254.1.1 dev eth0 scope link',
+          'route add default via 169.254.1.1 dev eth0',
+          'addr add fd00:10:244:1::12/128 dev eth0 nodad',
+          'route add ::/0 via fe80::1 dev eth0',
         ]),
       );
-      expect(t.lines('psab12-pod-x.a')).toEqual(
-        expect.arrayContaining([
-          'route add 10.244.1.3/32 dev eth0 scope link',
-          'route add fd00:244:1::3/128 dev eth0 scope link',
-        ]),
+      // A scenario pod inside the node's CIDR but on another node goes via the gateway, not on-link.
+      expect(lines.includes('route add 10.244.1.77/32 via 169.254.1.1 dev eth0')).toBe(topology === 'bridge');
+      const onLink = lines.filter((l) => l.endsWith('scope link') && !l.includes('169.254.1.1'));
+      expect(onLink).toEqual(
+        topology === 'bridge'
+          ? [
+              'route add 10.244.1.0/24 dev eth0 scope link',
+              'route add fd00:10:244:1::/64 dev eth0 scope link',
+              'route add fd00:244:1::2/128 dev eth0 scope link',
+            ]
+          : [],
       );
-      expect(t.lines('psab12-pod-x.a').some((l) => l.includes('10.244.2.2'))).toBe(false);
     });
-  }
+  });
 
   test('IPv4-only plans get no IPv6 pod addresses or routes', () => {
     const v4 = build(smallPlan(), topology);

@@ -1,7 +1,9 @@
 /**
- * The wiring of a simulated cluster, as data: an ordered list of stages, each a set of
+ * The static wiring of a simulated cluster, as data: an ordered list of stages, each a set of
  * independent operations (create namespaces, set sysctls, run an `ip -batch` script inside one
- * namespace) that may run in parallel. Pure: `build.ts` executes the stages.
+ * namespace) that may run in parallel. Pure: `sandbox.ts` executes the stages. Pods are not
+ * here: the node simulator's kubelet wires each pod when the API server has it (live/
+ * pod-network.ts), scenario pods included; this file routes to where they will be.
  *
  *            fabric namespace: bridge ps<id>fab (+ control address for the API server)
  *             |                 |                   |
@@ -11,11 +13,13 @@
  *
  * Nodes and external hosts sit on one L2 segment (the fabric bridge) with /32 (/128)
  * addresses; each has an on-link default route, so nodes reach each other, the externals and
- * the control address by ARP/NDP. Pod addresses are arbitrary (scenarios may declare any
- * podIPs), so every node routes every remote pod's /32 (/128) via the pod's node (IPv4 via the
- * node's address, IPv6 via the node's fabric link-local fe80::ab:<n>), and external hosts do
- * the same. Routes from a node to its pods carry `src <node address>` so hostNetwork traffic
- * leaves from the node's address, the address policies see.
+ * the control address by ARP/NDP. Every node and external host routes each other node's pod
+ * CIDRs via that node (IPv4 via the node's address, IPv6 via the node's fabric link-local
+ * fe80::ab:<n>); a node's own CIDRs are `unreachable` there, so a probe of an address no pod
+ * holds fails at once. Scenario pods may declare any address, so each scenario pod also gets
+ * a /32 (/128) route via its node everywhere else. Routes from a node to its pods (added with
+ * each pod) carry `src <node address>` so hostNetwork traffic leaves from the node's address,
+ * the address policies see.
  *
  * Topologies, per node:
  * - routed (Calico style): one veth per pod; the pod has its /32 and a default route via the
@@ -25,11 +29,21 @@
  * - bridge: pod veths are ports of a Linux bridge br0 that holds 169.254.1.1 and fe80::1 (the
  *   pods' gateway). Pods on the same node reach each other on-link (a /32 route per same-node
  *   peer), so their traffic is bridged, and br_netfilter (bridge-nf-call-iptables=1, per
- *   network namespace) makes it traverse the node's iptables; other traffic is routed.
+ *   network namespace) makes it traverse the node's iptables; other traffic is routed. br0 has
+ *   a fixed MAC (`nodeBridgeMac`): pods come and go, the gateway's MAC must not.
  * DAD is off everywhere (accept_dad=0 before any link exists, `nodad` on addresses), so IPv6
  * addresses are usable at once.
  */
-import { addressOf, type Family, type PlanNode, type PlanPod, type SandboxPlan, type Topology } from './plan';
+import {
+  addressOf,
+  familyOf,
+  nodePodCIDRs,
+  type Family,
+  type PlanNode,
+  type PlanPod,
+  type SandboxPlan,
+  type Topology,
+} from './plan';
 import type { SandboxNames } from './names';
 
 export type BuildOp =
@@ -55,6 +69,19 @@ export const INNER_IF = 'eth0';
 /** Node bridge in the bridge topology (inside the node namespace). */
 export const NODE_BRIDGE = 'br0';
 
+/**
+ * The MAC address of node number `index`'s bridge (bridge topology), set when it is created.
+ * A bridge left to choose takes the lowest MAC among its ports and changes it whenever that
+ * port comes or goes; every pod that cached the gateway's old MAC then has its routed traffic
+ * dropped by the bridge (a frame to a MAC that is not the bridge's own is not for the host)
+ * until its ARP entry expires, some 30 s. A set address stays (addr_assign_type NET_ADDR_SET).
+ * Locally administered, unicast, one per node.
+ */
+export function nodeBridgeMac(index: number): string {
+  const hex = (n: number): string => n.toString(16).padStart(2, '0');
+  return `02:62:72:00:${hex((index >> 8) & 0xff)}:${hex(index & 0xff)}`;
+}
+
 /** Link-local address of node number `index` (1-based) on the fabric: the IPv6 next hop to its pods. */
 export function nodeFabricLinkLocal(index: number): string {
   return `fe80::ab:${index.toString(16)}`;
@@ -72,6 +99,9 @@ function nodeSysctls(topology: Topology): (readonly [string, string])[] {
     ...BASE_SYSCTLS,
     ['net.ipv4.ip_forward', '1'],
     ['net.ipv6.conf.all.forwarding', '1'],
+    // Routed: every pod veth created later inherits proxy ARP (its delay is set per veth: this
+    // kernel has no neigh/default/proxy_delay).
+    ...(topology === 'routed' ? ([['net.ipv4.conf.default.proxy_arp', '1']] as const) : []),
     ...(topology === 'bridge'
       ? ([
           ['net.bridge.bridge-nf-call-iptables', '1'],
@@ -79,10 +109,6 @@ function nodeSysctls(topology: Topology): (readonly [string, string])[] {
         ] as const)
       : []),
   ];
-}
-
-function hostLen(family: Family): string {
-  return family === 4 ? '32' : '128';
 }
 
 /** `ip -batch` takes no per-line options: the family comes from the addresses (`::/0` for default). */
@@ -94,12 +120,10 @@ export function topologyStages(plan: SandboxPlan, names: SandboxNames, topology:
   const nodeIndex = new Map(plan.nodes.map((n, i) => [n.name, i + 1]));
   const nodeByName = new Map(plan.nodes.map((n) => [n.name, n]));
   const wiredPods = plan.pods.filter((p) => !p.hostNetwork);
-  const podsOn = (node: string): PlanPod[] => wiredPods.filter((p) => p.node === node);
 
   const namespaces: BuildOp[] = [
     { kind: 'netns', ns: names.fabricNs },
     ...plan.nodes.map((n): BuildOp => ({ kind: 'netns', ns: names.nodeNs(n.name) })),
-    ...wiredPods.map((p): BuildOp => ({ kind: 'netns', ns: names.podNs(p.key) })),
     ...plan.externals.map((ip): BuildOp => ({ kind: 'netns', ns: names.externalNs(ip) })),
   ];
 
@@ -118,7 +142,6 @@ export function topologyStages(plan: SandboxPlan, names: SandboxNames, topology:
       ns: names.nodeNs(n.name),
       settings: nodeSysctls(topology),
     })),
-    ...wiredPods.map((p): BuildOp => ({ kind: 'sysctl', ns: names.podNs(p.key), settings: BASE_SYSCTLS })),
     ...plan.externals.map((ip): BuildOp => ({
       kind: 'sysctl',
       ns: names.externalNs(ip),
@@ -131,10 +154,18 @@ export function topologyStages(plan: SandboxPlan, names: SandboxNames, topology:
     ...plan.nodes.map((n): BuildOp => ({
       kind: 'ip',
       ns: names.nodeNs(n.name),
-      lines: nodeLinks(podsOn(n.name), names, topology),
+      lines:
+        topology === 'bridge'
+          ? [
+              `link add ${NODE_BRIDGE} address ${nodeBridgeMac(nodeIndex.get(n.name)!)} type bridge`,
+              `link set ${NODE_BRIDGE} up`,
+            ]
+          : [],
     })),
   ];
 
+  const cidrs = (node: string): { cidr: string; family: Family }[] =>
+    nodePodCIDRs(plan, node).map((cidr) => ({ cidr, family: familyOf(cidr.split('/')[0])! }));
   const addresses: BuildOp[] = [
     ...plan.nodes.map((n): BuildOp => ({
       kind: 'ip',
@@ -142,35 +173,20 @@ export function topologyStages(plan: SandboxPlan, names: SandboxNames, topology:
       lines: nodeAddressing(
         n,
         nodeIndex.get(n.name)!,
-        podsOn(n.name),
         wiredPods,
+        plan.nodes,
         nodeByName,
         nodeIndex,
-        names,
+        cidrs,
         topology,
       ),
-    })),
-    ...wiredPods.map((p): BuildOp => ({
-      kind: 'ip',
-      ns: names.podNs(p.key),
-      lines: podAddressing(p, podsOn(p.node), topology),
     })),
     ...plan.externals.map((ip): BuildOp => ({
       kind: 'ip',
       ns: names.externalNs(ip),
-      lines: externalAddressing(ip, wiredPods, nodeByName, nodeIndex),
+      lines: externalAddressing(ip, wiredPods, plan.nodes, nodeByName, nodeIndex, cidrs),
     })),
   ];
-  if (topology === 'routed') {
-    for (const n of plan.nodes) {
-      // proxy_delay: answer at once (the default delays proxy replies by up to 0.8 s).
-      const settings = podsOn(n.name).flatMap((p) => [
-        [`net.ipv4.conf.${names.podHostIf(p.key)}.proxy_arp`, '1'] as const,
-        [`net.ipv4.neigh.${names.podHostIf(p.key)}.proxy_delay`, '0'] as const,
-      ]);
-      if (settings.length > 0) addresses.push({ kind: 'sysctl', ns: names.nodeNs(n.name), settings });
-    }
-  }
 
   return [
     { name: 'namespaces', ops: namespaces },
@@ -203,26 +219,16 @@ function fabricLinks(plan: SandboxPlan, names: SandboxNames): string[] {
   return lines;
 }
 
-function nodeLinks(pods: readonly PlanPod[], names: SandboxNames, topology: Topology): string[] {
-  const lines: string[] = [];
-  if (topology === 'bridge') lines.push(`link add ${NODE_BRIDGE} type bridge`, `link set ${NODE_BRIDGE} up`);
-  for (const p of pods) {
-    const hostIf = names.podHostIf(p.key);
-    lines.push(`link add ${hostIf} type veth peer name ${INNER_IF} netns ${names.podNs(p.key)}`);
-    if (topology === 'bridge') lines.push(`link set ${hostIf} master ${NODE_BRIDGE}`);
-    lines.push(`link set ${hostIf} up`);
-  }
-  return lines;
-}
+type CidrsOf = (node: string) => { cidr: string; family: Family }[];
 
 function nodeAddressing(
   node: PlanNode,
   index: number,
-  localPods: readonly PlanPod[],
   allPods: readonly PlanPod[],
+  nodes: readonly PlanNode[],
   nodeByName: ReadonlyMap<string, PlanNode>,
   nodeIndex: ReadonlyMap<string, number>,
-  names: SandboxNames,
+  cidrs: CidrsOf,
   topology: Topology,
 ): string[] {
   const lines = ['link set lo up', `link set ${INNER_IF} up`];
@@ -241,77 +247,55 @@ function nodeAddressing(
       `addr add ${POD_GATEWAY_V6}/64 dev ${NODE_BRIDGE} nodad`,
     );
   }
-  for (const p of localPods) {
-    const dev = topology === 'bridge' ? NODE_BRIDGE : names.podHostIf(p.key);
-    if (topology === 'routed' && p.ipv6) lines.push(`addr add ${POD_GATEWAY_V6}/64 dev ${dev} nodad`);
-    for (const f of [4, 6] as const) {
-      const ip = addressOf(p, f);
-      if (ip) lines.push(`route add ${ip}/${hostLen(f)} dev ${dev}${src(f)}`);
-    }
+  // Its own pods' routes come with each pod; an address of its CIDRs that no pod holds is unreachable.
+  for (const c of cidrs(node.name)) lines.push(`route add unreachable ${c.cidr}`);
+  for (const other of nodes) {
+    if (other.name === node.name) continue;
+    for (const c of cidrs(other.name)) lines.push(viaNode(c.cidr, c.family, other, nodeIndex));
   }
   for (const p of allPods) {
     if (p.node === node.name) continue;
     const peer = nodeByName.get(p.node)!;
     if (p.ipv4 && peer.ipv4) lines.push(`route add ${p.ipv4}/32 via ${peer.ipv4} dev ${INNER_IF} onlink`);
-    if (p.ipv6) {
-      lines.push(
-        `route add ${p.ipv6}/128 via ${nodeFabricLinkLocal(nodeIndex.get(p.node)!)} dev ${INNER_IF}`,
-      );
-    }
+    if (p.ipv6) lines.push(viaNode(`${p.ipv6}/128`, 6, peer, nodeIndex));
   }
-  return lines;
+  return dedupeRoutes(lines);
 }
 
-function podAddressing(pod: PlanPod, sameNode: readonly PlanPod[], topology: Topology): string[] {
-  const lines = ['link set lo up', `link set ${INNER_IF} up`];
-  if (pod.ipv4) {
-    lines.push(
-      `addr add ${pod.ipv4}/32 dev ${INNER_IF}`,
-      `route add ${POD_GATEWAY_V4} dev ${INNER_IF} scope link`,
-      `route add default via ${POD_GATEWAY_V4} dev ${INNER_IF}`,
-    );
-  }
-  if (pod.ipv6) {
-    lines.push(
-      `addr add ${pod.ipv6}/128 dev ${INNER_IF} nodad`,
-      `route add ${defaultDst(6)} via ${POD_GATEWAY_V6} dev ${INNER_IF}`,
-    );
-  }
-  if (topology === 'bridge') {
-    for (const peer of sameNode) {
-      if (peer.key === pod.key) continue;
-      for (const f of [4, 6] as const) {
-        const mine = addressOf(pod, f);
-        const theirs = addressOf(peer, f);
-        if (mine && theirs) lines.push(`route add ${theirs}/${hostLen(f)} dev ${INNER_IF} scope link`);
-      }
-    }
-  }
-  return lines;
+/** A route to `dst` through node `via` over the fabric (IPv6 via its link-local address). */
+function viaNode(dst: string, family: Family, via: PlanNode, nodeIndex: ReadonlyMap<string, number>): string {
+  if (family === 4) return `route add ${dst} via ${via.ipv4} dev ${INNER_IF} onlink`;
+  return `route add ${dst} via ${nodeFabricLinkLocal(nodeIndex.get(via.name)!)} dev ${INNER_IF}`;
+}
+
+/** A scenario pod inside its node's CIDR is covered by the CIDR route too: one route is enough. */
+function dedupeRoutes(lines: string[]): string[] {
+  return [...new Set(lines)];
 }
 
 function externalAddressing(
   ip: string,
   pods: readonly PlanPod[],
+  nodes: readonly PlanNode[],
   nodeByName: ReadonlyMap<string, PlanNode>,
   nodeIndex: ReadonlyMap<string, number>,
+  cidrs: CidrsOf,
 ): string[] {
   const v4 = !ip.includes(':');
+  const family: Family = v4 ? 4 : 6;
   const lines = ['link set lo up', `link set ${INNER_IF} up`];
-  if (v4) {
-    lines.push(`addr add ${ip}/32 dev ${INNER_IF}`, `route add default dev ${INNER_IF}`);
-    for (const p of pods) {
-      const node = nodeByName.get(p.node)!;
-      if (p.ipv4 && node.ipv4) lines.push(`route add ${p.ipv4}/32 via ${node.ipv4} dev ${INNER_IF} onlink`);
-    }
-  } else {
-    lines.push(`addr add ${ip}/128 dev ${INNER_IF} nodad`, `route add ${defaultDst(6)} dev ${INNER_IF}`);
-    for (const p of pods) {
-      if (p.ipv6)
-        lines.push(
-          `route add ${p.ipv6}/128 via ${nodeFabricLinkLocal(nodeIndex.get(p.node)!)} dev ${INNER_IF}`,
-        );
+  if (v4) lines.push(`addr add ${ip}/32 dev ${INNER_IF}`, `route add default dev ${INNER_IF}`);
+  else lines.push(`addr add ${ip}/128 dev ${INNER_IF} nodad`, `route add ${defaultDst(6)} dev ${INNER_IF}`);
+  for (const n of nodes) {
+    for (const c of cidrs(n.name)) {
+      if (c.family === family && (family === 6 || n.ipv4)) lines.push(viaNode(c.cidr, family, n, nodeIndex));
     }
   }
-  return lines;
+  for (const p of pods) {
+    const node = nodeByName.get(p.node)!;
+    if (v4 && p.ipv4 && node.ipv4)
+      lines.push(`route add ${p.ipv4}/32 via ${node.ipv4} dev ${INNER_IF} onlink`);
+    if (!v4 && p.ipv6) lines.push(viaNode(`${p.ipv6}/128`, 6, node, nodeIndex));
+  }
+  return dedupeRoutes(lines);
 }

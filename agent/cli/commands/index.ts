@@ -12,4 +12,6 @@ export { register as rules } from './rules';
 export { register as diff } from './diff';
 export { register as ipsets } from './ipsets';
 export { register as chains } from './chains';
+export { register as probe } from './probe';
 export { register as watch } from './watch';
+export { register as soak } from './soak';

@@ -36,8 +36,9 @@ import { CliError, EXIT_FAILURE, EXIT_USAGE, InputError } from '../errors';
 import { renderMatrix } from '../format/matrix-table';
 import { outputOption, toJSON, type OutputFormat } from '../format/output';
 import { readScenario } from '../scenario-file';
+import { renderSandboxStatus, sandboxStatus } from './sandbox-status';
 import type { VerdictEvent } from '../../daemon/verdicts/event';
-import { probeEndpoints } from '../../../e2e/sandbox/endpoints';
+import { planEndpoints } from '../../../e2e/sandbox/endpoints';
 import { deniedCells, readVerdicts, verdictCursor } from '../../../e2e/sandbox/verdicts';
 import { kernelDenialsText } from '../format/kernel-denials';
 import { AgentClient } from '../live/client';
@@ -130,7 +131,7 @@ function printDenials(
     ctx.stderr(`note: the agents' verdict logs could not be read${error ? `: ${error}` : ''}\n`);
     return;
   }
-  ctx.stdout(kernelDenialsText(deniedCells(report.matrix, probeEndpoints(plan), events)));
+  ctx.stdout(kernelDenialsText(deniedCells(report.matrix, planEndpoints(plan), events)));
 }
 
 /**
@@ -250,9 +251,7 @@ export function register(program: Command): void {
       if (opts.agents)
         printDenials(ctx, result.report, result.verdicts, result.verdictsError, opts.output, plan);
       if (result.kept) {
-        say(
-          `sandbox ${result.id} kept: \`palisade sandbox probe --id ${result.id}\`, \`palisade sandbox down --id ${result.id}\``,
-        );
+        say(`sandbox ${result.id} kept: \`palisade sandbox probe|status|down --id ${result.id}\``);
         if (result.kubeconfig)
           say(`sandbox ${result.id}: kubectl --kubeconfig ${result.kubeconfig} get pods -A`);
         if (opts.agents) sayAgentSockets(say, result.id);
@@ -338,6 +337,21 @@ Like \`palisade watch\`, merged over every node's agent (the NODE column says wh
       const output = shared<OutputFormat>(cmd, 'output');
       const clients = store.state.plan.nodes.map((_, i) => new AgentClient(agentDebugSocket(store, i)));
       await streamVerdicts(ctx, clients, { ...opts, output: output === 'json' ? 'json' : 'table' });
+    });
+
+  sandbox
+    .command('status')
+    .description(
+      'what a kept sandbox runs: nodes, pods, agents (with restarts), its API server and kubeconfig',
+    )
+    .option('--id <id>', 'sandbox id (default: the only kept one)')
+    .addOption(outputOption())
+    .action(async (opts: ProbeOptions, cmd: Command) => {
+      const ctx = contextOf(cmd);
+      const id = chooseKept(opts.id);
+      const status = await sandboxStatus(StateStore.open(id));
+      if (shared<OutputFormat>(cmd, 'output') === 'json') ctx.stdout(toJSON(status));
+      else ctx.stdout(renderSandboxStatus(status));
     });
 
   sandbox

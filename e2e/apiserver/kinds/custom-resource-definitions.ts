@@ -12,7 +12,8 @@
  * after the CRD's schema and CEL rules); other CRDs' schemas are not enforced.
  */
 import type { StatusCause } from '../errors';
-import type { ResourceType, TablePrinter, Verb } from '../resources';
+import type { ResourceType, Verb } from '../resources';
+import type { KindPrinter } from '../table-columns';
 import type { VersionedStore } from '../store';
 import { humanDuration, type TableColumn } from '../table';
 import { isPlainObject, type KubeObject } from '../types';
@@ -204,7 +205,7 @@ function cell(type: string, value: unknown, now: Date): unknown {
   }
 }
 
-function printerOf(version: Record<string, unknown>): TablePrinter {
+function printerOf(version: Record<string, unknown>): KindPrinter {
   const given = records(version.additionalPrinterColumns);
   const columns = given.length
     ? given

@@ -1,32 +1,14 @@
 /**
- * v1 Node, cluster-scoped, with /status: what ClusterNetworkPolicy `nodes` peers need the agent
- * to watch (labels, status.addresses) and what kubectl prints for `get nodes` (NAME, STATUS,
- * ROLES, AGE, VERSION; -o wide adds the addresses). Like pods, a create over HTTP drops the
- * status (kubelet reports it through /status); in-process and state-file writes keep it.
+ * core/v1 Node: cluster-scoped, with /status. The sandbox's node simulator registers one per
+ * node (spec.podCIDRs, status.addresses, labels) and keeps its Ready condition; agents (for
+ * ClusterNetworkPolicy `nodes` peers) and the scheduler read them. Printing follows upstream's
+ * printNode.
  */
 import type { ResourceType } from '../resources';
-import { humanDuration, type TableColumn } from '../table';
+import { column, NAME, AGE, age, type KindPrinter } from '../table-columns';
 import { isPlainObject, type KubeObject } from '../types';
+import { record, records, section, str } from './fields';
 
-const str = (v: unknown): string => (v === undefined || v === null ? '' : String(v));
-
-function record(v: unknown): Record<string, unknown> {
-  return isPlainObject(v) ? v : {};
-}
-
-function records(v: unknown): Record<string, unknown>[] {
-  return Array.isArray(v) ? v.filter(isPlainObject) : [];
-}
-
-const col = (name: string, description: string, priority = 0, format = ''): TableColumn => ({
-  name,
-  type: 'string',
-  format,
-  description,
-  priority,
-});
-
-/** printNode's STATUS: the Ready condition, then SchedulingDisabled when cordoned. */
 function nodeStatus(node: KubeObject): string {
   const ready = records(record(node.status).conditions).find((c) => c.type === 'Ready');
   const parts = [ready === undefined ? 'Unknown' : ready.status === 'True' ? 'Ready' : 'NotReady'];
@@ -34,26 +16,52 @@ function nodeStatus(node: KubeObject): string {
   return parts.join(',');
 }
 
-/** printNode's ROLES: the node-role.kubernetes.io/<role> labels (and kubernetes.io/role). */
-function nodeRoles(node: KubeObject): string {
-  const roles = new Set<string>();
-  for (const [k, v] of Object.entries(node.metadata.labels ?? {})) {
-    if (k.startsWith('node-role.kubernetes.io/') && k.length > 'node-role.kubernetes.io/'.length)
-      roles.add(k.slice('node-role.kubernetes.io/'.length));
-    else if (k === 'kubernetes.io/role' && v !== '') roles.add(v);
+/** printNode's ROLES: the node-role.kubernetes.io/<role> labels and the kubernetes.io/role value. */
+function roles(node: KubeObject): string {
+  const found = new Set<string>();
+  for (const [key, value] of Object.entries(node.metadata.labels ?? {})) {
+    if (key.startsWith('node-role.kubernetes.io/')) found.add(key.slice('node-role.kubernetes.io/'.length));
+    else if (key === 'kubernetes.io/role') found.add(value);
   }
-  return roles.size === 0 ? '<none>' : [...roles].sort().join(',');
+  found.delete('');
+  return found.size === 0 ? '<none>' : [...found].sort().join(',');
 }
 
-function address(node: KubeObject, type: string): string {
-  const a = records(record(node.status).addresses).find((x) => x.type === type);
-  return a ? str(a.address) : '<none>';
+function addressOfType(node: KubeObject, type: string): string {
+  const found = records(record(node.status).addresses).find((a) => a.type === type);
+  return found ? str(found.address) : '<none>';
 }
 
-function age(obj: KubeObject, now: Date): string {
-  const created = obj.metadata.creationTimestamp;
-  return created ? humanDuration(now.getTime() - Date.parse(created)) : '<unknown>';
+function nodeInfo(node: KubeObject, field: string): string {
+  return str(record(record(node.status).nodeInfo)[field]) || '<unknown>';
 }
+
+export const nodePrinter: KindPrinter = {
+  columns: [
+    NAME,
+    column('Status', 'The status of the node'),
+    column('Roles', 'The roles of the node'),
+    AGE,
+    column('Version', 'Kubelet Version reported by the node.'),
+    column('Internal-IP', 'List of internal IPs.', 1),
+    column('External-IP', 'List of external IPs.', 1),
+    column('OS-Image', 'OS image reported by the node from /etc/os-release.', 1),
+    column('Kernel-Version', 'Kernel version reported by the node.', 1),
+    column('Container-Runtime', 'Container runtime version reported by the node.', 1),
+  ],
+  cells: (node, now) => [
+    node.metadata.name ?? '',
+    nodeStatus(node),
+    roles(node),
+    age(node, now),
+    nodeInfo(node, 'kubeletVersion'),
+    addressOfType(node, 'InternalIP'),
+    addressOfType(node, 'ExternalIP'),
+    nodeInfo(node, 'osImage'),
+    nodeInfo(node, 'kernelVersion'),
+    nodeInfo(node, 'containerRuntimeVersion'),
+  ],
+};
 
 export const nodes: ResourceType = {
   group: '',
@@ -73,32 +81,19 @@ export const nodes: ResourceType = {
     'metadata.name': str(obj.metadata.name),
     'spec.unschedulable': record(obj.spec).unschedulable === true ? 'true' : 'false',
   }),
-  applyDefaults() {},
-  validate: () => [],
-  prepareForCreate(obj, privileged) {
-    if (!privileged || !isPlainObject(obj.status)) obj.status = {};
+  applyDefaults(obj) {
+    section(obj, 'spec');
   },
-  printer: {
-    columns: [
-      col('Name', 'Name must be unique within a namespace.', 0, 'name'),
-      col('Status', 'The status of the node'),
-      col('Roles', 'The roles of the node'),
-      col(
-        'Age',
-        'CreationTimestamp is a timestamp representing the server time when this object was created.',
-      ),
-      col('Version', 'Kubelet Version reported by the node.'),
-      col('Internal-IP', 'List of internal IPs in the node.', 1),
-      col('External-IP', 'List of external IPs in the node.', 1),
-    ],
-    cells: (node, now) => [
-      node.metadata.name ?? '',
-      nodeStatus(node),
-      nodeRoles(node),
-      age(node, now),
-      str(record(record(node.status).nodeInfo).kubeletVersion),
-      address(node, 'InternalIP'),
-      address(node, 'ExternalIP'),
-    ],
+  validate(obj) {
+    const cidrs = record(obj.spec).podCIDRs;
+    if (cidrs !== undefined && (!Array.isArray(cidrs) || cidrs.some((c) => typeof c !== 'string'))) {
+      return [{ reason: 'FieldValueInvalid', field: 'spec.podCIDRs', message: 'must be a list of CIDRs' }];
+    }
+    return [];
   },
+  prepareForCreate(obj) {
+    // Upstream's node strategy keeps status on create: a kubelet registers its node with it.
+    if (!isPlainObject(obj.status)) obj.status = {};
+  },
+  printer: nodePrinter,
 };

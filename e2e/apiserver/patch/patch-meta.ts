@@ -1,6 +1,6 @@
 /**
  * Strategic-merge metadata (upstream's `patchStrategy`/`patchMergeKey` struct tags) for the fields of
- * Namespace, Pod and NetworkPolicy that have any. Lists not named here are atomic: a patch replaces
+ * the served kinds that have any (a Deployment's or StatefulSet's pod template merges as a pod does). Lists not named here are atomic: a patch replaces
  * them, exactly as upstream treats lists without a patch strategy (all of NetworkPolicy's spec lists).
  */
 export interface PatchMeta {
@@ -61,8 +61,25 @@ const podStatus: PatchMeta = {
   },
 };
 
+const podTemplate: PatchMeta = { fields: { metadata: objectMeta, spec: podSpec } };
+
+const workloadStatus: PatchMeta = { fields: { conditions: mergeBy('type') } };
+
 export const PATCH_META_BY_KIND: Record<string, PatchMeta> = {
   Pod: { fields: { metadata: objectMeta, spec: podSpec, status: podStatus } },
+  Node: {
+    fields: {
+      metadata: objectMeta,
+      spec: { fields: { taints: mergeBy('key') } },
+      status: { fields: { conditions: mergeBy('type'), addresses: mergeBy('type') } },
+    },
+  },
+  Deployment: {
+    fields: { metadata: objectMeta, spec: { fields: { template: podTemplate } }, status: workloadStatus },
+  },
+  StatefulSet: {
+    fields: { metadata: objectMeta, spec: { fields: { template: podTemplate } }, status: workloadStatus },
+  },
   Namespace: { fields: { metadata: objectMeta, status: { fields: { conditions: mergeBy('type') } } } },
   NetworkPolicy: { fields: { metadata: objectMeta } },
 };

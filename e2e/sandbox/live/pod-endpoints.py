@@ -1,0 +1,392 @@
+#!/usr/bin/env python3
+"""The endpoints of every pod on one sandbox node, in one process.
+
+Why one process for many pods: a pod's "container" here is a few sockets (TCP and UDP echo on
+its ports, raw SCTP sockets that record INIT chunks) plus a prober that sends from the pod's
+address. Starting a process per pod (Node takes ~100 ms of CPU to start) would cap the
+sandbox at a few pods a second on a small machine; this process instead enters a pod's
+network namespace with setns(2) just long enough to create a socket there (a socket belongs to
+the namespace it was created in, whoever uses it later), then serves every pod's sockets from
+one asyncio loop. Python because Node cannot setns.
+
+Protocol: newline-delimited JSON on a Unix socket (--socket), the sandbox's control protocol
+(control-protocol.ts): each line {"id": N, "request": {...}}, each answer {"id": N, "ok": true,
+"result": ...} or {"id": N, "ok": false, "error": "..."}. Requests name a pod by "pod" (its uid):
+  add     {pod, netns, ports}   create the pod's sockets in /run/netns/<netns>, serve ports
+  remove  {pod}                 close every socket of the pod (it holds its namespace alive)
+  serve   {pod, ports}          serve more ports
+  ping    {pod}                 {pid, serving, sctp}
+  probe   {pod, targets, settings}   TCP/UDP probes from the pod (as prober.ts)
+  sctp-send {pod, inits}, sctp-take {pod}   as sctp.py, per pod
+  sysctl  {netns, settings}     write /proc/sys keys inside a namespace
+  stats   {}                    {pods: N, sockets: N}: what is open, for leak checks
+"""
+import argparse
+import asyncio
+import ctypes
+import errno
+import json
+import os
+import secrets
+import socket
+import struct
+import sys
+
+CLONE_NEWNET = 0x40000000
+IPPROTO_SCTP = 132
+libc = ctypes.CDLL(None, use_errno=True)
+HOME_NS = os.open("/proc/self/ns/net", os.O_RDONLY)
+
+
+def _setns(fd, what):
+    if libc.setns(fd, CLONE_NEWNET) != 0:
+        e = ctypes.get_errno()
+        raise OSError(e, "setns %s: %s" % (what, os.strerror(e)))
+
+
+def in_netns(netns, make):
+    """Runs make() inside /run/netns/<netns> and comes back; returns what make() returned."""
+    if "/" in netns or netns in ("", ".", ".."):
+        raise ValueError("bad namespace name %r" % netns)
+    fd = os.open("/run/netns/" + netns, os.O_RDONLY)
+    try:
+        _setns(fd, netns)
+        try:
+            return make()
+        finally:
+            _setns(HOME_NS, "home")
+    finally:
+        os.close(fd)
+
+
+def code_of(e):
+    if isinstance(e, asyncio.TimeoutError):
+        return "timeout"
+    if isinstance(e, OSError) and e.errno in errno.errorcode:
+        return errno.errorcode[e.errno]
+    return str(e) or type(e).__name__
+
+
+def crc32c_table():
+    table = []
+    for i in range(256):
+        crc = i
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0x82F63B78 if crc & 1 else crc >> 1
+        table.append(crc)
+    return table
+
+
+CRC32C = crc32c_table()
+
+
+def crc32c(data):
+    crc = 0xFFFFFFFF
+    for b in data:
+        crc = CRC32C[(crc ^ b) & 0xFF] ^ (crc >> 8)
+    return crc ^ 0xFFFFFFFF
+
+
+def init_packet(src_port, dst_port, tag):
+    chunk = struct.pack("!BBHIIHHI", 1, 0, 20, tag, 65535, 1, 1, tag)
+    header = struct.pack("!HHII", src_port, dst_port, 0, 0)
+    packet = header + chunk
+    return packet[:8] + struct.pack("<I", crc32c(packet)) + packet[12:]
+
+
+class EchoTcp(asyncio.Protocol):
+    def connection_made(self, transport):
+        self.transport = transport
+        self.timer = asyncio.get_running_loop().call_later(10, transport.close)
+
+    def data_received(self, data):
+        self.transport.write(data)
+
+    def eof_received(self):
+        return False
+
+    def connection_lost(self, exc):
+        self.timer.cancel()
+
+
+class EchoUdp(asyncio.DatagramProtocol):
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def datagram_received(self, data, addr):
+        self.transport.sendto(data, addr)
+
+    def error_received(self, exc):
+        pass
+
+
+class Pod:
+    def __init__(self, uid, netns):
+        self.uid = uid
+        self.netns = netns
+        self.tcp = {}
+        self.udp = {}
+        self.raw = {}
+        self.arrivals = []
+
+    def sockets(self):
+        return len(self.tcp) + len(self.udp) + len(self.raw)
+
+    def socket(self, family, kind, proto=0):
+        return in_netns(self.netns, lambda: socket.socket(family, kind, proto))
+
+    async def serve(self, ports):
+        loop = asyncio.get_running_loop()
+        for p in ports:
+            port, proto = int(p["port"]), p["protocol"]
+            if proto == "TCP" and port not in self.tcp:
+                s = self.socket(socket.AF_INET6, socket.SOCK_STREAM)
+                s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                s.bind(("::", port))
+                s.listen(128)
+                s.setblocking(False)
+                self.tcp[port] = await loop.create_server(EchoTcp, sock=s)
+            elif proto == "UDP" and port not in self.udp:
+                s = self.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+                s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+                s.bind(("::", port))
+                s.setblocking(False)
+                transport, _ = await loop.create_datagram_endpoint(EchoUdp, sock=s)
+                self.udp[port] = transport
+
+    def open_raw(self):
+        loop = asyncio.get_running_loop()
+        for family in (socket.AF_INET, socket.AF_INET6):
+            try:
+                s = self.socket(family, socket.SOCK_RAW, IPPROTO_SCTP)
+            except OSError:
+                continue
+            s.setblocking(False)
+            self.raw[family] = s
+            loop.add_reader(s.fileno(), self.drain, family, s)
+
+    def drain(self, family, s):
+        while True:
+            try:
+                data, addr = s.recvfrom(65535)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                return
+            sctp = data[(data[0] & 0x0F) * 4:] if family == socket.AF_INET else data
+            if len(sctp) >= 32 and sctp[12] == 1:
+                self.arrivals.append({
+                    "src": addr[0].split("%")[0],
+                    "dport": struct.unpack("!H", sctp[2:4])[0],
+                    "tag": struct.unpack("!I", sctp[16:20])[0],
+                })
+
+    def serving(self):
+        return [{"port": p, "protocol": "TCP"} for p in sorted(self.tcp)] + \
+               [{"port": p, "protocol": "UDP"} for p in sorted(self.udp)]
+
+    def close(self):
+        loop = asyncio.get_running_loop()
+        for server in self.tcp.values():
+            server.close()
+        for transport in self.udp.values():
+            transport.close()
+        for s in self.raw.values():
+            loop.remove_reader(s.fileno())
+            s.close()
+        self.tcp, self.udp, self.raw = {}, {}, {}
+
+
+async def probe_tcp(pod, ip, port, timeout):
+    loop = asyncio.get_running_loop()
+    family = socket.AF_INET6 if ":" in ip else socket.AF_INET
+    s = pod.socket(family, socket.SOCK_STREAM)
+    s.setblocking(False)
+    expected = ("palisade-probe-" + secrets.token_hex(8)).encode()
+    try:
+        async def exchange():
+            await loop.sock_connect(s, (ip, port))
+            await loop.sock_sendall(s, expected)
+            got = b""
+            while len(got) < len(expected):
+                chunk = await loop.sock_recv(s, 4096)
+                if not chunk:
+                    return "closed"
+                got += chunk
+            return "echoed" if got.startswith(expected) else "mismatch"
+        return await asyncio.wait_for(exchange(), timeout)
+    except Exception as e:  # noqa: BLE001 -- every failure is an outcome
+        return code_of(e)
+    finally:
+        s.close()
+
+
+async def probe_udp(pod, ip, port, timeout, attempts):
+    loop = asyncio.get_running_loop()
+    family = socket.AF_INET6 if ":" in ip else socket.AF_INET
+    detail = "timeout"
+    for _ in range(attempts):
+        s = pod.socket(family, socket.SOCK_DGRAM)
+        s.setblocking(False)
+        expected = ("palisade-probe-" + secrets.token_hex(8)).encode()
+        try:
+            s.connect((ip, port))
+
+            async def exchange():
+                await loop.sock_sendall(s, expected)
+                while True:
+                    if await loop.sock_recv(s, 4096) == expected:
+                        return "echoed"
+            detail = await asyncio.wait_for(exchange(), timeout)
+        except Exception as e:  # noqa: BLE001
+            detail = code_of(e)
+        finally:
+            s.close()
+        if detail == "echoed":
+            return detail
+    return detail
+
+
+async def run_probes(pod, targets, settings):
+    limit = asyncio.Semaphore(max(1, int(settings.get("concurrency", 64))))
+
+    async def one(t):
+        async with limit:
+            if t["protocol"] == "TCP":
+                detail = await probe_tcp(pod, t["ip"], t["port"], settings["tcpTimeoutMs"] / 1000)
+            else:
+                detail = await probe_udp(pod, t["ip"], t["port"], settings["udpTimeoutMs"] / 1000,
+                                         int(settings["udpAttempts"]))
+            return {"id": t["id"], "ok": detail == "echoed", "detail": detail}
+    return list(await asyncio.gather(*(one(t) for t in targets)))
+
+
+def sctp_send(pod, inits):
+    failures = []
+    for init in inits:
+        family = socket.AF_INET6 if ":" in init["ip"] else socket.AF_INET
+        s = pod.raw.get(family)
+        try:
+            if s is None:
+                raise OSError(errno.EAFNOSUPPORT, "no raw socket for this address family")
+            dest = (init["ip"], 0, 0, 0) if family == socket.AF_INET6 else (init["ip"], 0)
+            s.sendto(init_packet(init["srcPort"], init["port"], init["tag"]), dest)
+        except OSError as e:
+            failures.append({"tag": init["tag"], "error": e.strerror or str(e)})
+    return failures
+
+
+def write_sysctls(netns, settings):
+    def write():
+        for key, value in settings:
+            if ".." in key or "/" in key:
+                raise ValueError("bad sysctl key %r" % key)
+            with open("/proc/sys/" + key.replace(".", "/"), "w") as f:
+                f.write(str(value))
+    in_netns(netns, write)
+
+
+class Host:
+    def __init__(self):
+        self.pods = {}
+
+    def pod(self, req):
+        p = self.pods.get(req.get("pod"))
+        if p is None:
+            raise KeyError("no pod %s on this node" % req.get("pod"))
+        return p
+
+    async def handle(self, req):
+        op = req["op"]
+        if op == "add":
+            uid = req["pod"]
+            if uid in self.pods:
+                self.pods[uid].close()
+            pod = Pod(uid, req["netns"])
+            self.pods[uid] = pod
+            try:
+                pod.open_raw()
+                await pod.serve(req.get("ports", []))
+            except Exception:
+                pod.close()
+                del self.pods[uid]
+                raise
+            return {"serving": pod.serving()}
+        if op == "remove":
+            pod = self.pods.pop(req["pod"], None)
+            if pod is not None:
+                pod.close()
+            return {}
+        if op == "serve":
+            pod = self.pod(req)
+            await pod.serve(req["ports"])
+            return {"serving": pod.serving()}
+        if op == "ping":
+            pod = self.pod(req)
+            return {"pid": os.getpid(), "serving": pod.serving(), "sctp": len(pod.raw) > 0}
+        if op == "probe":
+            return {"outcomes": await run_probes(self.pod(req), req["targets"], req["settings"])}
+        if op == "sctp-send":
+            return {"failures": sctp_send(self.pod(req), req["inits"])}
+        if op == "sctp-take":
+            pod = self.pod(req)
+            out, pod.arrivals = pod.arrivals, []
+            return {"arrivals": out}
+        if op == "sysctl":
+            write_sysctls(req["netns"], req["settings"])
+            return {}
+        if op == "stats":
+            return {"pods": len(self.pods), "sockets": sum(p.sockets() for p in self.pods.values())}
+        raise ValueError("unknown op %r" % op)
+
+
+async def serve_client(host, reader, writer):
+    lock = asyncio.Lock()
+
+    async def answer(msg_id, req):
+        try:
+            reply = {"id": msg_id, "ok": True, "result": await host.handle(req)}
+        except Exception as e:  # noqa: BLE001 -- the error goes back to the caller
+            reply = {"id": msg_id, "ok": False, "error": str(e) or type(e).__name__}
+        async with lock:
+            writer.write((json.dumps(reply) + "\n").encode())
+            await writer.drain()
+
+    tasks = set()
+    while True:
+        line = await reader.readline()
+        if not line:
+            break
+        try:
+            msg = json.loads(line)
+        except ValueError as e:
+            writer.write((json.dumps({"id": -1, "ok": False, "error": "bad request: %s" % e}) + "\n").encode())
+            continue
+        task = asyncio.create_task(answer(msg.get("id", -1), msg.get("request", {})))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+    writer.close()
+
+
+async def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--socket", required=True)
+    args = parser.parse_args()
+    host = Host()
+    try:
+        os.unlink(args.socket)
+    except FileNotFoundError:
+        pass
+    server = await asyncio.start_unix_server(lambda r, w: serve_client(host, r, w), path=args.socket)
+    sys.stdout.write("pod endpoints ready pid=%d socket=%s\n" % (os.getpid(), args.socket))
+    sys.stdout.flush()
+    async with server:
+        await server.serve_forever()
+
+
+if __name__ == "__main__":
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        pass
