@@ -245,7 +245,9 @@ export class Agent {
         kernel,
         backend: 'nftables',
         mode: this.config.syncMode,
+        newPods: this.config.newPods,
         logger: this.log.child({ component: 'dataplane' }),
+        ...(this.config.verdictLog === 'off' ? {} : { verdictLog: verdictLogOptions(this.config) }),
       });
     }
     const { backend, detection } = await resolveIptablesBackend(this.config.iptablesMode, kernel);
