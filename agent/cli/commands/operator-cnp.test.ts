@@ -151,10 +151,17 @@ test('rules: the tiers in evaluation order, each rule with its name, action and 
       note: 'cnp guard-x ingress rule 0 Pass',
     }),
   ]);
+  // The Deny goes to its log point's chain (the agent logs drops by default), which drops.
   expect(deny.kernel).toEqual([
     expect.objectContaining({
       chain: chain.name,
       rule: 2,
+      state: 'in kernel',
+      note: 'cnp guard-x ingress rule 1 Deny',
+    }),
+    expect.objectContaining({
+      chain: expect.stringMatching(/^PALISADE-L-/),
+      spec: '-j DROP',
       state: 'in kernel',
       note: 'cnp guard-x ingress rule 1 Deny',
     }),
@@ -230,9 +237,7 @@ test('explain: an Admin Pass hands over to the NetworkPolicies; an Admin Deny de
   });
   expect(denied.kernelAgrees).toBe(true);
   const deniedText = (await live('explain', '--from', 'x/b', '--to', 'x/a', '--port', '80')).out;
-  expect(deniedText).toMatch(
-    /^ {2}=> dropped by PALISADE-CI-guard-x-\S+ #2 \(cnp guard-x ingress rule 1 Deny\)$/m,
-  );
+  expect(deniedText).toMatch(/^ {2}=> dropped by PALISADE-L-\S+ #\d+ \(cnp guard-x ingress rule 1 Deny\)$/m);
 
   const baseline = await live('explain', '--from', 'x/a', '--to', 'y/c', '--port', '80');
   expect(baseline.out).toContain(

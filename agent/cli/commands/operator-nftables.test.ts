@@ -71,7 +71,8 @@ test('status names the backend, counts the table, and shows the drift watch', as
   expect(s).toMatchObject({ backend: 'nftables', synced: true, ready: true, applyErrors: 0 });
   expect(s.drift.watch).toMatchObject({ running: true, foreignChanges: 0 });
   expect(s.counts.chains).toBe(kernel.table()!.chains.size);
-  expect(s.counts.ipsets).toBe(kernel.table()!.sets.size);
+  // Sets and the named objects of the verdict log (its limit and counters) count together.
+  expect(s.counts.ipsets).toBe(kernel.table()!.sets.size + kernel.table()!.objects.size);
   const h = await live('status');
   expect(h.out).toMatch(/sync mode incremental, nftables \(table inet palisade\)/);
   expect(h.out).toMatch(/watching \(nft monitor\): 0 foreign changes seen/);
@@ -133,6 +134,12 @@ test('chains, ipsets and diff read the table', async () => {
       'ipv6_addr . inet_service',
       'ipv4_addr : verdict',
       'ipv6_addr : verdict',
+      // Fail closed for new pods: the node's pod ranges.
+      'ipv4_addr interval',
+      'ipv6_addr interval',
+      // The verdict log's named objects.
+      'counter',
+      'limit rate 100/second burst 200 packets',
     ]),
   );
 });
