@@ -96,20 +96,26 @@ export function deniedCells(
   const byCell = new Map<string, VerdictEvent[]>();
   for (const e of events) {
     if (e.verdict !== 'denied' || e.dstPort === undefined) continue;
-    const k = `${e.src.ip} ${e.dst.ip} ${e.dstPort}/${e.protocol}`;
-    if (!byCell.has(k)) byCell.set(k, []);
-    byCell.get(k)!.push(e);
+    // By address, and by the pods the agent named (a live pod's address is not in the plan).
+    const keys = new Set([
+      `${e.src.ip} ${e.dst.ip} ${e.dstPort}/${e.protocol}`,
+      `${e.src.pod ?? e.src.ip} ${e.dst.pod ?? e.dst.ip} ${e.dstPort}/${e.protocol}`,
+    ]);
+    for (const k of keys) {
+      if (!byCell.has(k)) byCell.set(k, []);
+      byCell.get(k)!.push(e);
+    }
   }
   const out: DeniedCell[] = [];
   for (const p of matrix.probes) {
     for (const [from, row] of Object.entries(p.allowed)) {
       for (const [to, allowed] of Object.entries(row)) {
         if (allowed) continue;
-        const matched: VerdictEvent[] = [];
+        const matched = new Set<VerdictEvent>(byCell.get(`${from} ${to} ${p.port}/${p.protocol}`) ?? []);
         for (const s of addresses.get(from) ?? [])
           for (const d of addresses.get(to) ?? [])
-            matched.push(...(byCell.get(`${s} ${d} ${p.port}/${p.protocol}`) ?? []));
-        out.push({ probe: { port: p.port, protocol: p.protocol }, from, to, events: matched });
+            for (const e of byCell.get(`${s} ${d} ${p.port}/${p.protocol}`) ?? []) matched.add(e);
+        out.push({ probe: { port: p.port, protocol: p.protocol }, from, to, events: [...matched] });
       }
     }
   }
