@@ -306,6 +306,12 @@ export function register(program: Command): void {
           let error: string | undefined;
           try {
             events = await readVerdicts(agents, cursor);
+            // A record may still be on its way from a node's tcpdump: look once more.
+            const unreported = deniedCells(report.matrix, [], events).some((c) => c.events.length === 0);
+            if (unreported) {
+              await new Promise((r) => setTimeout(r, 1000));
+              events = await readVerdicts(agents, cursor);
+            }
           } catch (e) {
             error = (e as Error).message;
           }
