@@ -18,6 +18,8 @@ everything the kernel has queued, so a packet that arrived before the question i
 however busy the machine. Sending: the kernel adds the IP header (routing
 picks the source address); the packet is a common header plus one INIT chunk with a correct
 CRC32c checksum (conntrack validates it).
+
+live/pod-endpoints.py imports this file for the same packets (init_packet, init_arrival).
 """
 import json
 import os
@@ -60,6 +62,19 @@ def init_packet(src_port, dst_port, tag):
     return packet[:8] + struct.pack("<I", checksum) + packet[12:]
 
 
+def init_arrival(family, data, addr):
+    """What a raw socket's packet says if it is an INIT: {"src", "dport", "tag"}; else None."""
+    # IPv4 raw sockets deliver the IP header too.
+    sctp = data[(data[0] & 0x0F) * 4:] if family == socket.AF_INET else data
+    if len(sctp) < 32 or sctp[12] != 1:
+        return None
+    return {
+        "src": addr[0].split("%")[0],
+        "dport": struct.unpack("!H", sctp[2:4])[0],
+        "tag": struct.unpack("!I", sctp[16:20])[0],
+    }
+
+
 class Receiver:
     """Raw SCTP sockets, read only when asked: `drain` takes what the kernel has queued."""
 
@@ -74,13 +89,6 @@ class Receiver:
                 pass
         self.arrivals = []
 
-    def record(self, src, sctp):
-        if len(sctp) < 32 or sctp[12] != 1:
-            return
-        dport = struct.unpack("!H", sctp[2:4])[0]
-        tag = struct.unpack("!I", sctp[16:20])[0]
-        self.arrivals.append({"src": src, "dport": dport, "tag": tag})
-
     def drain(self):
         for family, sock in self.socks.items():
             while True:
@@ -88,11 +96,9 @@ class Receiver:
                     data, addr = sock.recvfrom(65535)
                 except (BlockingIOError, InterruptedError):
                     break
-                if family == socket.AF_INET:
-                    # IPv4 raw sockets deliver the IP header too.
-                    self.record(addr[0], data[(data[0] & 0x0F) * 4:])
-                else:
-                    self.record(addr[0].split("%")[0], data)
+                arrival = init_arrival(family, data, addr)
+                if arrival is not None:
+                    self.arrivals.append(arrival)
 
     def take(self):
         self.drain()

@@ -29,11 +29,15 @@ import json
 import os
 import secrets
 import socket
-import struct
 import sys
 
+# The raw SCTP INIT code is sctp.py's (e2e/sandbox, this folder's parent): both files are run
+# from the source tree, also when the TypeScript runs from dist/ (source-file.ts finds them).
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import sctp  # noqa: E402
+
 CLONE_NEWNET = 0x40000000
-IPPROTO_SCTP = 132
 libc = ctypes.CDLL(None, use_errno=True)
 HOME_NS = os.open("/proc/self/ns/net", os.O_RDONLY)
 
@@ -65,33 +69,6 @@ def code_of(e):
     if isinstance(e, OSError) and e.errno in errno.errorcode:
         return errno.errorcode[e.errno]
     return str(e) or type(e).__name__
-
-
-def crc32c_table():
-    table = []
-    for i in range(256):
-        crc = i
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0x82F63B78 if crc & 1 else crc >> 1
-        table.append(crc)
-    return table
-
-
-CRC32C = crc32c_table()
-
-
-def crc32c(data):
-    crc = 0xFFFFFFFF
-    for b in data:
-        crc = CRC32C[(crc ^ b) & 0xFF] ^ (crc >> 8)
-    return crc ^ 0xFFFFFFFF
-
-
-def init_packet(src_port, dst_port, tag):
-    chunk = struct.pack("!BBHIIHHI", 1, 0, 20, tag, 65535, 1, 1, tag)
-    header = struct.pack("!HHII", src_port, dst_port, 0, 0)
-    packet = header + chunk
-    return packet[:8] + struct.pack("<I", crc32c(packet)) + packet[12:]
 
 
 class EchoTcp(asyncio.Protocol):
@@ -159,7 +136,7 @@ class Pod:
         loop = asyncio.get_running_loop()
         for family in (socket.AF_INET, socket.AF_INET6):
             try:
-                s = self.socket(family, socket.SOCK_RAW, IPPROTO_SCTP)
+                s = self.socket(family, socket.SOCK_RAW, sctp.IPPROTO_SCTP)
             except OSError:
                 continue
             s.setblocking(False)
@@ -174,13 +151,9 @@ class Pod:
                 return
             except OSError:
                 return
-            sctp = data[(data[0] & 0x0F) * 4:] if family == socket.AF_INET else data
-            if len(sctp) >= 32 and sctp[12] == 1:
-                self.arrivals.append({
-                    "src": addr[0].split("%")[0],
-                    "dport": struct.unpack("!H", sctp[2:4])[0],
-                    "tag": struct.unpack("!I", sctp[16:20])[0],
-                })
+            arrival = sctp.init_arrival(family, data, addr)
+            if arrival is not None:
+                self.arrivals.append(arrival)
 
     def serving(self):
         return [{"port": p, "protocol": "TCP"} for p in sorted(self.tcp)] + \
@@ -271,7 +244,7 @@ def sctp_send(pod, inits):
             if s is None:
                 raise OSError(errno.EAFNOSUPPORT, "no raw socket for this address family")
             dest = (init["ip"], 0, 0, 0) if family == socket.AF_INET6 else (init["ip"], 0)
-            s.sendto(init_packet(init["srcPort"], init["port"], init["tag"]), dest)
+            s.sendto(sctp.init_packet(init["srcPort"], init["port"], init["tag"]), dest)
         except OSError as e:
             failures.append({"tag": init["tag"], "error": e.strerror or str(e)})
     return failures
