@@ -311,6 +311,24 @@ export function podSteps(
     human,
     origin: o,
   });
+  // The NetworkPolicy tier's and the default's decisions, alike in every evaluation but for
+  // their outcome and log point.
+  const npAllowStep = (key: ObjectKey, outcome: Outcome, point?: LogPoint): Step =>
+    decide('allow', outcome, say(`allowed by ${key}`), npOrigin(key), point);
+  const npDenyStep = (outcome: Outcome, point?: LogPoint): Step =>
+    decide(undefined, outcome, say(`no policy allows ${direction}`), origin, point);
+  const defaultAllowStep = (passedBy: string | undefined, outcome: Outcome, point?: LogPoint): Step =>
+    decide(
+      passedBy !== undefined ? 'pass' : undefined,
+      outcome,
+      say(
+        passedBy !== undefined
+          ? `passed by baseline cluster policy ${passedBy}`
+          : 'no tier decided, allowed by default',
+      ),
+      passedBy !== undefined ? cnpOrigin(passedBy) : origin,
+      point,
+    );
   const ret: Outcome = { kind: 'return' };
   const to = (e: PodEvaluation): Outcome => ({ kind: 'evaluation', evaluation: e });
 
@@ -335,31 +353,20 @@ export function podSteps(
           decide('allow', accepted, say(`accepted by ${tier} cluster policy ${key}`), cnpOrigin(key)),
         ],
         npAllow: (key) =>
-          decide(
-            'allow',
+          npAllowStep(
+            key,
             accepted,
-            say(`allowed by ${key}`),
-            npOrigin(key),
             allowLog ? policyAllowPoint('allowed', pod.key, direction, key) : undefined,
           ),
         npDeny: (isolating) =>
-          decide(
-            undefined,
+          npDenyStep(
             { kind: 'drop' },
-            say(`no policy allows ${direction}`),
-            origin,
             log ? isolationPoint('denied', pod.key, direction, isolating) : undefined,
           ),
         defaultAllow: (passedBy) =>
-          decide(
-            passedBy !== undefined ? 'pass' : undefined,
+          defaultAllowStep(
+            passedBy,
             accepted,
-            say(
-              passedBy !== undefined
-                ? `passed by baseline cluster policy ${passedBy}`
-                : 'no tier decided, allowed by default',
-            ),
-            passedBy !== undefined ? cnpOrigin(passedBy) : origin,
             allowLog ? defaultAllowPoint('allowed', pod.key, direction) : undefined,
           ),
       };
@@ -375,19 +382,9 @@ export function podSteps(
           decide('deny', denied, say(`denied by ${tier} cluster policy ${key}`), cnpOrigin(key)),
           decide('allow', allowed, say(`accepted by ${tier} cluster policy ${key}`), cnpOrigin(key)),
         ],
-        npAllow: (key) => decide('allow', allowed, say(`allowed by ${key}`), npOrigin(key)),
-        npDeny: () => decide(undefined, denied, say(`no policy allows ${direction}`), origin),
-        defaultAllow: (passedBy) =>
-          decide(
-            passedBy !== undefined ? 'pass' : undefined,
-            allowed,
-            say(
-              passedBy !== undefined
-                ? `passed by baseline cluster policy ${passedBy}`
-                : 'no tier decided, allowed by default',
-            ),
-            passedBy !== undefined ? cnpOrigin(passedBy) : origin,
-          ),
+        npAllow: (key) => npAllowStep(key, allowed),
+        npDeny: () => npDenyStep(denied),
+        defaultAllow: (passedBy) => defaultAllowStep(passedBy, allowed),
       };
       break;
     }
@@ -403,31 +400,20 @@ export function podSteps(
           decide('allow', ret, say(`decided by ${tier} cluster policy ${key}`), cnpOrigin(key)),
         ],
         npAllow: (key) =>
-          decide(
-            'allow',
+          npAllowStep(
+            key,
             ret,
-            say(`allowed by ${key}`),
-            npOrigin(key),
             reportAllow ? policyAllowPoint('would-allow', pod.key, direction, key) : undefined,
           ),
         npDeny: (isolating) =>
-          decide(
-            undefined,
+          npDenyStep(
             ret,
-            say(`no policy allows ${direction}`),
-            origin,
             reportAllow ? undefined : isolationPoint('would-deny', pod.key, direction, isolating),
           ),
         defaultAllow: (passedBy) =>
-          decide(
-            passedBy !== undefined ? 'pass' : undefined,
+          defaultAllowStep(
+            passedBy,
             ret,
-            say(
-              passedBy !== undefined
-                ? `passed by baseline cluster policy ${passedBy}`
-                : 'no tier decided, allowed by default',
-            ),
-            passedBy !== undefined ? cnpOrigin(passedBy) : origin,
             reportAllow ? defaultAllowPoint('would-allow', pod.key, direction) : undefined,
           ),
       };
