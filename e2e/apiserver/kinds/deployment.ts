@@ -3,17 +3,15 @@
  * scales and deletes its pods from the template; this file is only the API side: defaulting,
  * validation, printing (upstream's printDeployment).
  */
-import type { ResourceType } from '../resources';
 import { AGE, age, column, NAME, type KindPrinter } from '../table-columns';
 import { child, record } from './fields';
 import {
   CONTAINERS_COLUMN,
   containerImages,
   containerNames,
-  defaultWorkload,
   IMAGES_COLUMN,
   readyOfDesired,
-  validateWorkload,
+  workloadResource,
   workloadSelector,
 } from './workload';
 
@@ -57,26 +55,11 @@ export const deploymentPrinter: KindPrinter = {
   },
 };
 
-export const deployments: ResourceType = {
-  group: 'apps',
-  version: 'v1',
-  apiVersion: 'apps/v1',
+export const deployments = workloadResource({
   kind: 'Deployment',
-  listKind: 'DeploymentList',
   plural: 'deployments',
-  singular: 'deployment',
-  namespaced: true,
-  shortNames: ['deploy'],
-  categories: ['all'],
-  verbs: ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'],
-  subresources: ['status', 'scale'],
-  selectableFields: ['metadata.name', 'metadata.namespace'],
-  fieldsOf: (obj) => ({
-    'metadata.name': obj.metadata.name ?? '',
-    'metadata.namespace': obj.metadata.namespace ?? '',
-  }),
-  applyDefaults(obj) {
-    const spec = defaultWorkload(obj);
+  shortName: 'deploy',
+  defaultSpec(spec) {
     spec.progressDeadlineSeconds ??= 600;
     const strategy = child(spec, 'strategy');
     strategy.type ??= 'RollingUpdate';
@@ -86,10 +69,5 @@ export const deployments: ResourceType = {
       rolling.maxSurge ??= '25%';
     }
   },
-  validate: validateWorkload,
-  prepareForCreate(obj) {
-    obj.status = {};
-  },
   printer: deploymentPrinter,
-  scaleSelector: workloadSelector,
-};
+});

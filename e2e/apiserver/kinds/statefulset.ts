@@ -3,18 +3,15 @@
  * its pods NAME-0, NAME-1, ...; this file is only the API side: defaulting, validation,
  * printing (upstream's printStatefulSet).
  */
-import type { ResourceType } from '../resources';
 import { AGE, age, column, NAME, type KindPrinter } from '../table-columns';
 import { child } from './fields';
 import {
   CONTAINERS_COLUMN,
   containerImages,
   containerNames,
-  defaultWorkload,
   IMAGES_COLUMN,
   readyOfDesired,
-  validateWorkload,
-  workloadSelector,
+  workloadResource,
 } from './workload';
 
 export const statefulSetPrinter: KindPrinter = {
@@ -34,34 +31,14 @@ export const statefulSetPrinter: KindPrinter = {
   ],
 };
 
-export const statefulSets: ResourceType = {
-  group: 'apps',
-  version: 'v1',
-  apiVersion: 'apps/v1',
+export const statefulSets = workloadResource({
   kind: 'StatefulSet',
-  listKind: 'StatefulSetList',
   plural: 'statefulsets',
-  singular: 'statefulset',
-  namespaced: true,
-  shortNames: ['sts'],
-  categories: ['all'],
-  verbs: ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'],
-  subresources: ['status', 'scale'],
-  selectableFields: ['metadata.name', 'metadata.namespace'],
-  fieldsOf: (obj) => ({
-    'metadata.name': obj.metadata.name ?? '',
-    'metadata.namespace': obj.metadata.namespace ?? '',
-  }),
-  applyDefaults(obj) {
-    const spec = defaultWorkload(obj);
+  shortName: 'sts',
+  defaultSpec(spec) {
     spec.podManagementPolicy ??= 'OrderedReady';
     const strategy = child(spec, 'updateStrategy');
     strategy.type ??= 'RollingUpdate';
   },
-  validate: validateWorkload,
-  prepareForCreate(obj) {
-    obj.status = {};
-  },
   printer: statefulSetPrinter,
-  scaleSelector: workloadSelector,
-};
+});

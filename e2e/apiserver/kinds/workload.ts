@@ -1,11 +1,13 @@
 /**
  * What Deployments and StatefulSets share: a label selector that must match the pod template's
  * labels, a pod template defaulted like a pod, `replicas` (default 1) behind the /scale
- * subresource, and the wide printing columns (containers, images).
+ * subresource, the wide printing columns (containers, images), and so all of their
+ * ResourceType but the names, the defaulting of their own spec fields and the printer.
  */
 import type { StatusCause } from '../errors';
+import type { ResourceType } from '../resources';
 import { formatLabelSelector } from '../table';
-import { column } from '../table-columns';
+import { column, type KindPrinter } from '../table-columns';
 import type { KubeObject } from '../types';
 import { child, record, records, section, str } from './fields';
 import { defaultPodSpec, validatePodSpec } from './pod-spec';
@@ -76,4 +78,46 @@ export function containerImages(obj: KubeObject): string {
 /** "ready/desired", as the READY column of both kinds. */
 export function readyOfDesired(obj: KubeObject): string {
   return `${Number(record(obj.status).readyReplicas ?? 0)}/${Number(record(obj.spec).replicas ?? 0)}`;
+}
+
+/** What one workload kind has of its own. */
+export interface WorkloadKind {
+  readonly kind: 'Deployment' | 'StatefulSet';
+  readonly plural: string;
+  readonly shortName: string;
+  /** Defaults the kind's own spec fields, after the shared ones (defaultWorkload). */
+  defaultSpec(spec: Record<string, unknown>): void;
+  readonly printer: KindPrinter;
+}
+
+/** An apps/v1 workload kind, with /status and /scale. */
+export function workloadResource(w: WorkloadKind): ResourceType {
+  return {
+    group: 'apps',
+    version: 'v1',
+    apiVersion: 'apps/v1',
+    kind: w.kind,
+    listKind: `${w.kind}List`,
+    plural: w.plural,
+    singular: w.kind.toLowerCase(),
+    namespaced: true,
+    shortNames: [w.shortName],
+    categories: ['all'],
+    verbs: ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'],
+    subresources: ['status', 'scale'],
+    selectableFields: ['metadata.name', 'metadata.namespace'],
+    fieldsOf: (obj) => ({
+      'metadata.name': obj.metadata.name ?? '',
+      'metadata.namespace': obj.metadata.namespace ?? '',
+    }),
+    applyDefaults(obj) {
+      w.defaultSpec(defaultWorkload(obj));
+    },
+    validate: validateWorkload,
+    prepareForCreate(obj) {
+      obj.status = {};
+    },
+    printer: w.printer,
+    scaleSelector: workloadSelector,
+  };
 }
