@@ -5,6 +5,7 @@
 import { compileSnapshot } from '../../compiler/incremental';
 import type { ClusterSnapshot, PolicyInfo } from '../../compiler/model';
 import { ConntrackTable, parseConntrackList, type Flow, type FlowGroup } from '../../dataplane/conntrack';
+import { cidrInterval, addressValue } from '../../dataplane/nftables/intervals';
 import type { Kernel, ProcessResult } from '../../dataplane/kernel';
 import { affectedAddresses, FlowCutter } from './flow-cutter';
 
@@ -24,17 +25,23 @@ test('parses conntrack -L lines: the original direction, TCP/UDP/SCTP only, addr
   ]);
 });
 
-/** A conntrack that answers -L from a fixed table and records -D. */
+/** A conntrack that answers -L (-s or -d, an address or a CIDR) from a fixed table and records -L and -D. */
 class FakeConntrack implements Kernel {
+  readonly listed: string[][] = [];
   readonly deleted: string[][] = [];
   constructor(private readonly flows: Flow[]) {}
   async run(argv: readonly string[]): Promise<ProcessResult> {
     const at = (flag: string) => argv[argv.indexOf(flag) + 1];
     if (argv[1] === '-L') {
+      this.listed.push([...argv]);
       const side = argv.includes('-s') ? 'src' : 'dst';
-      const ip = at(side === 'src' ? '-s' : '-d');
+      const { family, interval } = cidrInterval(at(side === 'src' ? '-s' : '-d'));
+      const inPrefix = (ip: string) =>
+        (ip.includes(':') ? 6 : 4) === family &&
+        addressValue(ip) >= interval.start &&
+        addressValue(ip) <= interval.end;
       const lines = this.flows
-        .filter((f) => f[side] === ip)
+        .filter((f) => inPrefix(f[side]))
         .map(
           (f) =>
             `${f.protocol} 6 100 ESTABLISHED src=${f.src} dst=${f.dst} sport=${f.sport} dport=${f.dport} src=${f.dst} dst=${f.src}`,
@@ -49,6 +56,9 @@ class FakeConntrack implements Kernel {
     };
   }
 }
+
+/** Commands run, as text, sorted (listings run concurrently). */
+const commands = (runs: readonly string[][]): string[] => runs.map((r) => r.join(' ')).sort();
 
 const NODE_IP = '10.0.0.1';
 const cluster = (policies: PolicyInfo[]): ClusterSnapshot => ({
@@ -155,7 +165,7 @@ test('a group that ended meanwhile (conntrack exits 1, 0 deleted) is not an erro
   await expect(new ConntrackTable(broken).delete(g)).rejects.toThrow(/Operation not permitted/);
 });
 
-test('many affected addresses: one dump per family, filtered here, instead of two per address', async () => {
+test('many affected addresses: filtered listings of their covering prefix, never the whole table', async () => {
   const pods = Array.from({ length: 6 }, (_, i) => ({
     namespace: 'app',
     name: `p${i}`,
@@ -170,23 +180,12 @@ test('many affected addresses: one dump per family, filtered here, instead of tw
     { namespaces: [{ name: 'app', labels: {} }], pods, policies: [] },
     { nodeName: 'n1' },
   );
-  const runs: string[][] = [];
-  const kernel: Kernel = {
-    run: async (argv) => {
-      runs.push([...argv]);
-      if (argv[1] === '-L') {
-        return {
-          code: 0,
-          stdout: [
-            'tcp 6 100 ESTABLISHED src=10.0.9.9 dst=10.0.1.10 sport=1 dport=443 src=10.0.1.10 dst=10.0.9.9',
-            'tcp 6 100 ESTABLISHED src=10.0.9.9 dst=10.0.7.7 sport=1 dport=443 src=10.0.7.7 dst=10.0.9.9',
-          ].join('\n'),
-          stderr: '',
-        };
-      }
-      return { code: 0, stdout: '', stderr: '1 flow entries have been deleted.' };
-    },
-  };
+  const kernel = new FakeConntrack([
+    { protocol: 'tcp', src: '10.0.9.9', dst: '10.0.1.10', sport: 1, dport: 443 }, // denied: not port 80
+    { protocol: 'tcp', src: '10.0.9.9', dst: '10.0.1.12', sport: 1, dport: 80 }, // allowed
+    { protocol: 'tcp', src: '10.0.9.9', dst: '10.0.1.9', sport: 1, dport: 443 }, // in the prefix, no pod of this change
+    { protocol: 'tcp', src: '10.0.9.9', dst: '10.0.7.7', sport: 1, dport: 443 }, // outside the prefix
+  ]);
   const cutter = new FlowCutter(
     new ConntrackTable(kernel),
     () => c,
@@ -194,8 +193,39 @@ test('many affected addresses: one dump per family, filtered here, instead of tw
   );
   c.upsertPolicy({ ...onlyPort80, spec: { ...onlyPort80.spec, podSelector: {} } });
   const report = await cutter.cut(c.state(), c.flush(), false);
-  expect(runs.filter((r) => r[1] === '-L')).toEqual([['conntrack', '-L', '-f', 'ipv4']]);
-  // 10.0.7.7 is no pod of this change: its connection is not judged.
-  expect(report.checked).toBe(1);
+  // 10.0.1.10-15: the smallest prefix that holds them, .8-.15, listed by source and by destination.
+  expect(commands(kernel.listed)).toEqual([
+    'conntrack -L -f ipv4 -d 10.0.1.8/29',
+    'conntrack -L -f ipv4 -s 10.0.1.8/29',
+  ]);
+  expect(report.addresses).toBe(6);
+  expect(report.checked).toBe(2);
   expect(report.cut).toEqual(['tcp 10.0.9.9 10.0.1.10 443']);
+});
+
+test('local and remote addresses: one prefix per family holds them all; only their connections are judged', async () => {
+  const c = compileSnapshot(cluster([]), { nodeName: 'n1' });
+  const kernel = new FakeConntrack([
+    { protocol: 'tcp', src: '10.0.2.1', dst: '10.0.1.1', sport: 1000, dport: 443 }, // denied
+    { protocol: 'tcp', src: '10.0.2.9', dst: '10.0.1.1', sport: 1000, dport: 443 }, // denied too
+    { protocol: 'tcp', src: '10.0.2.3', dst: '10.0.2.7', sport: 1000, dport: 443 }, // listed, not judged
+  ]);
+  const cutter = new FlowCutter(
+    new ConntrackTable(kernel),
+    () => c,
+    () => new Set([NODE_IP]),
+  );
+  c.upsertPolicy(onlyPort80);
+  // The policy's pod and three peers that left or joined a set, none of them adjacent.
+  const delta = {
+    ...c.flush(),
+    members: new Map([['peers', { added: ['10.0.2.1', '10.0.2.9'], removed: ['10.0.2.5'] }]]),
+  };
+  const report = await cutter.cut(c.state(), delta, false);
+  expect(commands(kernel.listed)).toEqual([
+    'conntrack -L -f ipv4 -d 10.0.0.0/22',
+    'conntrack -L -f ipv4 -s 10.0.0.0/22',
+  ]);
+  expect(report.checked).toBe(2);
+  expect([...report.cut].sort()).toEqual(['tcp 10.0.2.1 10.0.1.1 443', 'tcp 10.0.2.9 10.0.1.1 443']);
 });
