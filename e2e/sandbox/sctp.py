@@ -19,7 +19,7 @@ however busy the machine. Sending: the kernel adds the IP header (routing
 picks the source address); the packet is a common header plus one INIT chunk with a correct
 CRC32c checksum (conntrack validates it).
 
-live/pod-endpoints.py imports this file for the same packets (init_packet, init_arrival).
+live/pod-endpoints.py imports this file for the same packets (send, init_arrival).
 """
 import json
 import os
@@ -106,11 +106,12 @@ class Receiver:
         return out
 
 
-def send(receiver, inits):
+def send(socks, inits):
+    """Sends each INIT from the raw socket of its family (`socks`: family -> socket); returns the failures."""
     failures = []
     for init in inits:
         family = socket.AF_INET6 if ":" in init["ip"] else socket.AF_INET
-        sock = receiver.socks.get(family)
+        sock = socks.get(family)
         try:
             if sock is None:
                 raise OSError("no raw socket for this address family")
@@ -149,7 +150,7 @@ def main():
                 continue
             req = json.loads(line)
             if req["op"] == "send":
-                reply = {"id": req["id"], "failures": send(receiver, req["inits"])}
+                reply = {"id": req["id"], "failures": send(receiver.socks, req["inits"])}
             elif req["op"] == "take":
                 reply = {"id": req["id"], "arrivals": receiver.take()}
             else:

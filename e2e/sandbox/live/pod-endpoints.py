@@ -235,21 +235,6 @@ async def run_probes(pod, targets, settings):
     return list(await asyncio.gather(*(one(t) for t in targets)))
 
 
-def sctp_send(pod, inits):
-    failures = []
-    for init in inits:
-        family = socket.AF_INET6 if ":" in init["ip"] else socket.AF_INET
-        s = pod.raw.get(family)
-        try:
-            if s is None:
-                raise OSError(errno.EAFNOSUPPORT, "no raw socket for this address family")
-            dest = (init["ip"], 0, 0, 0) if family == socket.AF_INET6 else (init["ip"], 0)
-            s.sendto(sctp.init_packet(init["srcPort"], init["port"], init["tag"]), dest)
-        except OSError as e:
-            failures.append({"tag": init["tag"], "error": e.strerror or str(e)})
-    return failures
-
-
 def write_sysctls(netns, settings):
     def write():
         for key, value in settings:
@@ -301,7 +286,7 @@ class Host:
         if op == "probe":
             return {"outcomes": await run_probes(self.pod(req), req["targets"], req["settings"])}
         if op == "sctp-send":
-            return {"failures": sctp_send(self.pod(req), req["inits"])}
+            return {"failures": sctp.send(self.pod(req).raw, req["inits"])}
         if op == "sctp-take":
             pod = self.pod(req)
             out, pod.arrivals = pod.arrivals, []
