@@ -7,6 +7,7 @@
  */
 import { EVENT_TYPES, type EventType } from './events';
 import type { SizeReport } from './report';
+import type { EventCost } from './single-events';
 
 const COLORS: Record<EventType, string> = {
   podAdd: '#1f77b4',
@@ -28,8 +29,16 @@ interface Panel {
 }
 
 const PANELS: readonly Panel[] = [
-  { title: 'Wall time per event (median)', unit: 'ms', value: (r, m, t) => r[m].events[t].totalMsMedian },
-  { title: 'Restore input per event', unit: 'bytes', value: (r, m, t) => r[m].events[t].restoreBytes },
+  {
+    title: 'Wall time per event (median)',
+    unit: 'ms',
+    value: (r, m, t) => (r[m].events[t] as EventCost | undefined)?.totalMsMedian ?? NaN,
+  },
+  {
+    title: 'Restore input per event',
+    unit: 'bytes',
+    value: (r, m, t) => (r[m].events[t] as EventCost | undefined)?.restoreBytes ?? NaN,
+  },
 ];
 
 const W = 460;
@@ -102,7 +111,10 @@ function panel(reports: readonly SizeReport[], p: Panel, x0: number, row: string
   }
   for (const mode of ['incremental', 'full'] as const) {
     for (const t of EVENT_TYPES) {
+      // Reports saved before an event type existed (milestone 1 had no ClusterNetworkPolicy
+      // events) have no point for it.
       const pts = reports
+        .filter((r) => Number.isFinite(p.value(r, mode, t)))
         .map((r) => [sx(r.pods), sy(p.value(r, mode, t))] as const)
         .map(([x, y]) => `${x.toFixed(1)},${y.toFixed(1)}`);
       const dash = mode === 'full' ? ' stroke-dasharray="6 4"' : '';

@@ -12,6 +12,7 @@ import { join, resolve } from 'node:path';
 import { renderChart } from './chart';
 import { EVENT_TYPES } from './events';
 import type { SizeReport } from './report';
+import type { EventCost } from './single-events';
 
 function load(dir: string): SizeReport[] {
   return readdirSync(dir)
@@ -123,26 +124,29 @@ export function markdown(reports: readonly SizeReport[]): string {
           'full/incr apply',
           'full/incr wall',
         ],
-        EVENT_TYPES.map((t) => {
-          const i = r.incremental.events[t];
-          const f = r.full.events[t];
-          const x = r.ratios[t];
-          return [
-            t,
-            i.compileDiffMsMedian,
-            i.applyMsMedian,
-            i.totalMsMedian,
-            i.restoreBytes,
-            backendOf(r) === 'nftables'
-              ? `${i.restoreLines} (${i.nftLines ?? 0})`
-              : `${i.restoreLines} (${i.iptablesLines}/${i.ipsetLines})`,
-            f.totalMsMedian,
-            f.restoreBytes,
-            x.restoreBytes,
-            x.applyMs,
-            x.wallMs,
-          ];
-        }),
+        // Reports saved before an event type existed (milestone 1: no ClusterNetworkPolicy) skip it.
+        EVENT_TYPES.filter((t) => (r.incremental.events[t] as EventCost | undefined) !== undefined).map(
+          (t) => {
+            const i = r.incremental.events[t];
+            const f = r.full.events[t];
+            const x = r.ratios[t];
+            return [
+              t,
+              i.compileDiffMsMedian,
+              i.applyMsMedian,
+              i.totalMsMedian,
+              i.restoreBytes,
+              backendOf(r) === 'nftables'
+                ? `${i.restoreLines} (${i.nftLines ?? 0})`
+                : `${i.restoreLines} (${i.iptablesLines}/${i.ipsetLines})`,
+              f.totalMsMedian,
+              f.restoreBytes,
+              x.restoreBytes,
+              x.applyMs,
+              x.wallMs,
+            ];
+          },
+        ),
       ),
       '',
     );
