@@ -20,7 +20,7 @@ import { DEFAULT_VERDICT_LOG, type VerdictLogOptions } from '../dataplane/verdic
 import { systemClock } from '../agent/daemon/clock';
 import { silentLogger } from '../agent/daemon/logger';
 import { AgentMetrics } from '../agent/daemon/metrics';
-import { VerdictLog } from '../agent/daemon/verdicts/service';
+import { DEFAULT_COUNTER_PERIOD_MS, VerdictLog } from '../agent/daemon/verdicts/service';
 import { LOCAL_NODE, generateCluster } from './cluster';
 import { loadWorld } from './events';
 import { SIZES, isSizeName } from './sizes';
@@ -47,7 +47,8 @@ async function main(): Promise<void> {
       'verdict-log': { type: 'string', default: 'on' },
       rate: { type: 'string', default: String(DEFAULT_VERDICT_LOG.ratePerSecond) },
       burst: { type: 'string', default: String(DEFAULT_VERDICT_LOG.burst) },
-      'counter-period-ms': { type: 'string', default: '1000' },
+      // The agent's period: the counter reads' cost is part of what is measured.
+      'counter-period-ms': { type: 'string', default: String(DEFAULT_COUNTER_PERIOD_MS) },
     },
     strict: true,
   });

@@ -2,7 +2,8 @@
  * `npm run -s bench:flood -- --backend iptables|nftables [--size S] [--seed N] [--seconds N]
  * [--rate R] [--burst B] [--max-open N] [--hold-ms MS] [--no-control] [--json]`: a flood of denied
  * connection attempts against a node that logs verdicts (flood.ts), saved to
- * bench/results/flood-<backend>.json.
+ * bench/results/flood/<backend>.json (a folder of its own: the size reports' readers take every
+ * JSON file of bench/results).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -64,9 +65,9 @@ async function main(argv: readonly string[]): Promise<void> {
     flood: result,
   };
   if (!values['no-save']) {
-    const dir = join(resolve(values['out-dir']), 'results');
+    const dir = join(resolve(values['out-dir']), 'results', 'flood');
     mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, `flood-${backend}.json`), `${JSON.stringify(report, null, 2)}\n`);
+    writeFileSync(join(dir, `${backend}.json`), `${JSON.stringify(report, null, 2)}\n`);
   }
   process.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : `${floodSummary(result)}\n`);
 }

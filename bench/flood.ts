@@ -152,14 +152,20 @@ class FloodAgent {
     child.stderr.on('data', (b: Buffer) => (stderr = (stderr + b.toString('utf8')).slice(-4000)));
     return new Promise((resolve, reject) => {
       let agent: FloodAgent | undefined;
+      const timer = setTimeout(() => {
+        child.kill('SIGKILL');
+        reject(new Error(`flood-agent was not ready within 120 s: ${stderr.trim()}`));
+      }, 120_000);
       createInterface({ input: child.stdout }).on('line', (line) => {
         const doc = JSON.parse(line) as AgentStatus & { type: string };
         if (doc.type === 'ready') {
+          clearTimeout(timer);
           agent = new FloodAgent(child, doc);
           resolve(agent);
         } else if (doc.type === 'status') agent?.waiting.shift()?.(doc);
       });
       child.on('close', (code) => {
+        clearTimeout(timer);
         if (!agent) reject(new Error(`flood-agent exited with ${code}: ${stderr.trim()}`));
       });
       child.on('error', reject);
@@ -299,14 +305,14 @@ export async function measureFlood(opts: FloodOptions): Promise<FloodResult> {
       const before = await agent.status();
       const flood = await windowed(agent.ready.pid, tcpdumpPid, () => floodWindow(path));
       const [client, floodMbps] = flood.value;
-      // The last records arrive, and the agent reads the counters again (every second here).
+      // The last records arrive, and the agent reads the counters again (every 5 s, as the agent).
       await sleep(1500);
       const lostOf = (s: AgentStatus) => s.verdictLog!.lost.rate_limit;
       const kernelLost = (s: AgentStatus) => s.kernelCounters.seen - s.kernelCounters.logged;
       let after = await agent.status();
       for (
         let i = 0;
-        i < 20 && lostOf(after) - lostOf(before) !== kernelLost(after) - kernelLost(before);
+        i < 24 && lostOf(after) - lostOf(before) !== kernelLost(after) - kernelLost(before);
         i++
       ) {
         await sleep(500);
