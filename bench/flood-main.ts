@@ -1,6 +1,6 @@
 /**
  * `npm run -s bench:flood -- --backend iptables|nftables [--size S] [--seed N] [--seconds N]
- * [--rate R] [--burst B] [--max-open N] [--hold-ms MS] [--no-control] [--json]`: a flood of denied
+ * [--rate R] [--burst B] [--no-control] [--json]`: a flood of denied
  * connection attempts against a node that logs verdicts (flood.ts), saved to
  * bench/results/flood/<backend>.json (a folder of its own: the size reports' readers take every
  * JSON file of bench/results).
@@ -29,8 +29,6 @@ async function main(argv: readonly string[]): Promise<void> {
       seconds: { type: 'string', default: '10' },
       rate: { type: 'string' },
       burst: { type: 'string' },
-      'max-open': { type: 'string', default: '2000' },
-      'hold-ms': { type: 'string', default: '200' },
       'no-control': { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
       'out-dir': { type: 'string', default: resolve(__dirname, '..', '..', 'bench') },
@@ -53,8 +51,6 @@ async function main(argv: readonly string[]): Promise<void> {
     seconds,
     ...(values.rate !== undefined ? { ratePerSecond: positive('rate', values.rate) } : {}),
     ...(values.burst !== undefined ? { burst: positive('burst', values.burst) } : {}),
-    maxOpen: positive('max-open', values['max-open']),
-    holdMs: positive('hold-ms', values['hold-ms']),
     control: !values['no-control'],
     progress: (m) => process.stderr.write(`${m}\n`),
   });

@@ -31,7 +31,7 @@ test('the summary names the figures, and a limit that did not hold', () => {
     flood: {
       attempts: 120000,
       attemptsPerSecond: 12000,
-      connected: 0,
+      errors: 0,
       seen: 120004,
       logged: 1200,
       loggedPerSecond: 117.6,

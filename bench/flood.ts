@@ -8,8 +8,8 @@
  *
  *   quiet   iperf3 from the client to the server (one TCP stream, `seconds` long)
  *   flood   the same iperf3 while the denied pod opens connections to the server as fast as one
- *           Node process can (flood-client.js: each attempt one SYN, dropped at the NetworkPolicy
- *           tier's log point), for the same `seconds`
+ *           Python process can (flood-client.ts: each attempt exactly one SYN, dropped at the
+ *           NetworkPolicy tier's log point), for the same `seconds`
  *   control (unless --no-control) the flood again in fresh namespaces with verdict logs off: the
  *           throughput the flood leaves without any logging
  *
@@ -29,6 +29,7 @@ import { createInterface } from 'node:readline';
 import { IncrementalCompiler } from '../compiler';
 import type { BackendKind } from '../dataplane/api';
 import { DEFAULT_VERDICT_LOG } from '../dataplane/verdict-log';
+import { FLOOD_CLIENT, PYTHON_CANDIDATES } from './flood-client';
 import { LOCAL_NODE, generateCluster } from './cluster';
 import {
   RoutedPath,
@@ -52,9 +53,6 @@ export interface FloodOptions {
   /** The node's verdict log rate and burst (default the agent's: 100/s, 200). */
   readonly ratePerSecond?: number;
   readonly burst?: number;
-  /** The flood client's connections in flight at once, and how long each is held (ms). */
-  readonly maxOpen?: number;
-  readonly holdMs?: number;
   /** Measure the flood again with verdict logs off (default true). */
   readonly control?: boolean;
   readonly progress?: (msg: string) => void;
@@ -83,8 +81,8 @@ export interface FloodResult {
   readonly flood: {
     readonly attempts: number;
     readonly attemptsPerSecond: number;
-    /** Attempts that connected: 0 when the rules hold. */
-    readonly connected: number;
+    /** connect() calls that failed outright (no SYN sent). */
+    readonly errors: number;
     /** The kernel's counters over the window: packets that reached a log point, and were logged. */
     readonly seen: number;
     readonly logged: number;
@@ -194,31 +192,27 @@ class FloodAgent {
 
 interface FloodClientReport {
   readonly attempts: number;
-  readonly connected: number;
   readonly errors: number;
   readonly cpuMs: number;
 }
 
-/** flood-client.js in the denied pod's namespace, for `seconds`; it reports its own CPU time. */
+/** The first Python 3 that runs. */
+async function findPython(): Promise<string | undefined> {
+  for (const python of PYTHON_CANDIDATES)
+    if ((await runCommand([python, '--version'])).code === 0) return python;
+  return undefined;
+}
+
+/** The flood client in the denied pod's namespace, for `seconds`; it reports its own CPU time. */
 async function runFloodClient(
+  python: string,
   path: RoutedPath,
   pair: DatapathPair,
   seconds: number,
-  maxOpen: number,
-  holdMs: number,
 ): Promise<FloodClientReport> {
   const r = await runCommand([
-    'ip',
-    'netns',
-    'exec',
-    path.denied.name,
-    process.execPath,
-    join(__dirname, 'flood-client.js'),
-    pair.serverIp,
-    String(pair.port),
-    String(seconds),
-    String(maxOpen),
-    String(holdMs),
+    ...['ip', 'netns', 'exec', path.denied.name],
+    ...[python, '-c', FLOOD_CLIENT, pair.serverIp, String(pair.port), String(seconds)],
   ]);
   try {
     return JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '') as FloodClientReport;
@@ -266,13 +260,13 @@ export async function measureFlood(opts: FloodOptions): Promise<FloodResult> {
   const seconds = opts.seconds ?? 10;
   const rate = opts.ratePerSecond ?? DEFAULT_VERDICT_LOG.ratePerSecond;
   const burst = opts.burst ?? DEFAULT_VERDICT_LOG.burst;
-  const maxOpen = opts.maxOpen ?? 2000;
-  const holdMs = opts.holdMs ?? 200;
   const progress = opts.progress ?? (() => undefined);
   const tools = await datapathToolsAvailable();
   if (!tools.ok) throw new Error(`flood: ${tools.why}`);
   if ((await runCommand(['tcpdump', '--version'])).code !== 0)
     throw new Error('flood: tcpdump is not installed (apt-get install tcpdump)');
+  const python = await findPython();
+  if (!python) throw new Error('flood: python3 is not installed (apt-get install python3)');
   const hz = await ticksPerSecond();
 
   const world = generateCluster(SIZES[opts.size], opts.seed);
@@ -287,7 +281,7 @@ export async function measureFlood(opts: FloodOptions): Promise<FloodResult> {
     ...['--verdict-log', logs, '--rate', String(rate), '--burst', String(burst)],
   ];
   const floodWindow = (path: RoutedPath) =>
-    Promise.all([runFloodClient(path, pair, seconds, maxOpen, holdMs), throughput(path, pair, seconds)]);
+    Promise.all([runFloodClient(python, path, pair, seconds), throughput(path, pair, seconds)]);
 
   // Verdict logs on: quiet, then the flood.
   let run: LoggedRun;
@@ -342,7 +336,7 @@ export async function measureFlood(opts: FloodOptions): Promise<FloodResult> {
         flood: {
           attempts: client.attempts,
           attemptsPerSecond: round(client.attempts / seconds, 0),
-          connected: client.connected,
+          errors: client.errors,
           seen,
           logged,
           loggedPerSecond: round(logged / flood.seconds, 1),
@@ -409,7 +403,7 @@ export function floodSummary(r: FloodResult): string {
   return [
     `flood (${r.backend}): ${r.pair.client} -> ${r.pair.server} ${r.pair.port}/TCP; flood from ${r.pair.denied}; ${r.seconds} s windows; rate limit ${r.rateLimit.ratePerSecond}/s burst ${r.rateLimit.burst}`,
     `allowed throughput   quiet ${r.throughputMbps.quiet} Mbit/s; under the flood ${r.throughputMbps.flood} (${r.throughputRatio})${control}`,
-    `denied attempts      ${f.attempts} (${f.attemptsPerSecond}/s), ${f.connected} connected; ${f.seen} reached the log point, ${f.logged} logged (${f.loggedPerSecond}/s: the limit ${f.rateLimitHolds ? 'holds' : 'DOES NOT HOLD'})`,
+    `denied attempts      ${f.attempts} (${f.attemptsPerSecond}/s, one SYN each); ${f.seen} reached the log point, ${f.logged} logged (${f.loggedPerSecond}/s: the limit ${f.rateLimitHolds ? 'holds' : 'DOES NOT HOLD'})`,
     `lost to rate limit   ${f.lostCounted} counted by the agent, ${f.lostByKernel} by the kernel's counters; ${f.events} events read, ${f.queueOverflows} queue overflows`,
     `CPU, % of one core   agent ${c.quiet.agent} quiet, ${c.flood.agent} under the flood; tcpdump ${c.quiet.tcpdump} quiet, ${c.flood.tcpdump} under the flood; flood client ${c.flood.floodClient}`,
   ].join('\n');
