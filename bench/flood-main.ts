@@ -6,12 +6,14 @@
  * JSON file of bench/results).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { BACKENDS, type BackendKind } from '../dataplane/api';
 import { floodSummary, measureFlood } from './flood';
 import { kernelAvailable } from './netns';
 import { isSizeName } from './sizes';
+import { round } from './stats';
 
 function positive(name: string, text: string, min = 1): number {
   const n = Number(text);
@@ -44,6 +46,7 @@ async function main(argv: readonly string[]): Promise<void> {
   if (seconds > 120) throw new Error('--seconds: at most 120 (the flood is bounded)');
   const k = await kernelAvailable(backend);
   if (!k.ok) throw new Error(`the flood bench needs root and the kernel tools (${k.why})`);
+  const loadAtStart = round(loadavg()[0], 1);
   const result = await measureFlood({
     backend,
     size: values.size,
@@ -58,6 +61,8 @@ async function main(argv: readonly string[]): Promise<void> {
     size: values.size,
     seed: Number(values.seed),
     command: `npm run -s bench:flood -- ${argv.join(' ')}`.trim(),
+    // The machine's 1-minute load average: the figures mean little on a busy machine.
+    loadAverage: { start: loadAtStart, end: round(loadavg()[0], 1) },
     flood: result,
   };
   if (!values['no-save']) {
@@ -65,7 +70,11 @@ async function main(argv: readonly string[]): Promise<void> {
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, `${backend}.json`), `${JSON.stringify(report, null, 2)}\n`);
   }
-  process.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : `${floodSummary(result)}\n`);
+  process.stdout.write(
+    values.json
+      ? `${JSON.stringify(report, null, 2)}\n`
+      : `${floodSummary(result)}\nload average        ${loadAtStart} at the start, ${report.loadAverage.end} at the end\n`,
+  );
 }
 
 main(process.argv.slice(2)).catch((e: unknown) => {
