@@ -73,7 +73,7 @@ async function main(argv: readonly string[]): Promise<void> {
   process.stdout.write(
     values.json
       ? `${JSON.stringify(report, null, 2)}\n`
-      : `${floodSummary(result)}\nload average        ${loadAtStart} at the start, ${report.loadAverage.end} at the end\n`,
+      : `${floodSummary(result)}\nload average         ${loadAtStart} at the start, ${report.loadAverage.end} at the end\n`,
   );
 }
 
