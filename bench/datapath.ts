@@ -63,7 +63,7 @@ export interface DatapathOptions {
   readonly progress?: (msg: string) => void;
 }
 
-async function checked(argv: readonly string[]): Promise<CommandResult> {
+export async function checked(argv: readonly string[]): Promise<CommandResult> {
   const r = await runCommand(argv);
   if (r.code !== 0) throw new Error(`${argv.join(' ')} exited with ${r.code}: ${r.stderr.trim()}`);
   return r;
@@ -133,7 +133,7 @@ export function choosePair(world: ClusterWorld, compiler: IncrementalCompiler): 
 }
 
 /** The node and its three pods, routed /32 veths with proxy ARP on the node side. */
-class RoutedPath {
+export class RoutedPath {
   private constructor(
     readonly node: BenchNetns,
     readonly server: BenchNetns,
@@ -193,12 +193,12 @@ class RoutedPath {
   }
 }
 
-interface Server {
+export interface Server {
   stop(): Promise<void>;
 }
 
 /** A long-lived process in `ns`, ready once `ready` matches its output. */
-function startIn(ns: BenchNetns, argv: readonly string[], ready: RegExp): Promise<Server> {
+export function startIn(ns: BenchNetns, argv: readonly string[], ready: RegExp): Promise<Server> {
   return new Promise((resolve, reject) => {
     const child = spawn('ip', ['netns', 'exec', ns.name, ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
     let seen = '';
@@ -265,7 +265,7 @@ async function connectionRate(path: RoutedPath, pair: DatapathPair, seconds: num
 }
 
 /** Bulk throughput of one TCP stream, in Mbit/s as the receiver counted it. */
-async function throughput(path: RoutedPath, pair: DatapathPair, seconds: number): Promise<number> {
+export async function throughput(path: RoutedPath, pair: DatapathPair, seconds: number): Promise<number> {
   const server = await startIn(
     path.server,
     ['iperf3', '-s', '-1', '--forceflush', '-B', pair.serverIp, '-p', String(pair.port)],
@@ -296,7 +296,7 @@ async function throughput(path: RoutedPath, pair: DatapathPair, seconds: number)
 }
 
 /** The denied pod cannot connect (rules loaded) or can (no rules): checked before measuring. */
-async function deniedConnects(path: RoutedPath, pair: DatapathPair): Promise<boolean> {
+export async function deniedConnects(path: RoutedPath, pair: DatapathPair): Promise<boolean> {
   const server = await startIn(
     path.server,
     ['iperf3', '-s', '-1', '--forceflush', '-B', pair.serverIp, '-p', String(pair.port)],

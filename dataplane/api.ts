@@ -148,6 +148,22 @@ export interface DriftWatchStatus {
   readonly lastForeignChange: (ForeignChange & { readonly at: number }) | null;
 }
 
+/**
+ * One of the verdict log's rate-limit counters as the kernel holds it (verdict-log.ts): `seen`
+ * counts packets that reached a log point, `logged` those the node's bucket let through to NFLOG;
+ * `seen - logged` were lost to the rate limit.
+ */
+export interface LogCounterSample {
+  /**
+   * Which kernel object holds the count (iptables: `ipv4:<rule hash>`, one per family; nftables:
+   * `<name>#<handle>`). Counters start from zero when their object is created: a key not seen
+   * before is a new object, and a key whose count went down was deleted and created again.
+   */
+  readonly key: string;
+  readonly role: 'seen' | 'logged';
+  readonly packets: number;
+}
+
 export interface CleanupReport {
   readonly chains: number;
   readonly hooks: number;
@@ -192,6 +208,14 @@ export interface Dataplane {
   watchDrift(listener: (change: ForeignChange) => void): boolean;
   /** The watch's state, or null when there is none. */
   driftWatch(): DriftWatchStatus | null;
+  /**
+   * The verdict log's rate-limit counters as the kernel holds them now (one small read: iptables
+   * one `iptables -S PALISADE-LOG-LIMIT -v` per family, nftables `list counters` through the
+   * session). Empty when verdict logs are off; a family (iptables) or table (nftables) whose
+   * counters are not in the kernel, or could not be read, contributes nothing. Does not wait for
+   * a sync in progress.
+   */
+  readLogCounters(): Promise<readonly LogCounterSample[]>;
   /** Stop background work (the nft session, the drift monitor); the kernel state stays. */
   close(): Promise<void>;
 }

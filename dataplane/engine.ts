@@ -44,6 +44,7 @@ import type {
   HookView,
   IpSetView,
   KernelCounts,
+  LogCounterSample,
   SyncMode,
 } from './api';
 import { DesiredState, type Renderer } from './desired';
@@ -73,6 +74,8 @@ export interface Backend {
   readonly renderer: Renderer;
   /** Our objects as the kernel holds them. */
   readKernel(meter: Meter): Promise<TablesState>;
+  /** The verdict log's rate-limit counters (api.ts Dataplane.readLogCounters). */
+  readLogCounters(): Promise<LogCounterSample[]>;
   /** Apply `changes` (from `applied` towards `desired`); returns deletions it kept for later. */
   write(
     changes: Changes,
@@ -165,6 +168,11 @@ export class SyncEngine implements Dataplane {
 
   collectGarbage(): Promise<number> {
     return this.serial(() => this.collectNow());
+  }
+
+  /** Not serialised: a counter read need not wait behind a long sync, and reads nothing it writes. */
+  readLogCounters(): Promise<readonly LogCounterSample[]> {
+    return this.impl.readLogCounters();
   }
 
   async close(): Promise<void> {

@@ -39,6 +39,8 @@ const RECENT_PIDS = 64;
 export interface Binaries {
   readonly iptablesRestore: Readonly<Record<IPFamily, string>>;
   readonly iptablesSave: Readonly<Record<IPFamily, string>>;
+  /** The plain tools, for reading one chain's counters (`iptables -S CHAIN -v`). */
+  readonly iptables: Readonly<Record<IPFamily, string>>;
   readonly ipset: string;
   readonly nft: string;
 }
@@ -46,6 +48,7 @@ export interface Binaries {
 export const DEFAULT_BINARIES: Binaries = {
   iptablesRestore: { 4: 'iptables-restore', 6: 'ip6tables-restore' },
   iptablesSave: { 4: 'iptables-save', 6: 'ip6tables-save' },
+  iptables: { 4: 'iptables', 6: 'ip6tables' },
   ipset: 'ipset',
   nft: 'nft',
 };
@@ -53,6 +56,7 @@ export const DEFAULT_BINARIES: Binaries = {
 export const LEGACY_BINARIES: Binaries = {
   iptablesRestore: { 4: 'iptables-legacy-restore', 6: 'ip6tables-legacy-restore' },
   iptablesSave: { 4: 'iptables-legacy-save', 6: 'ip6tables-legacy-save' },
+  iptables: { 4: 'iptables-legacy', 6: 'ip6tables-legacy' },
   ipset: 'ipset',
   nft: 'nft',
 };

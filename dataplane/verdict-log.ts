@@ -39,7 +39,9 @@
  * messages a second, and allowed traffic never waits for it (logging is a side branch; the
  * packet's fate is decided by the rules that follow it). Two counters beside the bucket say how
  * many packets reached a log point (`seen`) and how many were handed to NFLOG (`logged`); the
- * agent reads them and reports `seen - logged` as lost to the rate limit.
+ * agent reads them (`Dataplane.readLogCounters`) and reports the increase of `seen - logged` it
+ * observes as lost to the rate limit. Counters restart from zero when their object is written
+ * anew (an iptables chain is flushed and refilled whenever one of its rules changes).
  *
  * - iptables: every log point jumps to one fixed chain, `PALISADE-LOG-LIMIT`, before its NFLOG
  *   rule. The chain's first rule counts every packet (`seen`, its packet counter) and clears the
@@ -48,12 +50,13 @@
  *   table for every rule with that name), sets the pass bit (`logged`, its packet counter). The
  *   log point's NFLOG rule matches on the pass bit. At a log point the packet's fate is already
  *   decided, so both mark bits are free to use as scratch (see tiers.ts). The counters are read
- *   with `iptables -L PALISADE-LOG-LIMIT -v -x -n` per family.
+ *   with `iptables -w -S PALISADE-LOG-LIMIT -v` per family (iptables/log-counters.ts).
  * - nftables: a named `limit` object (`palisade-log`: RATE/second, burst BURST packets) that
  *   every log point references (`limit name "palisade-log"`), and two named counters,
  *   `palisade-log-seen` before the limit and `palisade-log-logged` after it, in the same rule as
  *   the `log group G prefix "..."` statement; the rule's verdict comes after, in a rule of its
- *   own, so an over-limit packet still meets it. The counters are read with `nft list counters`.
+ *   own, so an over-limit packet still meets it. The counters are read with `list counters table
+ *   inet palisade` through the nft session (nftables/log-counters.ts).
  *
  * NFLOG messages the kernel could not queue to userspace (the listener's socket buffer full) are
  * a second kind of loss, counted by the reader (tcpdump's "dropped by kernel": one per overflow,

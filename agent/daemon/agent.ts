@@ -77,6 +77,8 @@ export interface AgentDeps {
   readonly captureStarter?: CaptureStarter;
   /** The tcpdump binary; default `tcpdump` on PATH. */
   readonly tcpdump?: string;
+  /** How often the kernel's rate-limit counters are read; default 5 s (verdicts/service.ts). */
+  readonly logCounterPeriodMs?: number;
 }
 
 /** Whether the API server serves ClusterNetworkPolicies (the CRD is installed). */
@@ -146,6 +148,15 @@ export class Agent {
       ...(config.keepEstablished ? {} : { afterApply: this.flowCutterStep() }),
     });
     this.runner = runner;
+    const verdicts = this.verdicts;
+    const dataplane = this.dataplane;
+    if (verdicts) {
+      // Events lost to the kernel's rate limit, from its counters. The first reading is the
+      // baseline, so it waits until the first apply has written (or adopted) them.
+      void runner
+        .whenReady()
+        .then(() => verdicts.countRateLimit(() => dataplane.readLogCounters(), this.deps.logCounterPeriodMs));
+    }
     // Foreign changes seen as they happen (nftables) ask for the same repair the resync timer does.
     this.dataplane.watchDrift((change) => {
       this.metrics.foreignChanges.inc({ certain: String(change.certain) });

@@ -10,6 +10,7 @@ import type { IptablesBackend } from './iptables-mode';
 export const NFT_BINARIES: Binaries = {
   iptablesRestore: { 4: 'iptables-nft-restore', 6: 'ip6tables-nft-restore' },
   iptablesSave: { 4: 'iptables-nft-save', 6: 'ip6tables-nft-save' },
+  iptables: { 4: 'iptables-nft', 6: 'ip6tables-nft' },
   ipset: 'ipset',
   nft: 'nft',
 };

@@ -6,13 +6,14 @@
  * Each plan (plan.ts) moves the kernel towards the new state and never past it: ipset (pre),
  * iptables-restore per family (atomic per table), ipset (post). See README.md.
  */
-import type { IPFamily } from '../api';
+import type { IPFamily, LogCounterSample } from '../api';
 import type { Changes, Kept } from '../diff';
 import type { Backend, Meter } from '../engine';
 import { ApplyError, type Binaries, type Kernel } from '../kernel';
 import type { TableState, TablesState } from '../model';
 import type { DataplaneLogger } from '../api';
 import { IpsetSession } from './ipset-session';
+import { LOG_LIMIT_LIST_ARGS, parseLogLimitChain } from './log-counters';
 import { type Plan, planChanges, planIsEmpty, removeAll, rewriteAll } from './plan';
 import { parseIpsetSave, parseIptablesSave } from './readback';
 import { type RenderOptions, iptablesRenderer } from './render';
@@ -41,9 +42,11 @@ export class IptablesBackend implements Backend {
   private readonly bin: Binaries;
   private readonly log: DataplaneLogger;
   private readonly ipset: IpsetSession | undefined;
+  private readonly logsVerdicts: boolean;
 
   constructor(opts: IptablesBackendOptions) {
     this.kernel = opts.kernel;
+    this.logsVerdicts = opts.verdictLog !== undefined;
     this.families = opts.families;
     this.bin = opts.binaries;
     this.log = opts.logger;
@@ -72,6 +75,29 @@ export class IptablesBackend implements Backend {
     }
     const sets = parseIpsetSave(await this.run([this.bin.ipset, 'save'], undefined, meter));
     return { tables, sets };
+  }
+
+  /**
+   * The rate-limit counters: one `iptables -S PALISADE-LOG-LIMIT -v` per family. A family whose
+   * chain is missing (not written yet, or removed) or whose tool fails contributes nothing.
+   */
+  async readLogCounters(): Promise<LogCounterSample[]> {
+    if (!this.logsVerdicts) return [];
+    const out: LogCounterSample[] = [];
+    for (const f of this.families) {
+      const argv = [this.bin.iptables[f], ...LOG_LIMIT_LIST_ARGS];
+      const r = await this.kernel.run(argv);
+      if (r.code !== 0) {
+        this.log.debug('iptables: verdict log counters not read', {
+          argv: argv.join(' '),
+          code: r.code,
+          stderr: r.stderr.trim(),
+        });
+        continue;
+      }
+      out.push(...parseLogLimitChain(r.stdout, f));
+    }
+    return out;
   }
 
   async write(changes: Changes, _desired: TablesState, _applied: TablesState, meter: Meter): Promise<Kept> {

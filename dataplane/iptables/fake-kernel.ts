@@ -6,6 +6,7 @@
  * specs with counters; one ipset namespace of sets with members. It interprets
  *   iptables-restore [--noflush] [--counters] [--wait]  (tables, :CHAIN, -A -I -D -F -X -N -P, COMMIT)
  *   iptables-save [-t TABLE] [-c]
+ *   iptables [-w] -S CHAIN [-v]  (one filter chain, with `-c PACKETS BYTES` under -v)
  *   ipset restore [-exist]  (create add del flush destroy swap rename)
  *   ipset save [NAME], ipset list -n
  * with the kernel's checks: a jump or --match-set to something missing fails at that line, -X of
@@ -43,7 +44,7 @@ export interface FakeSet {
   members: Map<string, boolean>;
 }
 
-export type FakeTool = 'iptables-restore' | 'iptables-save' | 'ipset';
+export type FakeTool = 'iptables-restore' | 'iptables-save' | 'iptables' | 'ipset';
 
 export interface FakeOp {
   readonly tool: FakeTool;
@@ -176,6 +177,10 @@ export class FakeKernel implements Kernel {
         tool === 'iptables-restore'
           ? this.iptablesRestore(family, argv, input)
           : this.iptablesSave(family, argv);
+    } else if (/^ip6?tables(?:-legacy|-nft)?$/.test(bin)) {
+      family = bin.startsWith('ip6') ? 6 : 4;
+      tool = 'iptables';
+      result = this.iptablesList(family, argv.slice(1));
     } else if (bin === 'ipset') {
       tool = 'ipset';
       result = this.ipset(argv.slice(1), input);
@@ -378,6 +383,28 @@ export class FakeKernel implements Kernel {
       }
       out.push('COMMIT', '# Completed');
     }
+    return { code: 0, stdout: `${out.join('\n')}\n`, stderr: '' };
+  }
+
+  /** `iptables [-w] -S CHAIN [-v]` on the filter table, as iptables-nft prints it. */
+  private iptablesList(family: IPFamily, args: readonly string[]): ProcessResult {
+    const rest = args.filter((a) => a !== '-w' && a !== '--wait');
+    const verbose = rest.includes('-v');
+    const s = rest.indexOf('-S');
+    const name = s >= 0 ? rest[s + 1] : undefined;
+    const prog = `${family === 6 ? 'ip6tables' : 'iptables'} v1.8.9 (fake)`;
+    if (s < 0 || !name || rest.filter((a) => a !== '-v').length !== 2)
+      return { code: 2, stdout: '', stderr: `${prog}: fake kernel: only -S CHAIN [-v]\n` };
+    const chain = this.tables.get(family)!.get('filter')!.get(name);
+    if (!chain)
+      return {
+        code: 1,
+        stdout: '',
+        stderr: `${prog}: chain \`${name}' in table \`filter' is incompatible\n`,
+      };
+    const out = [chain.builtin ? `-P ${name} ${chain.policy}` : `-N ${name}`];
+    for (const r of chain.rules)
+      out.push(`-A ${name} ${r.spec}${verbose ? ` -c ${r.packets} ${r.bytes}` : ''}`);
     return { code: 0, stdout: `${out.join('\n')}\n`, stderr: '' };
   }
 

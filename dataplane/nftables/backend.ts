@@ -3,12 +3,13 @@
  * persistent `nft -i` session (session.ts) and read back through the same session as JSON.
  * SyncEngine (../engine.ts) decides what to write; this file writes it.
  */
-import type { DataplaneLogger, IPFamily } from '../api';
+import type { DataplaneLogger, IPFamily, LogCounterSample } from '../api';
 import type { Renderer } from '../desired';
 import type { Changes, Kept } from '../diff';
 import type { Backend, Meter, WritePurpose } from '../engine';
 import type { Binaries, Kernel } from '../kernel';
 import type { TablesState } from '../model';
+import { LIST_COUNTERS, parseLogCounters } from './log-counters';
 import { TABLE_REF } from './names';
 import { planChanges, removeAll, rewriteAll } from './plan';
 import { parseTable } from './readback';
@@ -31,9 +32,11 @@ export class NftablesBackend implements Backend {
   private readonly log: DataplaneLogger;
   /** Whether the table exists, as far as the last read-back or transaction says. */
   private tableExists = false;
+  private readonly logsVerdicts: boolean;
 
   constructor(opts: NftablesBackendOptions) {
     const kernel = opts.kernel;
+    this.logsVerdicts = opts.verdictLog !== undefined;
     if (!kernel.start)
       throw new Error('the nftables backend needs a kernel that can start long-lived processes');
     this.renderer = nftablesRenderer(opts.families, {
@@ -62,6 +65,21 @@ export class NftablesBackend implements Backend {
     const { state, exists } = parseTable(json);
     this.tableExists = exists;
     return state;
+  }
+
+  /**
+   * The rate-limit counters, through the session (no process started). A missing table, or a
+   * session that fails the request, contributes nothing.
+   */
+  async readLogCounters(): Promise<LogCounterSample[]> {
+    if (!this.logsVerdicts) return [];
+    try {
+      return parseLogCounters(await this.session.list(LIST_COUNTERS));
+    } catch (e) {
+      if (!(e instanceof NftError && e.missing && !e.lost))
+        this.log.debug('nftables: verdict log counters not read', { error: (e as Error).message });
+      return [];
+    }
   }
 
   async write(

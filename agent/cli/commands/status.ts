@@ -228,6 +228,14 @@ function verdictLogLines(s: StatusReport, c: Palette): string[] {
     out.push(
       `lost: ${l.rate_limit} to the rate limit, ${l.queue_overflow} queue overflows, ${l.slow_reader} to slow watchers`,
     );
+  const r = v.rateLimit;
+  if (r)
+    out.push(
+      r.reads === 0
+        ? `rate limit counters: not read yet${r.failures ? c.red(` (${plural(r.failures, 'read')} failed)`) : ''}`
+        : `rate limit counters: ${r.seen} reached a log point, ${r.logged} logged since this agent began reading them` +
+            (r.failures ? c.red(`; ${plural(r.failures, 'read')} failed`) : ''),
+    );
   return out;
 }
 

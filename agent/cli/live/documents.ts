@@ -80,6 +80,15 @@ export interface VerdictLogDoc {
     readonly queue_overflow: number;
     readonly slow_reader: number;
   };
+  /** The kernel's counters beside the rate limit, as this agent observed them (absent from older agents). */
+  readonly rateLimit?: {
+    readonly seen: number;
+    readonly logged: number;
+    readonly lost: number;
+    readonly reads: number;
+    readonly failures: number;
+    readonly lastAt: string | null;
+  };
 }
 
 export interface StatusDoc {

@@ -2,7 +2,8 @@
  * `palisade watch` against an agent's debug socket, in-process and without root: the real test API
  * server, the agent (FakeKernel dataplane), and a fake tcpdump child whose output is the recorded
  * capture. The log point the kernel wrote for shop/db's isolation is the one this agent derives
- * from its own compiled state, so the event names the policy.
+ * from its own compiled state, so the event names the policy. Events lost to the rate limit come
+ * from the fake kernel's counters.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -45,6 +46,7 @@ class Child implements CaptureChild {
 let dir: string;
 let server: TestApiServer;
 let agent: Agent;
+const kernel = new FakeKernel();
 const children: Child[] = [];
 const sock = () => join(dir, 'palisade.sock');
 
@@ -68,8 +70,9 @@ beforeAll(async () => {
   });
   expect(problems).toEqual([]);
   agent = new Agent(config, {
-    kernel: new FakeKernel(),
+    kernel,
     log: silentLogger(),
+    logCounterPeriodMs: 20,
     reflectorBackoff: { initialMs: 20, maxMs: 200 },
     retryBackoff: { initialMs: 20, maxMs: 200 },
     captureStarter: () => {
@@ -184,4 +187,25 @@ test('the status reports the reader and the counters; bad filters are usage erro
   const st = context();
   expect(await runCli(['status', '--agent', sock()], st)).toBe(0);
   expect(st.out.join('')).toMatch(/Verdict logs:\s+running: drops, NFLOG group 20556; 4 events, 0 watchers/);
+});
+
+test('events lost to the rate limit: what the kernel counters add up to since the agent began reading them', async () => {
+  type RateLimit = { reads: number; seen: number; logged: number };
+  const verdictLog = async () =>
+    (await get({ socketPath: sock() }, '/v1/status')).json<{
+      verdictLog: { lost: { rate_limit: number }; rateLimit: RateLimit };
+    }>().verdictLog;
+  await eventually(async () => (await verdictLog()).rateLimit.reads > 0, 'a first read of the counters');
+  // The kernel counted a flood on IPv4: 700 packets reached a log point, the bucket let 200 through.
+  const rules = kernel.tables.get(4)!.get('filter')!.get('PALISADE-LOG-LIMIT')!.rules;
+  rules[0].packets += 700;
+  rules[1].packets += 200;
+  await eventually(async () => (await verdictLog()).lost.rate_limit === 500, '500 events lost');
+  expect((await verdictLog()).rateLimit).toMatchObject({ seen: 700, logged: 200 });
+  const st = context();
+  expect(await runCli(['status', '--agent', sock()], st)).toBe(0);
+  expect(st.out.join('')).toContain('lost: 500 to the rate limit, 0 queue overflows, 0 to slow watchers');
+  expect(st.out.join('')).toContain(
+    'rate limit counters: 700 reached a log point, 200 logged since this agent began reading them',
+  );
 });

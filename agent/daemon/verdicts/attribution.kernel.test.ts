@@ -5,7 +5,8 @@
  * NetworkPolicy tier's drop: the isolating policies) and by a named Admin ClusterNetworkPolicy
  * rule. The events the agent's /v1/verdicts serves name the policy and rule that `explain` names
  * (the agent's /v1/verdict), the pods at both ends and the port; an allowed connection logs
- * nothing with --verdict-log denied.
+ * nothing with --verdict-log denied. Under a flood, the agent counts as lost to the rate limit
+ * exactly what the kernel's counters say the bucket refused.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -154,6 +155,7 @@ describeKernel('verdict logs: the kernel names the deciding policy and rule', ()
         log: silentLogger(),
         ...(injected ? { dataplane: injected } : {}),
         captureStarter: (argv) => spawnCapture(inNs(sandbox.node, argv)),
+        logCounterPeriodMs: 100,
       });
       await agent.start();
       await agent.whenReady();
@@ -260,7 +262,7 @@ describeKernel('verdict logs: the kernel names the deciding policy and rule', ()
       expect((await status()).verdictLog.lost).toEqual({ rate_limit: 0, queue_overflow: 0, slow_reader: 0 });
     });
 
-    test("a flood of denied connections is logged at most at the node's rate and burst", async () => {
+    test("a flood of denied connections is logged at most at the node's rate and burst; the rest is counted lost", async () => {
       // A fresh neighbour entry in the pod, so no SYN waits for address resolution.
       await probe('z/s', 'x/a', 80, 'timeout');
       const before = await logCounters(backend, sandbox.node);
@@ -282,6 +284,23 @@ describeKernel('verdict logs: the kernel names the deciding policy and rule', ()
       );
       for (const e of (await verdicts()).filter(about('z/s', 'x/a', 81)))
         expect(e).toMatchObject({ verdict: 'denied', cause: 'isolation', policies: ['x/only-y'] });
+      // The agent created the counters (a fresh node) and read them before any packet reached a
+      // log point: what it counts lost to the rate limit is every attempt that reached a log point
+      // minus every one logged, by the kernel's own counters, the flood's share included.
+      let kernel = after;
+      let lost = -1;
+      await eventually(
+        async () => {
+          kernel = await logCounters(backend, sandbox.node);
+          lost = (await status()).verdictLog.lost.rate_limit;
+          return lost === kernel.seen - kernel.logged;
+        },
+        'the agent to count what the kernel refused',
+        10_000,
+      );
+      expect(lost).toBe(kernel.seen - kernel.logged);
+      expect(lost).toBeGreaterThanOrEqual(seen - logged);
+      expect(seen - logged).toBeGreaterThan(0);
     });
   });
 });

@@ -4,6 +4,7 @@
  * prefixes, and the events, the metrics, the status and a watcher are checked.
  */
 import type { CompiledClusterPolicy } from '../../../compiler';
+import type { LogCounterSample } from '../../../dataplane/api';
 import { fullDelta, pod, policy, state } from '../../../dataplane/testutil/fixtures';
 import { silentLogger } from '../logger';
 import { AgentMetrics } from '../metrics';
@@ -203,6 +204,50 @@ test('palisade_verdicts_total counts per policy and tier, never per pod; losses 
   expect(lost).toContain('palisade_verdict_events_lost_total{reason="queue_overflow"} 3');
   expect(lost).toContain('palisade_verdict_events_lost_total{reason="slow_reader"} 0');
   expect(vlog.status().lost).toEqual({ rate_limit: 40, queue_overflow: 3, slow_reader: 0 });
+});
+
+test('the rate limit: the kernel counters are read every period, their increase counted as lost', async () => {
+  const { vlog, metrics, clock } = setup();
+  vlog.start();
+  // What the kernel's counters say at each read (an earlier agent left 1000 / 400).
+  const readings = [
+    [1000, 400],
+    [1700, 450],
+    [1700, 450],
+    [30, 30], // the chain was written anew
+  ];
+  let reads = 0;
+  const read = async (): Promise<LogCounterSample[]> => {
+    const [seen, logged] = readings[Math.min(reads++, readings.length - 1)];
+    return [
+      { key: 'ipv4:S', role: 'seen', packets: seen },
+      { key: 'ipv4:L', role: 'logged', packets: logged },
+    ];
+  };
+  vlog.countRateLimit(read, 5000);
+  await clock.advance(0);
+  expect(reads).toBe(1);
+  expect(vlog.status().lost).toMatchObject({ rate_limit: 0 });
+  await clock.advance(5000);
+  expect(vlog.status().lost).toMatchObject({ rate_limit: 650 });
+  await clock.advance(10_000);
+  expect(reads).toBe(4);
+  expect(vlog.status()).toMatchObject({
+    lost: { rate_limit: 650 },
+    rateLimit: { seen: 730, logged: 80, lost: 650, reads: 4, failures: 0 },
+  });
+  expect(await metrics.registry.getSingleMetricAsString('palisade_verdict_events_lost_total')).toContain(
+    'palisade_verdict_events_lost_total{reason="rate_limit"} 650',
+  );
+  // A failed read is counted and retried at the next period; stop() ends the reads.
+  const failing = setup();
+  failing.vlog.countRateLimit(() => Promise.reject(new Error('nft session lost')), 5000);
+  await failing.clock.advance(5000);
+  expect(failing.vlog.status()).toMatchObject({ rateLimit: { reads: 0, failures: 2 } });
+  await vlog.stop();
+  await clock.advance(60_000);
+  expect(reads).toBe(4);
+  expect(clock.pendingTimers).toBe(0);
 });
 
 test('the isolating policies name the label when several isolate the pod', () => {

@@ -4,16 +4,18 @@
  *   dataplane.sync ◀── tracking(): the log point table is updated first (log-point-table.ts)
  *   NflogCapture (tcpdump child) ──message──▶ interpret (event.ts) ──▶ VerdictRing ──▶ WatchStreams
  *                                                                   └──▶ palisade_verdicts_total
- *   losses: rate_limit (the kernel's bucket), queue_overflow (tcpdump's socket), slow_reader (a
- *   watcher overwritten in the ring) ──▶ palisade_verdict_events_lost_total{reason}
+ *   losses: rate_limit (the kernel's bucket: its counters, read every few seconds, rate-limit.ts),
+ *   queue_overflow (tcpdump's socket), slow_reader (a watcher overwritten in the ring)
+ *   ──▶ palisade_verdict_events_lost_total{reason}
  *
  * Never fatal: without tcpdump the agent enforces as before and its status says why there are no
  * verdict logs.
  */
 import type { CompileDelta, CompiledState, ObjectKey } from '../../../compiler';
-import type { ApplyStats } from '../../../dataplane/api';
+import type { ApplyStats, LogCounterSample } from '../../../dataplane/api';
 import { DEFAULT_VERDICT_LOG } from '../../../dataplane/verdict-log';
-import type { Clock } from '../clock';
+import type { Clock, Timer } from '../clock';
+import { errorFields } from '../logger';
 import type { Logger } from '../logger';
 import type { AgentMetrics } from '../metrics';
 import type { RunnerDataplane } from '../runner';
@@ -21,6 +23,7 @@ import { NflogCapture, type CaptureStarter, type CapturedMessage, type CaptureSt
 import { interpret, type VerdictEvent } from './event';
 import type { WatchFilter } from './filter';
 import { LogPointTable } from './log-point-table';
+import { RateLimitTracker } from './rate-limit';
 import { VerdictRing } from './ring';
 import { WatchStream, type LineSink } from './watch';
 
@@ -49,6 +52,8 @@ export interface VerdictLogDeps {
 }
 
 export const DEFAULT_BUFFER_SIZE = 4096;
+/** How often the kernel's rate-limit counters are read: a losses figure a few seconds old is fresh enough. */
+export const DEFAULT_COUNTER_PERIOD_MS = 5_000;
 
 export class VerdictLog {
   readonly table: LogPointTable;
@@ -59,6 +64,10 @@ export class VerdictLog {
   private foreign = 0;
   private malformed = 0;
   private unknownPoints = 0;
+  private readonly rateLimit = new RateLimitTracker();
+  private counterReads = { reads: 0, failures: 0, lastAt: null as string | null };
+  private counterTimer: Timer | undefined;
+  private stopped = false;
 
   constructor(
     readonly settings: VerdictLogSettings,
@@ -83,7 +92,33 @@ export class VerdictLog {
     this.capture.start();
   }
 
+  /**
+   * Reads the kernel's rate-limit counters now and every `periodMs`, counting what they say was
+   * lost (rate-limit.ts). Call it once the rules are in the kernel: the first reading is the
+   * baseline, and counters created after it are counted from zero.
+   */
+  countRateLimit(
+    read: () => Promise<readonly LogCounterSample[]>,
+    periodMs: number = DEFAULT_COUNTER_PERIOD_MS,
+  ): void {
+    if (this.stopped || this.counterTimer) return;
+    const tick = async (): Promise<void> => {
+      try {
+        this.countLost('rate_limit', this.rateLimit.observe(await read()));
+        this.counterReads.reads++;
+        this.counterReads.lastAt = new Date(this.wallNow()).toISOString();
+      } catch (e) {
+        this.counterReads.failures++;
+        this.deps.log.debug('verdict log: rate-limit counters not read', errorFields(e));
+      }
+      if (!this.stopped) this.counterTimer = this.deps.clock.setTimer(periodMs, () => void tick());
+    };
+    this.counterTimer = this.deps.clock.setTimer(0, () => void tick());
+  }
+
   async stop(): Promise<void> {
+    this.stopped = true;
+    this.counterTimer?.cancel();
     for (const w of this.watchers) w.close();
     this.watchers.clear();
     await this.capture.stop();
@@ -170,7 +205,13 @@ export class VerdictLog {
       foreignRecords: this.foreign,
       malformedRecords: this.malformed + capture.malformed,
       lost: { ...this.lost },
+      // What the kernel's counters beside the bucket said since this agent began reading them.
+      rateLimit: { ...this.rateLimit.totals(), ...this.counterReads },
     };
+  }
+
+  private wallNow(): number {
+    return (this.deps.wallClock ?? Date.now)();
   }
 }
 
