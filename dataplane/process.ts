@@ -11,6 +11,7 @@
  * listeners run exactly once, whether the child exited, was killed, or could not be started.
  */
 import { spawn } from 'node:child_process';
+import { diesWithParent } from './child-lifetime';
 
 export interface ProcessExit {
   readonly code: number | null;
@@ -62,7 +63,7 @@ export class SpawnStarter implements ProcessStarter {
   }
 
   start(argv: readonly string[], options: StartOptions = {}): LongLivedProcess {
-    const full = [...this.prefix, ...argv];
+    const full = [...this.prefix, ...diesWithParent(argv)];
     const child = spawn(full[0], full.slice(1), {
       stdio: ['pipe', 'pipe', 'pipe'],
       ...(options.cwd ? { cwd: options.cwd } : {}),

@@ -24,6 +24,7 @@
  *   The batching also means a record can reach the agent up to a second after its packet.
  */
 import { spawn } from 'node:child_process';
+import { diesWithParent } from '../../../dataplane/child-lifetime';
 import { Backoff, type BackoffOptions } from '../backoff';
 import type { Clock, Timer } from '../clock';
 import type { Logger } from '../logger';
@@ -51,7 +52,8 @@ export interface CaptureChild {
 export type CaptureStarter = (argv: readonly string[]) => CaptureChild;
 
 export const spawnCapture: CaptureStarter = (argv) => {
-  const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+  const full = diesWithParent(argv);
+  const child = spawn(full[0], full.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
   let exited: ChildExit | undefined;
   const listeners: ((e: ChildExit) => void)[] = [];
   const finish = (e: ChildExit): void => {
