@@ -1,6 +1,6 @@
 /**
  * `npm run -s bench:datapath -- [--size S|M|L] [--seed N] [--seconds N] [--json]`: the datapath
- * cost alone (datapath.ts), saved to bench/results/datapath-<size>.json.
+ * cost alone (datapath.ts), saved to bench/results/datapath/<size>.json.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -40,9 +40,10 @@ async function main(argv: readonly string[]): Promise<void> {
     datapath: result,
   };
   if (!values['no-save']) {
-    const dir = join(resolve(values['out-dir']), 'results');
+    // A folder of its own: bench/results/*.json are the size reports the chart and tables read.
+    const dir = join(resolve(values['out-dir']), 'results', 'datapath');
     mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, `datapath-${values.size}.json`), `${JSON.stringify(report, null, 2)}\n`);
+    writeFileSync(join(dir, `${values.size}.json`), `${JSON.stringify(report, null, 2)}\n`);
   }
   if (values.json) {
     process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);

@@ -194,7 +194,12 @@ function loadSavedReports(dir: string): SizeReport[] {
   } catch {
     return [];
   }
-  return names.map((n) => JSON.parse(readFileSync(join(dir, n), 'utf8')) as SizeReport);
+  return (
+    names
+      .map((n) => JSON.parse(readFileSync(join(dir, n), 'utf8')) as SizeReport)
+      // Only size reports (other benches save elsewhere, but an older layout may have left one here).
+      .filter((r) => (r as Partial<SizeReport>).incremental !== undefined)
+  );
 }
 
 /** Restore input of one pod relabel at every saved size: the target is under 1 KB and flat. */

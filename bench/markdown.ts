@@ -15,10 +15,14 @@ import type { SizeReport } from './report';
 import type { EventCost } from './single-events';
 
 function load(dir: string): SizeReport[] {
-  return readdirSync(dir)
-    .filter((n) => n.endsWith('.json'))
-    .map((n) => JSON.parse(readFileSync(join(dir, n), 'utf8')) as SizeReport)
-    .sort((a, b) => a.pods - b.pods || backendOf(a).localeCompare(backendOf(b)));
+  return (
+    readdirSync(dir)
+      .filter((n) => n.endsWith('.json'))
+      .map((n) => JSON.parse(readFileSync(join(dir, n), 'utf8')) as SizeReport)
+      // Only size reports (other benches save elsewhere, but an older layout may have left one here).
+      .filter((r) => (r as Partial<SizeReport>).incremental !== undefined)
+      .sort((a, b) => a.pods - b.pods || backendOf(a).localeCompare(backendOf(b)))
+  );
 }
 
 /** Reports saved before the nftables backend have no `backend`: they measured iptables. */
