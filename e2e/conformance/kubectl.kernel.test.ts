@@ -1,10 +1,11 @@
 /**
  * A kept sandbox driven by the real kubectl, end to end with real processes only:
  *
- *   palisade sandbox S.yaml --keep        (dist/agent/cli/main.js, a separate process)
+ *   palisade sandbox S.yaml --keep --backend B   (dist/agent/cli/main.js, a separate process;
+ *                                                 once per backend)
  *   kubectl (KUBECONFIG=the file it printed) apply -f / label --overwrite / delete networkpolicy;
- *     then the ClusterNetworkPolicy CRD and two Admin policies applied, one patched ahead of the
- *     other by priority, one deleted
+ *     then (iptables; see KUBECTL_BACKENDS) the ClusterNetworkPolicy CRD and two Admin policies
+ *     applied, one patched ahead of the other by priority, one deleted
  *   palisade sandbox probe --id ID -o json after each change, compared with cells checked by
  *     hand and with `palisade analyze -o json` of the same state (also a real process)
  *   kubectl get -w sees the changes
@@ -27,9 +28,23 @@ import { waitForEnforcement, type ExpectedModel } from './agent-sync';
 import { KubeRest } from '../sandbox/live/kube-rest';
 import { ApiWriter, type WatchedResource } from './api-writer';
 import { REPO, requireDist } from './testutil/dist';
+import { BACKENDS } from './runs';
 import { CLUSTER_NETWORK_POLICY_CRD } from '../apiserver/kinds/cluster-network-policy';
 
 jest.setTimeout(180_000);
+
+/**
+ * The whole sequence on iptables; on nftables the NetworkPolicy part (apply, relabel, delete, the
+ * watches, down). The ClusterNetworkPolicy part waits for the agents to find the CRD installed
+ * later (their backoff reaches several seconds by then) and is what makes this file costly; its
+ * policies are backend-neutral API handling, and conformance.kernel.test.ts runs every
+ * ClusterNetworkPolicy case on nftables in both topologies.
+ */
+const KUBECTL_BACKENDS = BACKENDS;
+const WITH_CLUSTER_NETWORK_POLICY: Record<(typeof BACKENDS)[number], boolean> = {
+  iptables: true,
+  nftables: false,
+};
 
 const KUBECTL = process.env.KUBECTL ?? 'kubectl';
 const CLI = join(REPO, 'dist', 'agent', 'cli', 'main.js');
@@ -163,274 +178,296 @@ function allowedExcept(denied: readonly string[]): Matrix {
 }
 
 describeKernel('a kept sandbox driven by kubectl', () => {
-  let dir: string;
-  let env: NodeJS.ProcessEnv;
-  let kubeEnv: NodeJS.ProcessEnv;
-  let id: string | undefined;
-  let stateDir: string;
-  const watchers: Watcher[] = [];
-  const timings: string[] = [];
+  describe.each(KUBECTL_BACKENDS.map((b) => [b]))('%s backend', (backend) => {
+    let dir: string;
+    let env: NodeJS.ProcessEnv;
+    let kubeEnv: NodeJS.ProcessEnv;
+    let id: string | undefined;
+    let stateDir: string;
+    const watchers: Watcher[] = [];
+    const timings: string[] = [];
 
-  const palisade = (...args: string[]): Promise<Ran> => runProcess([process.execPath, CLI, ...args], env);
-  const kubectl = async (...args: string[]): Promise<Ran> => {
-    const r = await runProcess([KUBECTL, '--cache-dir', join(dir, 'kube-cache'), ...args], kubeEnv);
-    if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
-    return r;
-  };
-  const probe = async (): Promise<Matrix> => {
-    const r = await palisade('sandbox', 'probe', '--id', id!, '-o', 'json');
-    if (r.code !== 0) throw new Error(`palisade sandbox probe exited ${r.code}: ${r.stderr}`);
-    return JSON.parse(r.stdout) as Matrix;
-  };
-  const analyze = async (yaml: string): Promise<Matrix> => {
-    const file = join(dir, `state-${Date.now()}.yaml`);
-    writeFileSync(file, yaml);
-    const r = await palisade('analyze', file, '-o', 'json');
-    if (r.code !== 0) throw new Error(`palisade analyze exited ${r.code}: ${r.stderr}`);
-    return JSON.parse(r.stdout) as Matrix;
-  };
+    const palisade = (...args: string[]): Promise<Ran> => runProcess([process.execPath, CLI, ...args], env);
+    const kubectl = async (...args: string[]): Promise<Ran> => {
+      const r = await runProcess([KUBECTL, '--cache-dir', join(dir, 'kube-cache'), ...args], kubeEnv);
+      if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
+      return r;
+    };
+    const probe = async (): Promise<Matrix> => {
+      const r = await palisade('sandbox', 'probe', '--id', id!, '-o', 'json');
+      if (r.code !== 0) throw new Error(`palisade sandbox probe exited ${r.code}: ${r.stderr}`);
+      return JSON.parse(r.stdout) as Matrix;
+    };
+    const analyze = async (yaml: string): Promise<Matrix> => {
+      const file = join(dir, `state-${Date.now()}.yaml`);
+      writeFileSync(file, yaml);
+      const r = await palisade('analyze', file, '-o', 'json');
+      if (r.code !== 0) throw new Error(`palisade analyze exited ${r.code}: ${r.stderr}`);
+      return JSON.parse(r.stdout) as Matrix;
+    };
 
-  /**
-   * Waits until both agents enforce the change kubectl made at `endedAt` to `resource`, and
-   * records how long after kubectl returned their applies ended.
-   */
-  const enforced = async (
-    what: string,
-    endedAt: number,
-    resource: WatchedResource,
-    expect: ExpectedModel,
-    timeoutMs = 30_000,
-  ): Promise<void> => {
-    const store = StateStore.open(id!, stateDir);
-    const api = ApiWriter.fromKubeconfig(store.state.kubeconfig!);
-    const kind =
-      resource === 'pods'
-        ? 'Pod'
-        : resource === 'clusternetworkpolicies'
-          ? 'ClusterNetworkPolicy'
-          : 'NetworkPolicy';
-    const target = await api.revision(kind);
-    const agents = store.state.plan.nodes.map((n, i) => ({
-      node: n.name,
-      socket: agentDebugSocket(store, i),
-    }));
-    const wait = await waitForEnforcement(agents, { [resource]: target }, expect, { timeoutMs });
-    const applied = Math.max(...Object.values(wait.lastApplyAt)) - endedAt;
-    const seen = Date.now() - endedAt;
-    timings.push(
-      `${what}: agents' applies ended ${applied} ms after kubectl returned (seen enforced after ${seen} ms)`,
-    );
-  };
-
-  beforeAll(() => {
-    requireDist();
-    const version = spawnSync(KUBECTL, ['version', '--client'], { encoding: 'utf8' });
-    if (version.error || version.status !== 0)
-      throw new Error(
-        `kubectl is required (apt-get install -y kubernetes-client, or set KUBECTL): ${version.error?.message ?? version.stderr}`,
+    /**
+     * Waits until both agents enforce the change kubectl made at `endedAt` to `resource`, and
+     * records how long after kubectl returned their applies ended.
+     */
+    const enforced = async (
+      what: string,
+      endedAt: number,
+      resource: WatchedResource,
+      expect: ExpectedModel,
+      timeoutMs = 30_000,
+    ): Promise<void> => {
+      const store = StateStore.open(id!, stateDir);
+      const api = ApiWriter.fromKubeconfig(store.state.kubeconfig!);
+      const kind =
+        resource === 'pods'
+          ? 'Pod'
+          : resource === 'clusternetworkpolicies'
+            ? 'ClusterNetworkPolicy'
+            : 'NetworkPolicy';
+      const target = await api.revision(kind);
+      const agents = store.state.plan.nodes.map((n, i) => ({
+        node: n.name,
+        socket: agentDebugSocket(store, i),
+      }));
+      const wait = await waitForEnforcement(agents, { [resource]: target }, expect, { timeoutMs });
+      const applied = Math.max(...Object.values(wait.lastApplyAt)) - endedAt;
+      const seen = Date.now() - endedAt;
+      timings.push(
+        `${what}: agents' applies ended ${applied} ms after kubectl returned (seen enforced after ${seen} ms)`,
       );
-    dir = mkdtempSync(join(tmpdir(), 'palisade-kubectl-'));
-    stateDir = join(dir, 'state');
-    env = { ...process.env, PALISADE_SANDBOX_STATE_DIR: stateDir };
-    writeFileSync(join(dir, 'cluster.yaml'), scenario('db'));
-    writeFileSync(join(dir, 'policy.yaml'), POLICY);
-    // JSON is YAML: the CRD exactly as the test API server serves it.
-    writeFileSync(join(dir, 'crd.yaml'), JSON.stringify(CLUSTER_NETWORK_POLICY_CRD, null, 2));
-    writeFileSync(join(dir, 'cnp.yaml'), `${denyOps(10)}---\n${acceptOpsToWeb(20)}`);
-  });
+    };
 
-  afterAll(async () => {
-    for (const w of watchers) {
-      if (w.child.exitCode === null && w.child.signalCode === null) w.child.kill('SIGTERM');
-      await w.exited;
-    }
-    // Only if a test failed before `sandbox down`: remove this test's sandbox (by its id).
-    if (id !== undefined && StateStore.exists(id, stateDir)) await palisade('sandbox', 'down', '--id', id);
-    if (timings.length > 0) process.stdout.write(`kubectl to enforcement:\n  ${timings.join('\n  ')}\n`);
-    rmSync(dir, { recursive: true, force: true });
-  });
+    const cnpTest = (name: string, fn: () => Promise<void>) => {
+      if (WITH_CLUSTER_NETWORK_POLICY[backend]) test(name, fn);
+    };
 
-  test('palisade sandbox --keep builds, probes, keeps and tells how to use kubectl', async () => {
-    const r = await palisade('sandbox', join(dir, 'cluster.yaml'), '--keep', '-o', 'json');
-    expect([r.code, r.stderr]).toEqual([0, expect.any(String)]);
-    id = /sandbox (\w{4}) kept/.exec(r.stderr)?.[1];
-    expect(id).toBeDefined();
-    const kubeconfig = /kubectl --kubeconfig (\S+) get pods -A/.exec(r.stderr)?.[1];
-    expect(kubeconfig).toBe(join(stateDir, id!, 'kubeconfig'));
-    kubeEnv = { ...process.env, KUBECONFIG: kubeconfig, HOME: dir };
-    expect(JSON.parse(r.stdout)).toEqual(allowedExcept([]));
-  });
-
-  test('kubectl sees the cluster', async () => {
-    const pods = (await kubectl('get', 'pods', '-A', '-o', 'wide')).stdout;
-    for (const [ns, name, node] of [
-      ['shop', 'web', 'node-1'],
-      ['shop', 'api', 'node-2'],
-      ['ops', 'client', 'node-2'],
-    ])
-      expect(pods).toMatch(new RegExp(`^${ns}\\s+${name}\\s+.*Running.*\\s${node}\\s`, 'm'));
-    const none = await kubectl('get', 'networkpolicies', '-A');
-    expect(none.stdout + none.stderr).toContain('No resources found');
-  });
-
-  test('kubectl apply -f: only shop/api reaches shop/web', async () => {
-    watchers.push(
-      startWatcher(
-        [
-          KUBECTL,
-          '--cache-dir',
-          join(dir, 'kube-cache'),
-          'get',
-          'pods',
-          '-n',
-          'shop',
-          '-w',
-          '--output-watch-events',
-        ],
-        kubeEnv,
-      ),
-    );
-    await until('the pod watch listing', () => /ADDED\s+web\s/.test(watchers[0].output()));
-    const r = await kubectl('apply', '-f', join(dir, 'policy.yaml'));
-    expect(r.stdout).toContain('networkpolicy.networking.k8s.io/web-from-api created');
-    await enforced('kubectl apply -f (create a policy)', r.endedAt, 'networkpolicies', {
-      namespaceLabels: {},
-      pods: {},
-      policies: ['shop/web-from-api'],
+    beforeAll(() => {
+      requireDist();
+      const version = spawnSync(KUBECTL, ['version', '--client'], { encoding: 'utf8' });
+      if (version.error || version.status !== 0)
+        throw new Error(
+          `kubectl is required (apt-get install -y kubernetes-client, or set KUBECTL): ${version.error?.message ?? version.stderr}`,
+        );
+      dir = mkdtempSync(join(tmpdir(), `palisade-kubectl-${backend}-`));
+      stateDir = join(dir, 'state');
+      env = { ...process.env, PALISADE_SANDBOX_STATE_DIR: stateDir };
+      writeFileSync(join(dir, 'cluster.yaml'), scenario('db'));
+      writeFileSync(join(dir, 'policy.yaml'), POLICY);
+      // JSON is YAML: the CRD exactly as the test API server serves it.
+      writeFileSync(join(dir, 'crd.yaml'), JSON.stringify(CLUSTER_NETWORK_POLICY_CRD, null, 2));
+      writeFileSync(join(dir, 'cnp.yaml'), `${denyOps(10)}---\n${acceptOpsToWeb(20)}`);
     });
-    const expected = allowedExcept(['ops/client -> shop/web', 'shop/db -> shop/web']);
-    expect(await probe()).toEqual(expected);
-    expect(await analyze(`${scenario('db')}---\n${POLICY}`)).toEqual(expected);
-  });
 
-  test('kubectl get -w sees the policy, kubectl label pod --overwrite lets shop/db in', async () => {
-    watchers.push(
-      startWatcher(
-        [
-          KUBECTL,
-          '--cache-dir',
-          join(dir, 'kube-cache'),
-          'get',
-          'networkpolicies',
-          '-n',
-          'shop',
-          '-w',
-          '--output-watch-events',
-        ],
-        kubeEnv,
-      ),
-    );
-    await until('the policy in the watch', () => /ADDED\s+web-from-api\s/.test(watchers[1].output()));
-    const r = await kubectl('label', 'pod', 'db', '-n', 'shop', 'app=api', '--overwrite');
-    expect(r.stdout).toContain('pod/db labeled');
-    await until('the relabel in the pod watch', () => /MODIFIED\s+db\s/.test(watchers[0].output()));
-    await enforced('kubectl label pod --overwrite', r.endedAt, 'pods', {
-      namespaceLabels: {},
-      pods: { 'shop/db': { labels: { app: 'api' }, namedPorts: '[]' } },
-      policies: ['shop/web-from-api'],
+    afterAll(async () => {
+      for (const w of watchers) {
+        if (w.child.exitCode === null && w.child.signalCode === null) w.child.kill('SIGTERM');
+        await w.exited;
+      }
+      // Only if a test failed before `sandbox down`: remove this test's sandbox (by its id).
+      if (id !== undefined && StateStore.exists(id, stateDir)) await palisade('sandbox', 'down', '--id', id);
+      if (timings.length > 0) process.stdout.write(`kubectl to enforcement:\n  ${timings.join('\n  ')}\n`);
+      rmSync(dir, { recursive: true, force: true });
     });
-    const expected = allowedExcept(['ops/client -> shop/web']);
-    expect(await probe()).toEqual(expected);
-    expect(await analyze(`${scenario('api')}---\n${POLICY}`)).toEqual(expected);
-  });
 
-  test('kubectl delete networkpolicy opens shop/web again, and the watch sees it go', async () => {
-    const r = await kubectl('delete', 'networkpolicy', 'web-from-api', '-n', 'shop');
-    expect(r.stdout).toContain('"web-from-api" deleted');
-    await until('the deletion in the policy watch', () =>
-      /DELETED\s+web-from-api\s/.test(watchers[1].output()),
-    );
-    await enforced('kubectl delete networkpolicy', r.endedAt, 'networkpolicies', {
-      namespaceLabels: {},
-      pods: {},
-      policies: [],
+    test('palisade sandbox --keep builds, probes, keeps and tells how to use kubectl', async () => {
+      const r = await palisade(
+        'sandbox',
+        join(dir, 'cluster.yaml'),
+        '--keep',
+        '--backend',
+        backend,
+        '-o',
+        'json',
+      );
+      expect([r.code, r.stderr]).toEqual([0, expect.any(String)]);
+      id = /sandbox (\w{4}) kept/.exec(r.stderr)?.[1];
+      expect(id).toBeDefined();
+      const kubeconfig = /kubectl --kubeconfig (\S+) get pods -A/.exec(r.stderr)?.[1];
+      expect(kubeconfig).toBe(join(stateDir, id!, 'kubeconfig'));
+      kubeEnv = { ...process.env, KUBECONFIG: kubeconfig, HOME: dir };
+      expect(JSON.parse(r.stdout)).toEqual(allowedExcept([]));
     });
-    expect(await probe()).toEqual(allowedExcept([]));
-    expect(await analyze(scenario('api'))).toEqual(allowedExcept([]));
-  });
 
-  test('kubectl apply the ClusterNetworkPolicy CRD and two Admin policies: the agents pick the CRD up; the deny decides', async () => {
-    const crd = await kubectl('apply', '-f', join(dir, 'crd.yaml'));
-    expect(crd.stdout).toContain('clusternetworkpolicies.policy.networking.k8s.io created');
-    const r = await kubectl('apply', '-f', join(dir, 'cnp.yaml'));
-    expect(r.stdout).toContain('clusternetworkpolicy.policy.networking.k8s.io/deny-ops-to-shop created');
-    expect(r.stdout).toContain('clusternetworkpolicy.policy.networking.k8s.io/ops-to-web created');
-    await enforced(
-      'kubectl apply -f (the CRD, then two ClusterNetworkPolicies)',
-      r.endedAt,
-      'clusternetworkpolicies',
-      {
+    test('kubectl sees the cluster', async () => {
+      const pods = (await kubectl('get', 'pods', '-A', '-o', 'wide')).stdout;
+      for (const [ns, name, node] of [
+        ['shop', 'web', 'node-1'],
+        ['shop', 'api', 'node-2'],
+        ['ops', 'client', 'node-2'],
+      ])
+        expect(pods).toMatch(new RegExp(`^${ns}\\s+${name}\\s+.*Running.*\\s${node}\\s`, 'm'));
+      const none = await kubectl('get', 'networkpolicies', '-A');
+      expect(none.stdout + none.stderr).toContain('No resources found');
+    });
+
+    test('kubectl apply -f: only shop/api reaches shop/web', async () => {
+      watchers.push(
+        startWatcher(
+          [
+            KUBECTL,
+            '--cache-dir',
+            join(dir, 'kube-cache'),
+            'get',
+            'pods',
+            '-n',
+            'shop',
+            '-w',
+            '--output-watch-events',
+          ],
+          kubeEnv,
+        ),
+      );
+      await until('the pod watch listing', () => /ADDED\s+web\s/.test(watchers[0].output()));
+      const r = await kubectl('apply', '-f', join(dir, 'policy.yaml'));
+      expect(r.stdout).toContain('networkpolicy.networking.k8s.io/web-from-api created');
+      await enforced('kubectl apply -f (create a policy)', r.endedAt, 'networkpolicies', {
+        namespaceLabels: {},
+        pods: {},
+        policies: ['shop/web-from-api'],
+      });
+      const expected = allowedExcept(['ops/client -> shop/web', 'shop/db -> shop/web']);
+      expect(await probe()).toEqual(expected);
+      expect(await analyze(`${scenario('db')}---\n${POLICY}`)).toEqual(expected);
+    });
+
+    test('kubectl get -w sees the policy, kubectl label pod --overwrite lets shop/db in', async () => {
+      watchers.push(
+        startWatcher(
+          [
+            KUBECTL,
+            '--cache-dir',
+            join(dir, 'kube-cache'),
+            'get',
+            'networkpolicies',
+            '-n',
+            'shop',
+            '-w',
+            '--output-watch-events',
+          ],
+          kubeEnv,
+        ),
+      );
+      await until('the policy in the watch', () => /ADDED\s+web-from-api\s/.test(watchers[1].output()));
+      const r = await kubectl('label', 'pod', 'db', '-n', 'shop', 'app=api', '--overwrite');
+      expect(r.stdout).toContain('pod/db labeled');
+      await until('the relabel in the pod watch', () => /MODIFIED\s+db\s/.test(watchers[0].output()));
+      await enforced('kubectl label pod --overwrite', r.endedAt, 'pods', {
+        namespaceLabels: {},
+        pods: { 'shop/db': { labels: { app: 'api' }, namedPorts: '[]' } },
+        policies: ['shop/web-from-api'],
+      });
+      const expected = allowedExcept(['ops/client -> shop/web']);
+      expect(await probe()).toEqual(expected);
+      expect(await analyze(`${scenario('api')}---\n${POLICY}`)).toEqual(expected);
+    });
+
+    test('kubectl delete networkpolicy opens shop/web again, and the watch sees it go', async () => {
+      const r = await kubectl('delete', 'networkpolicy', 'web-from-api', '-n', 'shop');
+      expect(r.stdout).toContain('"web-from-api" deleted');
+      await until('the deletion in the policy watch', () =>
+        /DELETED\s+web-from-api\s/.test(watchers[1].output()),
+      );
+      await enforced('kubectl delete networkpolicy', r.endedAt, 'networkpolicies', {
         namespaceLabels: {},
         pods: {},
         policies: [],
-        clusterPolicies: ['deny-ops-to-shop', 'ops-to-web'],
+      });
+      expect(await probe()).toEqual(allowedExcept([]));
+      expect(await analyze(scenario('api'))).toEqual(allowedExcept([]));
+    });
+
+    cnpTest(
+      'kubectl apply the ClusterNetworkPolicy CRD and two Admin policies: the agents pick the CRD up; the deny decides',
+      async () => {
+        const crd = await kubectl('apply', '-f', join(dir, 'crd.yaml'));
+        expect(crd.stdout).toContain('clusternetworkpolicies.policy.networking.k8s.io created');
+        const r = await kubectl('apply', '-f', join(dir, 'cnp.yaml'));
+        expect(r.stdout).toContain('clusternetworkpolicy.policy.networking.k8s.io/deny-ops-to-shop created');
+        expect(r.stdout).toContain('clusternetworkpolicy.policy.networking.k8s.io/ops-to-web created');
+        await enforced(
+          'kubectl apply -f (the CRD, then two ClusterNetworkPolicies)',
+          r.endedAt,
+          'clusternetworkpolicies',
+          {
+            namespaceLabels: {},
+            pods: {},
+            policies: [],
+            clusterPolicies: ['deny-ops-to-shop', 'ops-to-web'],
+          },
+          // The agents look for a missing CRD again with a backoff of up to 30 s.
+          60_000,
+        );
+        const expected = allowedExcept([
+          'ops/client -> shop/api',
+          'ops/client -> shop/db',
+          'ops/client -> shop/web',
+        ]);
+        expect(await probe()).toEqual(expected);
+        expect(await analyze(`${scenario('api')}---\n${denyOps(10)}---\n${acceptOpsToWeb(20)}`)).toEqual(
+          expected,
+        );
       },
-      // The agents look for a missing CRD again with a backoff of up to 30 s.
-      60_000,
     );
-    const expected = allowedExcept([
-      'ops/client -> shop/api',
-      'ops/client -> shop/db',
-      'ops/client -> shop/web',
-    ]);
-    expect(await probe()).toEqual(expected);
-    expect(await analyze(`${scenario('api')}---\n${denyOps(10)}---\n${acceptOpsToWeb(20)}`)).toEqual(
-      expected,
-    );
-  });
 
-  test('kubectl patch the Accept policy ahead of the Deny: ops/client reaches shop/web again, and only it', async () => {
-    const r = await kubectl(
-      'patch',
-      'clusternetworkpolicy',
-      'ops-to-web',
-      '--type',
-      'merge',
-      '-p',
-      '{"spec":{"priority":5}}',
+    cnpTest(
+      'kubectl patch the Accept policy ahead of the Deny: ops/client reaches shop/web again, and only it',
+      async () => {
+        const r = await kubectl(
+          'patch',
+          'clusternetworkpolicy',
+          'ops-to-web',
+          '--type',
+          'merge',
+          '-p',
+          '{"spec":{"priority":5}}',
+        );
+        expect(r.stdout).toContain('clusternetworkpolicy.policy.networking.k8s.io/ops-to-web patched');
+        const printed = (
+          await kubectl('get', 'clusternetworkpolicy', 'ops-to-web', '-o', 'jsonpath={.spec.priority}')
+        ).stdout;
+        expect(printed).toBe('5');
+        await enforced('kubectl patch clusternetworkpolicy (priority)', r.endedAt, 'clusternetworkpolicies', {
+          namespaceLabels: {},
+          pods: {},
+          policies: [],
+          clusterPolicies: ['deny-ops-to-shop', 'ops-to-web'],
+        });
+        const expected = allowedExcept(['ops/client -> shop/api', 'ops/client -> shop/db']);
+        expect(await probe()).toEqual(expected);
+        expect(await analyze(`${scenario('api')}---\n${denyOps(10)}---\n${acceptOpsToWeb(5)}`)).toEqual(
+          expected,
+        );
+      },
     );
-    expect(r.stdout).toContain('clusternetworkpolicy.policy.networking.k8s.io/ops-to-web patched');
-    const printed = (
-      await kubectl('get', 'clusternetworkpolicy', 'ops-to-web', '-o', 'jsonpath={.spec.priority}')
-    ).stdout;
-    expect(printed).toBe('5');
-    await enforced('kubectl patch clusternetworkpolicy (priority)', r.endedAt, 'clusternetworkpolicies', {
-      namespaceLabels: {},
-      pods: {},
-      policies: [],
-      clusterPolicies: ['deny-ops-to-shop', 'ops-to-web'],
+
+    cnpTest('kubectl delete the Deny policy: everything is open again', async () => {
+      const r = await kubectl('delete', 'clusternetworkpolicy', 'deny-ops-to-shop');
+      expect(r.stdout).toContain('"deny-ops-to-shop" deleted');
+      await enforced('kubectl delete clusternetworkpolicy', r.endedAt, 'clusternetworkpolicies', {
+        namespaceLabels: {},
+        pods: {},
+        policies: [],
+        clusterPolicies: ['ops-to-web'],
+      });
+      expect(await probe()).toEqual(allowedExcept([]));
+      expect(await analyze(`${scenario('api')}---\n${acceptOpsToWeb(5)}`)).toEqual(allowedExcept([]));
     });
-    const expected = allowedExcept(['ops/client -> shop/api', 'ops/client -> shop/db']);
-    expect(await probe()).toEqual(expected);
-    expect(await analyze(`${scenario('api')}---\n${denyOps(10)}---\n${acceptOpsToWeb(5)}`)).toEqual(expected);
-  });
 
-  test('kubectl delete the Deny policy: everything is open again', async () => {
-    const r = await kubectl('delete', 'clusternetworkpolicy', 'deny-ops-to-shop');
-    expect(r.stdout).toContain('"deny-ops-to-shop" deleted');
-    await enforced('kubectl delete clusternetworkpolicy', r.endedAt, 'clusternetworkpolicies', {
-      namespaceLabels: {},
-      pods: {},
-      policies: [],
-      clusterPolicies: ['ops-to-web'],
+    test('palisade sandbox down --id leaves nothing behind', async () => {
+      const api = KubeRest.fromKubeconfig(kubeEnv.KUBECONFIG!);
+      expect(await api.get('/version')).toMatchObject({ gitVersion: expect.any(String) });
+      const r = await palisade('sandbox', 'down', '--id', id!);
+      expect([r.code, r.stderr]).toEqual([0, `sandbox ${id} removed\n`]);
+      expect(await leftovers(id!)).toEqual({ namespaces: [], links: [], processes: [] });
+      expect(existsSync(join(stateDir, id!))).toBe(false);
+      // Nothing listens on the loopback port any more.
+      await expect(api.get('/version')).rejects.toThrow();
+      await api.close();
+      // The watches lose their server with the sandbox: kubectl ends by itself.
+      await until('kubectl get -w to end', () =>
+        watchers.every((w) => w.child.exitCode !== null || w.child.signalCode !== null),
+      );
     });
-    expect(await probe()).toEqual(allowedExcept([]));
-    expect(await analyze(`${scenario('api')}---\n${acceptOpsToWeb(5)}`)).toEqual(allowedExcept([]));
-  });
-
-  test('palisade sandbox down --id leaves nothing behind', async () => {
-    const api = KubeRest.fromKubeconfig(kubeEnv.KUBECONFIG!);
-    expect(await api.get('/version')).toMatchObject({ gitVersion: expect.any(String) });
-    const r = await palisade('sandbox', 'down', '--id', id!);
-    expect([r.code, r.stderr]).toEqual([0, `sandbox ${id} removed\n`]);
-    expect(await leftovers(id!)).toEqual({ namespaces: [], links: [], processes: [] });
-    expect(existsSync(join(stateDir, id!))).toBe(false);
-    // Nothing listens on the loopback port any more.
-    await expect(api.get('/version')).rejects.toThrow();
-    await api.close();
-    // The watches lose their server with the sandbox: kubectl ends by itself.
-    await until('kubectl get -w to end', () =>
-      watchers.every((w) => w.child.exitCode !== null || w.child.signalCode !== null),
-    );
   });
 });

@@ -10,25 +10,11 @@
  *   baseline (Baseline, 100):      subject every namespace; ingress "deny-all" Deny
  *   egress-dns (Admin, 1):         subject app=client; egress "dns" Accept to domainNames
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { FakeKernel } from '../../../dataplane/api';
-import {
-  CLUSTER_NETWORK_POLICY_CRD,
-  startApiServer,
-  type KubeObject,
-  type TestApiServer,
-} from '../../../e2e/apiserver';
-import { Agent } from '../../daemon/agent';
-import { parseConfig } from '../../daemon/config';
-import { silentLogger } from '../../daemon/logger';
-import { cli, clusterObjects, NODE } from '../live/testutil/scenario';
+import { CLUSTER_NETWORK_POLICY_CRD, type KubeObject } from '../../../e2e/apiserver';
+import { clusterObjects } from '../live/testutil/scenario';
+import { startInProcessAgent, type InProcessAgent } from '../live/testutil/in-process-agent';
 
-let dir: string;
-let socket: string;
-let server: TestApiServer;
-let agent: Agent;
+let a: InProcessAgent<'iptables'>;
 
 function cnp(name: string, spec: Record<string, unknown>): KubeObject {
   return {
@@ -40,9 +26,10 @@ function cnp(name: string, spec: Record<string, unknown>): KubeObject {
 }
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'palisade-operator-cnp-'));
-  socket = join(dir, 'palisade.sock');
-  server = await startApiServer({
+  a = await startInProcessAgent({
+    backend: 'iptables',
+    prefix: 'palisade-operator-cnp-',
+    resyncInterval: '1m',
     objects: [
       ...clusterObjects(),
       structuredClone(CLUSTER_NETWORK_POLICY_CRD),
@@ -69,39 +56,14 @@ beforeAll(async () => {
       }),
     ],
   });
-  server.writeKubeconfig(join(dir, 'kubeconfig'));
-  const { config, problems } = parseConfig({
-    nodeName: NODE,
-    kubeconfig: join(dir, 'kubeconfig'),
-    metricsAddress: '',
-    debugSocket: socket,
-    resyncInterval: '1m',
-  });
-  expect(problems).toEqual([]);
-  agent = new Agent(config, {
-    kernel: new FakeKernel(),
-    log: silentLogger(),
-    reflectorBackoff: { initialMs: 20, maxMs: 200 },
-    retryBackoff: { initialMs: 20, maxMs: 200 },
-  });
-  await agent.start();
-  await agent.whenReady();
 });
 
 afterAll(async () => {
-  await agent?.stop('test over');
-  await server?.stop();
-  rmSync(dir, { recursive: true, force: true });
+  await a?.stop();
 });
 
-const live = (...args: string[]) => cli([...args, '--agent', socket]);
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-const json = async (...args: string[]): Promise<Record<string, any>> => {
-  const r = await live(...args, '-o', 'json');
-  expect(r.err).toBe('');
-  expect(r.code).toBe(0);
-  return JSON.parse(r.out) as Record<string, unknown>;
-};
+const live = (...args: string[]) => a.live(...args);
+const json = (...args: string[]) => a.json(...args);
 
 const DNS_WARNING =
   'ClusterNetworkPolicy egress-dns: egress rule 0 "dns" (Accept) has domainNames peers, which Palisade does not enforce; Palisade treats the rule as matching no traffic (the API\'s fail-closed rule for Accept)';
