@@ -5,7 +5,7 @@
  * disagreed outside the transition window.
  *
  *   sudo palisade soak --minutes 30 --topology routed --out soak.json
- *   sudo palisade soak --minutes 30 --agent-arg=--backend=nftables   (once the agent has --backend)
+ *   sudo palisade soak --minutes 30 --agent-arg=--backend=nftables
  */
 import { writeFileSync } from 'node:fs';
 import { InvalidArgumentError, Option, type Command } from 'commander';
@@ -27,12 +27,30 @@ export function summary(r: SoakReport): string {
     Object.entries(m)
       .map(([k, v]) => `${k} ${v}`)
       .join(', ') || 'none';
+  const ms = (v: number | null): string => (v === null ? '-' : `${v} ms`);
+  const e2e = r.eventToEnforcement;
+  const skipped = Object.entries(r.faultsSkipped).map(([k, v]) => `${k} ${v.count} (${v.reason})`);
   return [
-    `soak (${r.topology}, ${r.minutes} min, window ${r.windowMs} ms): ${r.rounds} rounds, ${r.probes} probes`,
+    `soak (${r.topology}, ${r.minutes} min): ${r.rounds} rounds, ${r.probes} probes`,
+    r.window.mode === 'measured'
+      ? `window: measured, max(p99, ${r.window.floorMs} ms floor) = ${r.windowMs} ms at the end (rounds judged with ${r.window.minUsedMs}-${r.window.maxUsedMs} ms)`
+      : `window: fixed at ${r.windowMs} ms (--window)`,
+    `event-to-enforcement (churn write answered -> every agent applied, polled every 25 ms): ${e2e.samples} writes, p50 ${ms(e2e.p50Ms)}, p99 ${ms(e2e.p99Ms)}, max ${ms(e2e.maxMs)}` +
+      ` (${e2e.excludedDuringFaults} left out during faults, ${e2e.notApplied} not applied within 30 s)` +
+      (e2e.slowest.length > 0
+        ? `; slowest: ${e2e.slowest.map((x) => `${x.kind} ${x.ms} ms`).join(', ')}`
+        : ''),
     `outside the window: ${out.deniedDelivered} denied packets delivered, ${out.allowedDropped} allowed packets dropped`,
     `inside the window: ${r.disagreementsInsideWindow}`,
     `churn: ${kv(r.churn)}`,
-    `faults: ${kv(r.faults)}${Object.keys(r.faultsSkipped).length > 0 ? ` (skipped: ${kv(r.faultsSkipped)})` : ''}`,
+    `faults injected: ${kv(r.faults)}`,
+    `faults skipped: ${skipped.length > 0 ? skipped.join(', ') : 'none'}`,
+    ...Object.entries(r.faultKinds)
+      .filter(([, k]) => k.injected > 0)
+      .map(
+        ([kind, k]) =>
+          `  ${kind}: ${k.injected} injected, ${k.effective} took effect, recovery p50 ${ms(k.recoveryP50Ms)} max ${ms(k.recoveryMaxMs)}${k.notRecovered > 0 ? `, ${k.notRecovered} NOT recovered` : ''}`,
+      ),
     ...r.agents.map(
       (a) =>
         `agent ${a.node}: RSS ${a.rssStartKb ?? '?'} kB at start, ${a.rssEndKb ?? '?'} kB at end, ${a.restarts} restarts`,
@@ -53,10 +71,11 @@ export function register(program: Command): void {
     )
     .option(
       '--window <ms>',
-      'transition window: how long a change excuses the cells it affects',
+      'fixed transition window: how long a change excuses the cells it affects (default: the measured event-to-enforcement p99, at least --window-floor)',
       positive,
-      5000,
     )
+    .option('--window-floor <ms>', 'the least the measured window can be', positive, 1000)
+    .option('--fault-every <ms>', 'one fault this often, the kinds in turn', positive, 15_000)
     .option('--out <file>', 'write the JSON report here')
     .option(
       '--agent-arg <arg>',
@@ -70,7 +89,9 @@ export function register(program: Command): void {
         opts: {
           minutes: number;
           topology: Topology;
-          window: number;
+          window?: number;
+          windowFloor: number;
+          faultEvery: number;
           out?: string;
           keepOnFailure?: boolean;
           agentArg?: string[];
@@ -92,7 +113,9 @@ export function register(program: Command): void {
           const report = await runSoak({
             minutes: opts.minutes,
             topology: opts.topology,
-            windowMs: opts.window,
+            ...(opts.window !== undefined ? { windowMs: opts.window } : {}),
+            windowFloorMs: opts.windowFloor,
+            faultEveryMs: opts.faultEvery,
             keepOnFailure: opts.keepOnFailure === true,
             agentArgs: opts.agentArg ?? [],
             signal: abort.signal,
