@@ -2,7 +2,7 @@
  * `palisade soak`: a live sandbox under continuous churn and injected faults for N minutes, real
  * packets checked against `analyze` of the API state all along (e2e/soak/soak.ts). Prints the
  * report (JSON with -o json, else a summary), writes it to --out, and exits 1 when any probe
- * disagreed outside the transition window.
+ * disagreed outside the transition window or a fault was not recovered from.
  *
  *   sudo palisade soak --minutes 30 --topology routed --out soak.json
  *   sudo palisade soak --minutes 30 --agent-arg=--backend=nftables
@@ -63,7 +63,7 @@ export function register(program: Command): void {
   program
     .command('soak')
     .description(
-      'run a live sandbox under churn and faults, probing real packets against analyze of the API state; exit 1 on any disagreement outside the transition window',
+      'run a live sandbox under churn and faults, probing real packets against analyze of the API state; exit 1 on any disagreement outside the transition window or a fault not recovered from',
     )
     .option('--minutes <n>', 'how long', positive, 2)
     .addOption(
@@ -124,7 +124,11 @@ export function register(program: Command): void {
           const json = JSON.stringify(report, null, 2);
           if (opts.out) writeFileSync(opts.out, `${json}\n`);
           ctx.stdout(opts.output === 'json' ? `${json}\n` : `${summary(report)}\n`);
-          if (report.outsideWindow.deniedDelivered + report.outsideWindow.allowedDropped > 0)
+          const notRecovered = Object.values(report.faultKinds).reduce((n, k) => n + k.notRecovered, 0);
+          if (
+            report.outsideWindow.deniedDelivered + report.outsideWindow.allowedDropped > 0 ||
+            notRecovered > 0
+          )
             throw new CliError('', EXIT_FAILURE);
         } finally {
           process.off('SIGINT', stop);
