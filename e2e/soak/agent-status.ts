@@ -107,7 +107,7 @@ export function readStatus(socket: string, timeoutMs = 2000): Promise<AgentStatu
 interface Waiter {
   readonly test: (s: AgentStatus) => boolean;
   readonly deadline: number;
-  readonly resolve: (at: number | undefined) => void;
+  readonly resolve: (seen: { at: number; status: AgentStatus } | undefined) => void;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -132,7 +132,20 @@ export class AgentStatusPoller {
    * Resolves with the time (epoch ms) of the first read of `node`'s status for which `test`
    * holds, or undefined after `timeoutMs`.
    */
-  waitFor(node: string, test: (s: AgentStatus) => boolean, timeoutMs: number): Promise<number | undefined> {
+  async waitFor(
+    node: string,
+    test: (s: AgentStatus) => boolean,
+    timeoutMs: number,
+  ): Promise<number | undefined> {
+    return (await this.waitForStatus(node, test, timeoutMs))?.at;
+  }
+
+  /** As waitFor, with the status read that satisfied `test`. */
+  waitForStatus(
+    node: string,
+    test: (s: AgentStatus) => boolean,
+    timeoutMs: number,
+  ): Promise<{ at: number; status: AgentStatus } | undefined> {
     return new Promise((resolve) => {
       let set = this.waiters.get(node);
       if (!set) this.waiters.set(node, (set = new Set()));
@@ -159,7 +172,7 @@ export class AgentStatusPoller {
         for (const w of [...set]) {
           if (status && w.test(status)) {
             set.delete(w);
-            w.resolve(at);
+            w.resolve({ at, status });
           } else if (at >= w.deadline) {
             set.delete(w);
             w.resolve(undefined);

@@ -350,20 +350,38 @@ export async function injectFault(kind: FaultKind, node: string, env: FaultEnv):
         await sleep(100);
         if (holder.exitCode !== null) throw new Error(`could not take the xtables lock ${lock}`);
         await env.nodeWrite(node);
+        // An apply seen running while the lock is held that ends only after the release waited
+        // for the lock; one that ends before it did not need it (iptables-nft).
+        const applying = (async () => {
+          const seen = await env.agents.waitForStatus(
+            node,
+            (x) => x.runner?.running === 'apply',
+            env.lockHoldMs,
+          );
+          if (!seen) return undefined;
+          const applies = seen.status.runner?.applies ?? 0;
+          const finished = await env.agents.waitFor(
+            node,
+            (x) => (x.runner?.applies ?? 0) > applies,
+            env.lockHoldMs + timeout,
+          );
+          return finished === undefined ? undefined : { seen: seen.at, finished };
+        })();
         const code = await released;
         if (code !== 0) throw new Error(`the lock holder exited with ${code}`);
         const back = Date.now();
+        const apply = await applying;
+        const waited = apply !== undefined && apply.finished >= back;
         const at = await env.agents.waitFor(node, isIdle, timeout);
-        const last = (await status())?.runner?.lastApply;
-        const applyMs = last && last.at >= t0 ? last.durationMs : undefined;
         return {
           injected: true,
-          recoveredMs: at === undefined ? null : at - back,
-          effective: s.iptablesBackend === 'legacy',
-          note:
-            s.iptablesBackend === 'legacy'
-              ? `held ${env.lockHoldMs} ms${applyMs !== undefined ? `; the last apply took ${applyMs} ms` : ''}`
-              : 'iptables-nft does not take the xtables lock: held without effect',
+          recoveredMs: at === undefined ? null : Math.max(0, at - back),
+          effective: waited,
+          note: waited
+            ? `an apply waited for the lock from ${apply.seen - t0} ms into the hold until ${apply.finished - back} ms after the release`
+            : s.iptablesBackend === 'nft'
+              ? 'iptables-nft does not take the xtables lock: held without effect'
+              : 'no apply waited for the lock',
         };
       } finally {
         done(Date.now());

@@ -47,6 +47,8 @@ export interface SoakOptions {
   readonly windowFloorMs?: number;
   readonly churnEveryMs?: number;
   readonly faultEveryMs?: number;
+  /** The fault kinds to inject, in turn (default all of FAULT_KINDS). */
+  readonly faultKinds?: readonly FaultKind[];
   /** The compiled endpoint-main.js (tests); default: the one in dist/. */
   readonly endpointScript?: string;
   readonly log?: (line: string) => void;
@@ -439,7 +441,8 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
   let faultTurn = 0;
   const faultLog: string[] = [];
   const faultStep = async (): Promise<void> => {
-    const kind = FAULT_KINDS[faultTurn++ % FAULT_KINDS.length];
+    const kinds = opts.faultKinds ?? FAULT_KINDS;
+    const kind = kinds[faultTurn++ % kinds.length];
     const node = pick(NODES);
     const at = new Date().toISOString();
     const result = await injectFault(kind, node, {

@@ -11,6 +11,7 @@ import { writeFileSync } from 'node:fs';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { preflight } from '../../../e2e/sandbox/preflight';
 import type { Topology } from '../../../e2e/sandbox/plan';
+import { FAULT_KINDS, type FaultKind } from '../../../e2e/soak/faults';
 import { runSoak, type SoakReport } from '../../../e2e/soak/soak';
 import { contextOf } from '../context';
 import { CliError, EXIT_FAILURE, EXIT_USAGE } from '../errors';
@@ -19,6 +20,16 @@ function positive(text: string): number {
   const n = Number(text);
   if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('must be a positive number');
   return n;
+}
+
+function faultKinds(text: string): FaultKind[] {
+  const kinds = text.split(',').filter((k) => k !== '');
+  const unknown = kinds.filter((k) => !(FAULT_KINDS as readonly string[]).includes(k));
+  if (kinds.length === 0 || unknown.length > 0)
+    throw new InvalidArgumentError(
+      `not fault kinds: ${unknown.join(', ') || '(none)'}; kinds: ${FAULT_KINDS.join(', ')}`,
+    );
+  return kinds as FaultKind[];
 }
 
 export function summary(r: SoakReport): string {
@@ -76,6 +87,11 @@ export function register(program: Command): void {
     )
     .option('--window-floor <ms>', 'the least the measured window can be', positive, 1000)
     .option('--fault-every <ms>', 'one fault this often, the kinds in turn', positive, 15_000)
+    .option(
+      '--faults <kinds>',
+      `the fault kinds to inject, comma-separated (default all: ${FAULT_KINDS.join(',')})`,
+      faultKinds,
+    )
     .option('--out <file>', 'write the JSON report here')
     .option(
       '--agent-arg <arg>',
@@ -92,6 +108,7 @@ export function register(program: Command): void {
           window?: number;
           windowFloor: number;
           faultEvery: number;
+          faults?: FaultKind[];
           out?: string;
           keepOnFailure?: boolean;
           agentArg?: string[];
@@ -116,6 +133,7 @@ export function register(program: Command): void {
             ...(opts.window !== undefined ? { windowMs: opts.window } : {}),
             windowFloorMs: opts.windowFloor,
             faultEveryMs: opts.faultEvery,
+            ...(opts.faults ? { faultKinds: opts.faults } : {}),
             keepOnFailure: opts.keepOnFailure === true,
             agentArgs: opts.agentArg ?? [],
             signal: abort.signal,
