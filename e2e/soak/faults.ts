@@ -289,7 +289,13 @@ export async function injectFault(kind: FaultKind, node: string, env: FaultEnv):
       let back = t0;
       try {
         armFailingTools(dir);
-        for (const pid of toolSessions(agent)) process.kill(pid, 'SIGKILL');
+        for (const pid of toolSessions(agent)) {
+          try {
+            process.kill(pid, 'SIGKILL');
+          } catch {
+            // gone already (recycled): the next apply starts one either way
+          }
+        }
         await env.nodeWrite(node);
         const failed = await env.agents.waitFor(
           node,
