@@ -80,28 +80,34 @@ export function hasCaughtUp(s: AgentStatus, rv: string): boolean {
   );
 }
 
-export function readStatus(socket: string, timeoutMs = 2000): Promise<AgentStatus> {
+function getJson<T>(socket: string, path: string, timeoutMs: number): Promise<T> {
   return new Promise((resolve, reject) => {
-    const req = request(
-      { socketPath: socket, path: '/v1/status', method: 'GET', timeout: timeoutMs },
-      (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => (body += c));
-        res.on('end', () => {
-          if (res.statusCode !== 200) return reject(new Error(`/v1/status: HTTP ${res.statusCode}`));
-          try {
-            resolve(JSON.parse(body) as AgentStatus);
-          } catch (e) {
-            reject(e as Error);
-          }
-        });
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error(`/v1/status: no answer within ${timeoutMs} ms`)));
+    const req = request({ socketPath: socket, path, method: 'GET', timeout: timeoutMs }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => {
+        if (res.statusCode !== 200) return reject(new Error(`${path}: HTTP ${res.statusCode}`));
+        try {
+          resolve(JSON.parse(body) as T);
+        } catch (e) {
+          reject(e as Error);
+        }
+      });
+    });
+    req.on('timeout', () => req.destroy(new Error(`${path}: no answer within ${timeoutMs} ms`)));
     req.on('error', reject);
     req.end();
   });
+}
+
+export function readStatus(socket: string, timeoutMs = 2000): Promise<AgentStatus> {
+  return getJson<AgentStatus>(socket, '/v1/status', timeoutMs);
+}
+
+/** The agent's differences between kernel and desired state (it reads the kernel; repairs nothing). */
+export async function readDrift(socket: string, timeoutMs = 5000): Promise<readonly string[]> {
+  return (await getJson<{ differences?: string[] }>(socket, '/v1/drift', timeoutMs)).differences ?? [];
 }
 
 interface Waiter {
@@ -126,6 +132,13 @@ export class AgentStatusPoller {
     const socket = this.sockets.get(node);
     if (!socket) throw new Error(`no agent on ${node}`);
     return readStatus(socket).catch(() => undefined);
+  }
+
+  /** `node`'s drift (kernel against desired state); undefined while its agent does not answer. */
+  async drift(node: string): Promise<readonly string[] | undefined> {
+    const socket = this.sockets.get(node);
+    if (!socket) throw new Error(`no agent on ${node}`);
+    return readDrift(socket).catch(() => undefined);
   }
 
   /**

@@ -150,17 +150,28 @@ export async function injectFault(kind: FaultKind, node: string, env: FaultEnv):
   const timeout = env.recoveryTimeoutMs;
   const nodeScope: Scope = { kind: 'node', name: node };
 
-  /** Runs a tampering step on the node; recovered when the agent has repaired drift since. */
+  /**
+   * Runs a tampering step on the node; recovered when the agent is idle and either reports a
+   * drift repair since, or its kernel matches its desired state again (an apply may have
+   * rewritten or removed what was tampered with before any repair looked). Its status is read
+   * every 25 ms, its drift (a kernel read) every 500 ms.
+   */
   const tamper = async (act: () => Promise<void>): Promise<FaultResult> => {
     const t0 = Date.now();
     const done = env.begin(nodeScope, t0);
     try {
       await act();
-      const at = await env.agents.waitFor(
-        node,
-        (s) => (s.runner?.lastRepaired?.at ?? 0) >= t0 && isIdle(s),
-        timeout,
-      );
+      let at: number | undefined;
+      let nextDriftCheck = Date.now() + 500;
+      while (at === undefined && Date.now() < t0 + timeout) {
+        const s = await status();
+        if (s && isIdle(s) && (s.runner?.lastRepaired?.at ?? 0) >= t0) at = Date.now();
+        else if (s && isIdle(s) && Date.now() >= nextDriftCheck) {
+          nextDriftCheck = Date.now() + 500;
+          const drift = await env.agents.drift(node);
+          if (drift !== undefined && drift.length === 0) at = Date.now();
+        } else await sleep(25);
+      }
       return { injected: true, recoveredMs: at === undefined ? null : at - t0, effective: true };
     } finally {
       done(Date.now());

@@ -15,7 +15,7 @@ import {
 } from './kernel-targets';
 
 describe('iptables targets', () => {
-  test('ingress chains of pods, NetworkPolicies and ClusterNetworkPolicies; pod sets and their members', () => {
+  test('ingress chains (with rules) of pods, NetworkPolicies and ClusterNetworkPolicies; pod sets and their members', () => {
     const save = [
       '*filter',
       ':INPUT ACCEPT [0:0]',
@@ -24,6 +24,10 @@ describe('iptables targets', () => {
       ':PALISADE-PE-web-abc - [0:0]',
       ':PALISADE-WI-db-deny-x - [0:0]',
       ':PALISADE-CI-guard-y - [0:0]',
+      ':PALISADE-PI-empty-z - [0:0]',
+      '-A PALISADE-PI-web-abc -m set --match-set PALISADE-P4-web-1 src -j ACCEPT',
+      '-A PALISADE-WI-db-deny-x -j RETURN',
+      '-A PALISADE-CI-guard-y -j RETURN',
       'COMMIT',
     ].join('\n');
     expect(iptablesIngressChains(save)).toEqual([
@@ -103,11 +107,15 @@ describe('nftables targets', () => {
       { chain: { family: 'inet', table: 'palisade', name: 'np-in6-db-deny-UKQJL65V', handle: 5 } },
       { chain: { family: 'inet', table: 'palisade', name: 'cnp-in4-guard-y', handle: 6 } },
       { chain: { family: 'inet', table: 'palisade', name: 'wdeny-in4-web-abc', handle: 7 } },
+      { chain: { family: 'inet', table: 'palisade', name: 'np-in4-empty-Z', handle: 9 } },
       { rule: { family: 'inet', table: 'palisade', chain: 'pod-in4-web-PBZKPKPQ', handle: 8, expr: [] } },
+      { rule: { family: 'inet', table: 'palisade', chain: 'np-in6-db-deny-UKQJL65V', handle: 10, expr: [] } },
+      { rule: { family: 'inet', table: 'palisade', chain: 'cnp-in4-guard-y', handle: 11, expr: [] } },
+      { rule: { family: 'inet', table: 'palisade', chain: 'pod-eg4-web-abc', handle: 12, expr: [] } },
     ],
   });
 
-  test('ingress chains (enforced ones) and pod sets with their addresses', () => {
+  test('ingress chains (enforced ones, with rules) and pod sets with their addresses', () => {
     const l = nftListing(listing);
     expect(l.chains).toEqual(['pod-in4-web-PBZKPKPQ', 'np-in6-db-deny-UKQJL65V', 'cnp-in4-guard-y']);
     expect(l.podSets).toEqual([

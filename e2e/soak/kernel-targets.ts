@@ -35,9 +35,15 @@ export function iptablesBinary(
   return tool.replace('iptables', variant === 'legacy' ? 'iptables-legacy' : 'iptables-nft');
 }
 
-/** Palisade's ingress chains in `iptables-save -t filter` output. */
+/**
+ * Palisade's ingress chains that hold rules, in `iptables-save -t filter` output (flushing an
+ * empty one would change nothing).
+ */
 export function iptablesIngressChains(save: string): string[] {
-  return [...save.matchAll(/^:(\S+)/gm)].map((m) => m[1]).filter((c) => IPT_INGRESS_CHAIN.test(c));
+  const withRules = new Set([...save.matchAll(/^-A (\S+) /gm)].map((m) => m[1]));
+  return [...save.matchAll(/^:(\S+)/gm)]
+    .map((m) => m[1])
+    .filter((c) => IPT_INGRESS_CHAIN.test(c) && withRules.has(c));
 }
 
 /** Palisade's pod peer sets in `ipset list -n` output. */
@@ -60,14 +66,25 @@ interface NftListing {
   readonly podSets: { name: string; elements: string[] }[];
 }
 
-/** Chains and pod peer sets of Palisade's table in `nft -j list table inet palisade` output. */
+/**
+ * Ingress chains that hold rules, and pod peer sets, of Palisade's table in `nft -j list table
+ * inet palisade` output.
+ */
 export function nftListing(json: string): NftListing {
   const doc = JSON.parse(json) as { nftables?: Record<string, unknown>[] };
   const chains: string[] = [];
   const podSets: { name: string; elements: string[] }[] = [];
+  const withRules = new Set(
+    (doc.nftables ?? []).map((item) => (item.rule as { chain?: unknown } | undefined)?.chain),
+  );
   for (const item of doc.nftables ?? []) {
     const chain = item.chain as { name?: unknown } | undefined;
-    if (chain && typeof chain.name === 'string' && NFT_INGRESS_CHAIN.test(chain.name))
+    if (
+      chain &&
+      typeof chain.name === 'string' &&
+      NFT_INGRESS_CHAIN.test(chain.name) &&
+      withRules.has(chain.name)
+    )
       chains.push(chain.name);
     const set = item.set as { name?: unknown; elem?: unknown } | undefined;
     if (set && typeof set.name === 'string' && NFT_POD_SET.test(set.name)) {
