@@ -22,6 +22,15 @@ describe('latency', () => {
     expect(new LatencyRecorder().summary()).toEqual({ samples: 0, p50Ms: null, p99Ms: null, maxMs: null });
   });
 
+  test('writes still waiting count with the time they waited: a slow spell shows at once', () => {
+    const r = new LatencyRecorder();
+    for (const v of [10, 20, 30]) r.record(v);
+    expect(r.percentileWith(99, [])).toBe(30);
+    expect(r.percentileWith(99, [4000, 15])).toBe(4000);
+    expect(r.percentileWith(50, [15, 5])).toBe(15);
+    expect(r.count).toBe(3);
+  });
+
   test('window: max(p99, floor), or the fixed one', () => {
     expect(transitionWindow(undefined, 1000, undefined)).toBe(1000);
     expect(transitionWindow(undefined, 1000, 250)).toBe(1000);

@@ -8,7 +8,9 @@
  * are left out of it (their cells are excused by the fault until it is over); a write every
  * agent was faulted for gives no sample.
  *
- * The window is max(p99 of the samples so far, a floor), unless fixed by `--window`. Pure.
+ * The window is max(p99 of the samples so far, a floor), unless fixed by `--window`; the soak
+ * counts the writes still waiting in that p99 with the time they have waited (`percentileWith`).
+ * Pure.
  */
 import type { Scope } from './transitions';
 
@@ -47,6 +49,22 @@ export class LatencyRecorder {
 
   percentile(p: number): number | undefined {
     return percentile(this.sorted, p);
+  }
+
+  /** The percentile of the samples together with `extra` ones (not recorded). */
+  percentileWith(p: number, extra: readonly number[]): number | undefined {
+    if (extra.length === 0) return this.percentile(p);
+    const more = [...extra].sort((a, b) => a - b);
+    const merged: number[] = [];
+    let i = 0;
+    let j = 0;
+    while (i < this.sorted.length || j < more.length)
+      merged.push(
+        j >= more.length || (i < this.sorted.length && this.sorted[i] <= more[j])
+          ? this.sorted[i++]
+          : more[j++],
+      );
+    return percentile(merged, p);
   }
 
   summary(): LatencySummary {

@@ -31,6 +31,7 @@ describeKernel('the soak, two minutes', () => {
     expect(report.probes).toBeGreaterThan(500);
     expect(report.window.mode).toBe('measured');
     expect(report.eventToEnforcement.samples).toBeGreaterThan(20);
+    expect(report.eventToEnforcement.notApplied).toBe(0);
     expect(FAULT_KINDS.filter((kind) => !(report.faults[kind] >= 1))).toEqual([]);
     expect(FAULT_KINDS.filter((kind) => report.faultKinds[kind].notRecovered > 0)).toEqual([]);
     expect(report.faultKinds.failingRestore.effective).toBeGreaterThanOrEqual(1);
