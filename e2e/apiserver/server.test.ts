@@ -2,7 +2,7 @@
  * HTTP-level behaviour of the test API server checked with plain fetch: wire formats (watch JSON lines,
  * Status errors, Tables, discovery), list paging, namespace and finalizer lifecycles, fault injection.
  */
-import { startApiServer, type TestApiServer } from './index';
+import { CLUSTER_NETWORK_POLICY_CRD, startApiServer, type TestApiServer } from './index';
 import { namespace, pod, policy, rawWatch, waitFor, type StreamedEvent } from './testutil/fixtures';
 
 jest.setTimeout(20_000);
@@ -360,5 +360,38 @@ describe('fault injection', () => {
     expect([throttled.status, throttled.headers.get('retry-after')]).toEqual([429, '1']);
     server.clearFaults();
     expect((await request('GET', '/api/v1/pods')).status).toBe(200);
+  });
+});
+
+describe('restart in a new process (saveState, restore)', () => {
+  test('objects come back as they were, revisions continue, older watches get 410 and a current one resumes', async () => {
+    server.create(structuredClone(CLUSTER_NETWORK_POLICY_CRD));
+    const a = server.create(pod('x/a'));
+    server.create({
+      apiVersion: 'policy.networking.k8s.io/v1alpha2',
+      kind: 'ClusterNetworkPolicy',
+      metadata: { name: 'guard' },
+      spec: { tier: 'Admin', priority: 10, subject: { namespaces: {} }, ingress: [] },
+    });
+    const before = server.resourceVersion;
+    const old = String(Number(before) - 1);
+    const saved = JSON.parse(JSON.stringify(server.saveState())) as ReturnType<TestApiServer['saveState']>;
+    await server.stop();
+    server = await startApiServer({ bookmarkIntervalMs: 50, restore: saved });
+    expect(server.resourceVersion).toBe(before);
+    const back = server.get({ kind: 'Pod', namespace: 'x', name: 'a' })!;
+    expect(back.metadata).toEqual(a.metadata);
+    expect(server.get({ kind: 'ClusterNetworkPolicy', name: 'guard' })).toBeDefined();
+    expect(server.list('Namespace').map((n) => n.metadata.name)).toEqual(
+      expect.arrayContaining(['default', 'x']),
+    );
+    const expired = await watchEvents(`/api/v1/namespaces/x/pods?watch=true&resourceVersion=${old}`);
+    await expired.ended;
+    expect(expired.events.map((e) => e.object.code)).toEqual([410]);
+    const current = await watchEvents(`/api/v1/namespaces/x/pods?watch=true&resourceVersion=${before}`);
+    const b = server.create(pod('x/b'));
+    expect(Number(b.metadata.resourceVersion)).toBe(Number(before) + 1);
+    await waitFor('event', () => current.events.length >= 1);
+    expect(summary(current.events)).toEqual(['ADDED b']);
   });
 });

@@ -64,6 +64,11 @@ export interface ApiServerOptions {
    * CustomResourceDefinitions, so that custom resources of those CRDs can follow.
    */
   objects?: KubeObject[];
+  /**
+   * State saved by a previous server (`saveState()`): served as it was, revisions continuing
+   * (see VersionedStore.restore). Replaces `objects` and `seedNamespaces`.
+   */
+  restore?: SavedState;
   /** Namespaces created at start, as every cluster has; default ["default"]. */
   seedNamespaces?: string[];
   /** Watch events retained for replay; older resourceVersions answer 410 Expired. Default 1000. */
@@ -83,6 +88,12 @@ export interface ApiServerOptions {
   gracefulPodDeletion?: boolean;
   /** Serve HTTPS with this certificate (kubectl sends a token only over TLS; see tls.ts). */
   tls?: TlsMaterial;
+}
+
+/** What survives a restart of the server process: every object and the revision counter. */
+export interface SavedState {
+  readonly revision: number;
+  readonly objects: KubeObject[];
 }
 
 export interface RequestRecord {
@@ -111,7 +122,7 @@ export class TestApiServer {
   private readonly options: Required<
     Omit<
       ApiServerOptions,
-      'objects' | 'port' | 'host' | 'onRequest' | 'token' | 'exec' | 'gracefulPodDeletion' | 'tls'
+      'objects' | 'restore' | 'port' | 'host' | 'onRequest' | 'token' | 'exec' | 'gracefulPodDeletion' | 'tls'
     >
   >;
   private readonly token: string | undefined;
@@ -175,7 +186,8 @@ export class TestApiServer {
 
   static async start(options: ApiServerOptions = {}): Promise<TestApiServer> {
     const server = new TestApiServer(options);
-    server.seed(options.objects ?? []);
+    if (options.restore) server.restoreState(options.restore);
+    else server.seed(options.objects ?? []);
     await server.listen();
     return server;
   }
@@ -317,6 +329,26 @@ export class TestApiServer {
   snapshot(): KubeObject[] {
     const plurals = [...new Set(this.served.all().map((rt) => rt.plural))];
     return plurals.flatMap((plural) => this.store.list(plural));
+  }
+
+  /** Every object and the revision: what `restore` takes to serve the same state in a new process. */
+  saveState(): SavedState {
+    return { revision: this.store.currentRevision, objects: this.snapshot() };
+  }
+
+  private restoreState(saved: SavedState): void {
+    // Namespaces and CRDs first: a custom resource's plural comes from its CRD, which the store
+    // must hold by the time the generator reaches it.
+    const rank = (o: KubeObject): number =>
+      o.kind === 'Namespace' ? 0 : o.kind === 'CustomResourceDefinition' ? 1 : 2;
+    const ordered = [...saved.objects].sort((a, b) => rank(a) - rank(b));
+    const typeOf = (o: KubeObject): string => this.typeOfObject(o).plural;
+    this.store.restore(
+      (function* () {
+        for (const object of ordered) yield { resource: typeOf(object), object };
+      })(),
+      saved.revision,
+    );
   }
 
   onChange(listener: () => void): () => void {

@@ -132,6 +132,28 @@ export class VersionedStore {
     this.history = [];
   }
 
+  /**
+   * Loads objects saved by a previous server exactly as they were (resourceVersions, uids and all)
+   * and continues counting from `revision` (at least the newest object's): what an API server
+   * restarted on the same etcd sees. There is no history before it, so a watch resumed from an
+   * older resourceVersion gets 410 Expired and relists, as from a freshly started watch cache.
+   * Only into an empty store. Each object is placed before the next is taken from `objects`, so a
+   * generator may look at what is already placed (the CRDs, to name their custom resources).
+   */
+  restore(objects: Iterable<{ resource: string; object: KubeObject }>, revision: number): void {
+    if (this.revision !== 0 || this.data.size > 0) throw new Error('restore needs an empty store');
+    let newest = revision;
+    for (const { resource, object } of objects) {
+      let byKey = this.data.get(resource);
+      if (!byKey) this.data.set(resource, (byKey = new Map()));
+      byKey.set(keyOf(object), clone(object));
+      newest = Math.max(newest, Number(object.metadata.resourceVersion ?? 0));
+    }
+    this.revision = newest;
+    this.compactedRevision = newest;
+    this.history = [];
+  }
+
   /** Drops every object and all history; revisions keep counting up so old ones read as expired. */
   reset(): void {
     this.data.clear();

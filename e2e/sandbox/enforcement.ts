@@ -24,6 +24,7 @@ import { dirname, join } from 'node:path';
 import { cidrContainsIP, parseCIDR, parseIP } from '../../compiler/validate/ip';
 import { selfSignedCertificate } from '../apiserver/tls';
 import type { K8sObject } from './k8s-objects';
+import { API_SERVER_LOG, API_SERVER_ROLE } from './live/apiserver-restart';
 import type { LiveClusterConfig } from './live/config';
 import { ControlClient } from './control-client';
 import { keyOf } from './live/informer';
@@ -479,6 +480,12 @@ export function liveCluster(
               logFiles: Object.fromEntries(
                 ctx.plan.nodes.map((n, i) => [n.name, ctx.store.logPath(`agent-n${i + 1}`)]),
               ),
+              toolShimDirs: Object.fromEntries(
+                ctx.plan.nodes.map((n, i) => [n.name, agentToolShimDir(ctx.store, i)]),
+              ),
+              xtablesLocks: Object.fromEntries(
+                ctx.plan.nodes.map((n, i) => [n.name, agentXtablesLock(ctx.store, i)]),
+              ),
             },
           }
         : {}),
@@ -486,6 +493,7 @@ export function liveCluster(
       podsDir: join(dir, 'pods'),
     };
     mkdirSync(config.podsDir, { recursive: true });
+    for (const dir of Object.values(config.agents?.toolShimDirs ?? {})) mkdirSync(dir, { recursive: true });
     writeFileSync(files.config, JSON.stringify(config, null, 1));
 
     const api = ctx.startProcess(
@@ -495,8 +503,8 @@ export function liveCluster(
         host: CONTROL_ADDRESS,
         port: String(launch.apiServerPort),
       }),
-      'API server',
-      'apiserver',
+      API_SERVER_ROLE,
+      API_SERVER_LOG,
     );
     let apiExited = false;
     api.child.once('exit', () => (apiExited = true));
@@ -510,7 +518,7 @@ export function liveCluster(
         rest,
         'the API server',
         () => !apiExited,
-        ctx.store.logPath('apiserver'),
+        ctx.store.logPath(API_SERVER_LOG),
         launch.readyTimeoutMs,
         ctx.signal,
       );
@@ -559,6 +567,16 @@ export function podEndpointsSocket(store: Pick<StateStore, 'socketPath'>, nodeIn
 /** The debug socket of the agent of the plan's `nodeIndex`-th node (0-based). */
 export function agentDebugSocket(store: Pick<StateStore, 'socketPath'>, nodeIndex: number): string {
   return store.socketPath(`agent-n${nodeIndex + 1}`);
+}
+
+/** The directory first on the PATH of the agent of the plan's `nodeIndex`-th node (0-based). */
+export function agentToolShimDir(store: Pick<StateStore, 'dir'>, nodeIndex: number): string {
+  return join(store.dir, 'tools', `n${nodeIndex + 1}`);
+}
+
+/** The xtables lock file of the agent of the plan's `nodeIndex`-th node (0-based). */
+export function agentXtablesLock(store: Pick<StateStore, 'dir'>, nodeIndex: number): string {
+  return join(store.dir, `xtables-n${nodeIndex + 1}.lock`);
 }
 
 /** A kubeconfig for the sandbox's HTTPS API server with its token (JSON is valid YAML). */

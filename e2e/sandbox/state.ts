@@ -117,6 +117,17 @@ export class StateStore {
     this.update((s) => ({ ...s, processes: [...s.processes, p] }));
   }
 
+  /** `next` took over `previous`'s job (a restarted process): only `next` is recorded. */
+  replaceProcess(previous: TrackedProcess, next: TrackedProcess): void {
+    this.update((s) => ({
+      ...s,
+      processes: [
+        ...s.processes.filter((p) => !(p.pid === previous.pid && p.startTicks === previous.startTicks)),
+        next,
+      ],
+    }));
+  }
+
   logPath(name: string): string {
     return join(this.dir, 'logs', `${name}.log`);
   }

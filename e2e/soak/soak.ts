@@ -5,39 +5,50 @@
  *
  * Churn (one change every `churnEveryMs`): pods created and deleted, pods relabelled, a namespace
  * relabelled, a NetworkPolicy created and deleted, a ClusterNetworkPolicy rule switched between
- * Deny and Pass. Faults (one every `faultEveryMs`, in turn): an agent SIGKILLed (its supervisor
- * restarts it), one of Palisade's chains flushed by hand, a member of one of its sets deleted by
- * hand, every watch expired (410 Gone: the agents relist).
+ * Deny and Pass. Faults (one every `faultEveryMs`, in turn, faults.ts): an agent SIGKILLed, a chain
+ * flushed and a set member deleted by hand, every watch expired (410), the API server restarted,
+ * an agent's kernel tools failing, the xtables lock held.
  *
- * Each round reads the objects, probes every pair of live pods on 80/TCP and compares each cell
- * with analyze of those objects. A cell that differs is excused only inside the transition
- * window of a change that can affect it (transitions.ts); any other is a disagreement outside the
- * window, in one of two directions: a packet analyze denies was delivered, or one it allows was
- * dropped. The report counts probes, disagreements, churn and faults, and the agents' RSS.
+ * Each churn write's event-to-enforcement is measured (latency.ts): from the write's answer to
+ * every agent reporting it applied. The transition window is max(p99 of those so far, a floor),
+ * or fixed by `windowMs`. Each round reads the objects, probes every pair of live pods on 80/TCP
+ * and compares each cell with analyze of those objects. A cell that differs is excused only
+ * inside the transition window of a change that can affect it, or while a fault that can affect
+ * it lasts (transitions.ts); any other is a disagreement outside the window, in one of two
+ * directions: a packet analyze denies was delivered, or one it allows was dropped. The report
+ * counts probes, disagreements, churn, faults (injected, skipped with the reason, recovery
+ * times), the measured latency and the window used, and the agents' RSS.
  */
 import { readFileSync } from 'node:fs';
 import { loadScenario } from '../../compiler/scenario';
 import { analyzeObjects } from '../conformance/state-analysis';
 import { DEFAULT_ENFORCEMENT_LAUNCH, enforcement } from '../sandbox/enforcement';
 import { clusterObjects, type K8sObject } from '../sandbox/k8s-objects';
-import { inNetns } from '../sandbox/netns';
-import { runChecked } from '../sandbox/run';
 import { planFromScenario, type PlanProbe, type Topology } from '../sandbox/plan';
 import { DEFAULT_PROBE_SETTINGS } from '../sandbox/probe-run';
-import { findMarkedProcesses } from '../sandbox/processes';
 import { Sandbox } from '../sandbox/sandbox';
 import type { LivePod } from '../sandbox/endpoints';
 import { AGENT_NAMESPACE, agentPodName } from '../sandbox/live/config';
 import { KubeRest, type Json } from '../sandbox/live/kube-rest';
+import { AgentStatusPoller, hasApplied } from './agent-status';
+import { agentPid, FAULT_KINDS, injectFault, type FaultKind } from './faults';
+import { FaultSpans, LatencyRecorder, percentile, transitionWindow, type LatencySummary } from './latency';
 import { type CellEnd, type Scope, TransitionLog } from './transitions';
 
 export interface SoakOptions {
   readonly minutes: number;
   readonly topology: Topology;
-  /** Transition window: a change excuses disagreements of the cells it affects for this long. */
+  /**
+   * A fixed transition window: a change excuses disagreements of the cells it affects for this
+   * long. Default: max(measured event-to-enforcement p99 so far, `windowFloorMs`).
+   */
   readonly windowMs?: number;
+  /** The least the measured window can be (default 1000 ms). */
+  readonly windowFloorMs?: number;
   readonly churnEveryMs?: number;
   readonly faultEveryMs?: number;
+  /** The fault kinds to inject, in turn (default all of FAULT_KINDS). */
+  readonly faultKinds?: readonly FaultKind[];
   /** The compiled endpoint-main.js (tests); default: the one in dist/. */
   readonly endpointScript?: string;
   readonly log?: (line: string) => void;
@@ -56,10 +67,41 @@ export interface SoakDisagreement {
   readonly detail: string;
 }
 
+export interface FaultKindReport {
+  readonly injected: number;
+  /** Skipped, with the reasons given. */
+  readonly skipped: number;
+  readonly skipReasons: readonly string[];
+  /** Injected and took effect (see FaultResult.effective). */
+  readonly effective: number;
+  readonly notRecovered: number;
+  /** Time to recovery over the injections that recovered (see FaultResult.recoveredMs). */
+  readonly recoveryP50Ms: number | null;
+  readonly recoveryMaxMs: number | null;
+}
+
 export interface SoakReport {
   readonly topology: Topology;
   readonly minutes: number;
+  /** The transition window at the end of the run. */
   readonly windowMs: number;
+  readonly window: {
+    /** measured: max(p99 so far, floor); fixed: --window. */
+    readonly mode: 'measured' | 'fixed';
+    readonly floorMs: number | null;
+    /** The smallest and largest window any round was judged with. */
+    readonly minUsedMs: number;
+    readonly maxUsedMs: number;
+  };
+  /** Churn writes to the agents having applied them (see latency.ts). */
+  readonly eventToEnforcement: LatencySummary & {
+    /** Writes left out because every agent was under a fault meanwhile. */
+    readonly excludedDuringFaults: number;
+    /** Writes some unfaulted agent had not applied within 60 s: fails the run. */
+    readonly notApplied: number;
+    /** The slowest writes: what, when, how long. */
+    readonly slowest: readonly { readonly kind: string; readonly at: string; readonly ms: number }[];
+  };
   readonly rounds: number;
   /** Rounds given up because a pod went away while they probed. */
   readonly roundsAborted: number;
@@ -73,17 +115,25 @@ export interface SoakReport {
     readonly examples: readonly SoakDisagreement[];
   };
   readonly churn: Readonly<Record<string, number>>;
+  /** Injected, by kind. */
   readonly faults: Readonly<Record<string, number>>;
-  readonly faultsSkipped: Readonly<Record<string, number>>;
+  /** Skipped, by kind, with the reason. */
+  readonly faultsSkipped: Readonly<Record<string, { readonly count: number; readonly reason: string }>>;
+  readonly faultKinds: Readonly<Record<string, FaultKindReport>>;
+  /** Every fault in order: when, what, where, how long to recover, what it noted. */
+  readonly faultLog: readonly string[];
   readonly agents: readonly {
     readonly node: string;
     readonly rssStartKb: number | null;
     readonly rssEndKb: number | null;
-    readonly restarts: number;
+    /** null: the API server did not answer at the end. */
+    readonly restarts: number | null;
   }[];
 }
 
 const PORT = 80;
+/** A fault not recovered from in this time fails the run (generous: a loaded 2-core CI machine). */
+const RECOVERY_TIMEOUT_MS = 60_000;
 const PROBES: PlanProbe[] = [{ port: PORT, protocol: 'TCP' }];
 const NODES = ['node-1', 'node-2'];
 const LABELS = ['web', 'db', 'client', 'other'];
@@ -155,35 +205,6 @@ const DB_DENY = {
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const pick = <T>(xs: readonly T[]): T => xs[Math.floor(Math.random() * xs.length)];
 
-/** The agent process of `node` in sandbox `id` (its marker and command line). */
-function agentPid(id: string, node: string): number | undefined {
-  return findMarkedProcesses(id)
-    .map((p) => p.pid)
-    .find((pid) => {
-      try {
-        const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-        return (
-          argv.includes('agent') && argv[argv.indexOf('--node-name') + 1] === node && !argv.includes('netns')
-        );
-      } catch {
-        return false;
-      }
-    });
-}
-
-/** The sandbox's API server process. */
-function apiServerPid(id: string): number | undefined {
-  return findMarkedProcesses(id)
-    .map((p) => p.pid)
-    .find((pid) => {
-      try {
-        return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('apiserver-main');
-      } catch {
-        return false;
-      }
-    });
-}
-
 function rssKb(pid: number | undefined): number | null {
   if (pid === undefined) return null;
   try {
@@ -239,7 +260,7 @@ async function snapshot(api: KubeRest, pods: readonly LivePod[]): Promise<K8sObj
 
 export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
   const log = opts.log ?? (() => undefined);
-  const windowMs = opts.windowMs ?? 5000;
+  const floorMs = opts.windowFloorMs ?? 1000;
   const loaded = loadScenario(SOAK_SCENARIO, 'soak.yaml');
   if (!loaded.ok) throw new Error(loaded.errors.join('\n'));
   const { plan } = planFromScenario(loaded.scenario, [], PROBES);
@@ -255,10 +276,40 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
   });
   const id = sandbox.id;
   const api = KubeRest.fromKubeconfig(sandbox.kubeconfig!);
-  const transitions = new TransitionLog(windowMs);
+  const agents = new AgentStatusPoller(new Map(sandbox.agentDebugSockets().map((a) => [a.node, a.socket])));
+  const latency = new LatencyRecorder();
+  const faultSpans = new FaultSpans();
+  /** Writes being measured (by serial): when each was answered. */
+  const inFlight = new Map<number, number>();
+  let measureSerial = 0;
+  /**
+   * The window from what is known now: the p99 of the finished samples together with the time
+   * every write still being measured has waited so far (a lower bound of its latency; writes a
+   * fault touched meanwhile are left out, as their samples would be). Without the waiting ones a
+   * slow spell would show in the p99 only after it is over.
+   */
+  const computeWindow = (): number => {
+    const now = Date.now();
+    const waiting = [...inFlight.values()]
+      .filter((w) => !NODES.some((n) => faultSpans.touched(n, w, now)))
+      .map((w) => now - w);
+    return transitionWindow(opts.windowMs, floorMs, latency.percentileWith(99, waiting));
+  };
+  // Fixed for a round while it is judged (one computation per round, not per cell).
+  let currentWindow = computeWindow();
+  const windowNow = (): number => currentWindow;
+  const transitions = new TransitionLog(windowNow);
+  let minUsedMs = Infinity;
+  let maxUsedMs = 0;
+  let excludedDuringFaults = 0;
+  let notApplied = 0;
   const churn: Record<string, number> = {};
   const faults: Record<string, number> = {};
-  const faultsSkipped: Record<string, number> = {};
+  const faultsSkipped: Record<string, { count: number; reason: string }> = {};
+  const faultResults = new Map<
+    FaultKind,
+    { recoveredMs: (number | null)[]; effective: number; reasons: string[] }
+  >(FAULT_KINDS.map((k) => [k, { recoveredMs: [], effective: 0, reasons: [] }]));
   const count = (m: Record<string, number>, k: string): void => {
     m[k] = (m[k] ?? 0) + 1;
   };
@@ -283,10 +334,53 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
   const stopped = (): boolean => ended || Date.now() >= deadline || opts.signal?.aborted === true;
   const churned: { ns: string; name: string }[] = [];
   let serial = 0;
-  const background: Promise<unknown>[] = [];
+  const background = new Set<Promise<unknown>>();
+  const inBackground = (p: Promise<unknown>): void => {
+    const tracked = p
+      .catch((e: Error) => log(`background task failed: ${e.message}`))
+      .finally(() => background.delete(tracked));
+    background.add(tracked);
+  };
+
+  // ---- event-to-enforcement ------------------------------------------------------------------
+  /** A write of `resource` stored at `rv`, answered at `writtenAt`: how long until the agents applied it. */
+  const slowest: { kind: string; at: string; ms: number }[] = [];
+  const measure = async (kind: string, resource: string, rv: string, writtenAt: number): Promise<void> => {
+    const serial = measureSerial++;
+    inFlight.set(serial, writtenAt);
+    try {
+      await measureOne(kind, resource, rv, writtenAt);
+    } finally {
+      inFlight.delete(serial);
+    }
+  };
+  const measureOne = async (kind: string, resource: string, rv: string, writtenAt: number): Promise<void> => {
+    const ats = await Promise.all(
+      NODES.map((n) => agents.waitFor(n, (s) => hasApplied(s, resource, rv), RECOVERY_TIMEOUT_MS)),
+    );
+    const counted = NODES.map((n, i) => ({ n, at: ats[i] })).filter(
+      (x) => !faultSpans.touched(x.n, writtenAt, x.at ?? Date.now()),
+    );
+    if (counted.length === 0) excludedDuringFaults++;
+    else if (counted.some((x) => x.at === undefined)) {
+      if (!ended) notApplied++;
+    } else {
+      const ms = Math.max(...counted.map((x) => x.at!)) - writtenAt;
+      latency.record(ms);
+      slowest.push({ kind, at: new Date(writtenAt).toISOString(), ms });
+      slowest.sort((a, b) => b.ms - a.ms);
+      slowest.splice(5);
+    }
+  };
+  /** The resourceVersion a write's answer carries (a NetworkPolicy deletion answers a Status: none). */
+  const writeRevision = (answer: Json): string | undefined => {
+    const rv = (answer.metadata as Json | undefined)?.resourceVersion;
+    return answer.kind !== 'Status' && typeof rv === 'string' && rv !== '' ? rv : undefined;
+  };
 
   // ---- churn ---------------------------------------------------------------------------------
-  const churnStep = async (): Promise<void> => {
+  /** One change; `forced`: a pod created on that node (a fault needs the agent to apply something). */
+  const churnStep = async (forced?: { node: string }): Promise<void> => {
     const now = (): number => Date.now();
     const kinds = ['podCreate', 'podDelete', 'podRelabel', 'namespaceRelabel', 'policy', 'clusterPolicy'];
     let kind = pick(kinds);
@@ -294,16 +388,20 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
     if (churned.length < 3) kind = 'podCreate';
     if (churned.length > 6 && kind === 'podCreate') kind = 'podDelete';
     if (churned.length === 0 && (kind === 'podDelete' || kind === 'podRelabel')) kind = 'podCreate';
+    if (forced) kind = 'podCreate';
+    let answer: Json;
+    let resource = 'pods';
     switch (kind) {
       case 'podCreate': {
-        const ns = pick(['soak-a', 'soak-b']);
+        // soak-a: the ClusterNetworkPolicy selects its pods, so a new one there means new rules.
+        const ns = forced ? 'soak-a' : pick(['soak-a', 'soak-b']);
         const name = `churn-${++serial}`;
-        await api.create(`/api/v1/namespaces/${ns}/pods`, {
+        answer = await api.create(`/api/v1/namespaces/${ns}/pods`, {
           apiVersion: 'v1',
           kind: 'Pod',
           metadata: { name, namespace: ns, labels: { app: pick(LABELS) } },
           spec: {
-            nodeName: pick(NODES),
+            nodeName: forced?.node ?? pick(NODES),
             containers: [{ name: 'main', image: 'x', ports: [{ containerPort: PORT }] }],
           },
         });
@@ -315,130 +413,102 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
         const p = churned.splice(Math.floor(Math.random() * churned.length), 1)[0];
         scope = { kind: 'pod', key: `${p.ns}/${p.name}` };
         transitions.change(scope, now());
-        await api.delete(`/api/v1/namespaces/${p.ns}/pods/${p.name}`);
+        answer = await api.delete(`/api/v1/namespaces/${p.ns}/pods/${p.name}`);
         break;
       }
       case 'podRelabel': {
         const p = pick(churned);
         scope = { kind: 'pod', key: `${p.ns}/${p.name}` };
         transitions.change(scope, now());
-        await api.mergePatch(`/api/v1/namespaces/${p.ns}/pods/${p.name}`, {
+        answer = await api.mergePatch(`/api/v1/namespaces/${p.ns}/pods/${p.name}`, {
           metadata: { labels: { app: pick(LABELS) } },
         });
         break;
       }
       case 'namespaceRelabel': {
         scope = { kind: 'namespace', name: 'soak-b' };
+        resource = 'namespaces';
         transitions.change(scope, now());
-        await api.mergePatch('/api/v1/namespaces/soak-b', {
+        answer = await api.mergePatch('/api/v1/namespaces/soak-b', {
           metadata: { labels: { team: pick(['b', 'c']) } },
         });
         break;
       }
       case 'policy': {
         scope = { kind: 'namespace', name: 'soak-a' };
+        resource = 'networkpolicies';
         transitions.change(scope, now());
         const exists = (
           await api.list('/apis/networking.k8s.io/v1/namespaces/soak-a/networkpolicies')
         ).items.some((p) => (p.metadata as Json).name === 'db-deny');
-        if (exists) await api.delete('/apis/networking.k8s.io/v1/namespaces/soak-a/networkpolicies/db-deny');
-        else await api.create('/apis/networking.k8s.io/v1/namespaces/soak-a/networkpolicies', DB_DENY);
+        if (exists)
+          answer = await api.delete('/apis/networking.k8s.io/v1/namespaces/soak-a/networkpolicies/db-deny');
+        else
+          answer = await api.create('/apis/networking.k8s.io/v1/namespaces/soak-a/networkpolicies', DB_DENY);
         break;
       }
-      case 'clusterPolicy': {
+      default: {
+        resource = 'clusternetworkpolicies';
         transitions.change(scope, now());
         const cnp = await api.get(`${CNP_PATH}/soak-guard`);
         const rule = ((cnp.spec as Json).ingress as Json[])[0];
-        await api.mergePatch(`${CNP_PATH}/soak-guard`, {
+        answer = await api.mergePatch(`${CNP_PATH}/soak-guard`, {
           spec: { ingress: [{ ...rule, action: rule.action === 'Deny' ? 'Pass' : 'Deny' }] },
         });
         break;
       }
     }
     // The write is done: the change's window starts again from here.
-    transitions.change(scope, now());
+    const writtenAt = now();
+    transitions.change(scope, writtenAt);
     count(churn, kind);
+    const rv = writeRevision(answer);
+    if (rv !== undefined) inBackground(measure(kind, resource, rv, writtenAt));
   };
 
   // ---- faults --------------------------------------------------------------------------------
-  const nodeNs = (node: string): string => sandbox.names.nodeNs(node);
-  const inNode = async (node: string, argv: string[]): Promise<string> => {
-    return (await runChecked(inNetns(nodeNs(node), argv))).stdout;
-  };
-  const faultKinds = ['agentKill', 'chainFlush', 'setMemberDelete', 'watchExpiry'] as const;
   let faultTurn = 0;
   const faultLog: string[] = [];
   const faultStep = async (): Promise<void> => {
-    const kind = faultKinds[faultTurn++ % faultKinds.length];
+    const kinds = opts.faultKinds ?? FAULT_KINDS;
+    const kind = kinds[faultTurn++ % kinds.length];
     const node = pick(NODES);
-    switch (kind) {
-      case 'agentKill': {
-        const pid = agentPid(id, node);
-        if (pid === undefined) return count(faultsSkipped, kind);
-        const before = await restartCount(node);
-        const done = transitions.begin({ kind: 'node', name: node }, Date.now());
-        process.kill(pid, 'SIGKILL');
-        background.push(
-          (async () => {
-            for (let i = 0; i < 600; i++) {
-              const p = await api
-                .get(`/api/v1/namespaces/${AGENT_NAMESPACE}/pods/${agentPodName(node)}`)
-                .catch(() => undefined);
-              const ready = ((p?.status as Json | undefined)?.conditions as Json[] | undefined)?.some(
-                (c) => c.type === 'Ready' && c.status === 'True',
-              );
-              if (ready && (await restartCount(node)) > before) break;
-              await sleep(100);
-            }
-            done(Date.now());
-          })(),
-        );
-        break;
-      }
-      case 'chainFlush': {
-        const chains = [
-          ...(await inNode(node, ['iptables-save', '-t', 'filter'])).matchAll(/^:(PALISADE-[WCP]I-\S+)/gm),
-        ].map((m) => m[1]);
-        if (chains.length === 0) return count(faultsSkipped, kind);
-        const done = transitions.begin({ kind: 'node', name: node }, Date.now());
-        await inNode(node, ['iptables', '-t', 'filter', '-F', pick(chains)]);
-        done(Date.now());
-        break;
-      }
-      case 'setMemberDelete': {
-        const sets = (await inNode(node, ['ipset', 'list', '-n']))
-          .split('\n')
-          .filter((n) => /^PALISADE-P[46]-/.test(n));
-        let deleted = false;
-        for (const set of sets) {
-          const members =
-            (await inNode(node, ['ipset', 'list', set]))
-              .split('Members:\n')[1]
-              ?.split('\n')
-              .filter(Boolean) ?? [];
-          if (members.length === 0) continue;
-          const done = transitions.begin({ kind: 'node', name: node }, Date.now());
-          await inNode(node, ['ipset', 'del', set, members[0].split(' ')[0]]);
-          done(Date.now());
-          deleted = true;
-          break;
-        }
-        if (!deleted) return count(faultsSkipped, kind);
-        break;
-      }
-      case 'watchExpiry': {
-        // The sandbox's API server ends every watch on SIGUSR1; resuming one gets 410 Gone.
-        const server = apiServerPid(id);
-        if (server === undefined) return count(faultsSkipped, kind);
-        const done = transitions.begin({ kind: 'all' }, Date.now());
-        process.kill(server, 'SIGUSR1');
-        done(Date.now());
-        break;
-      }
+    const at = new Date().toISOString();
+    const result = await injectFault(kind, node, {
+      sandbox,
+      api,
+      agents,
+      nodes: NODES,
+      begin: (scope, t) => {
+        const endTransition = transitions.begin(scope, t);
+        const endSpan = faultSpans.begin(scope, t);
+        return (end) => {
+          endTransition(end);
+          endSpan(end);
+        };
+      },
+      nodeWrite: (n) => churnStep({ node: n }),
+      recoveryTimeoutMs: RECOVERY_TIMEOUT_MS,
+      lockHoldMs: 4000,
+    });
+    const r = faultResults.get(kind)!;
+    if (!result.injected) {
+      faultsSkipped[kind] = { count: (faultsSkipped[kind]?.count ?? 0) + 1, reason: result.reason };
+      if (!r.reasons.includes(result.reason)) r.reasons.push(result.reason);
+      faultLog.push(`${at} ${kind} on ${node}: skipped (${result.reason})`);
+      log(`fault: ${kind} on ${node} skipped: ${result.reason}`);
+      return;
     }
     count(faults, kind);
-    faultLog.push(`${new Date().toISOString()} ${kind} on ${node}`);
-    log(`fault: ${kind} on ${node}`);
+    r.recoveredMs.push(result.recoveredMs);
+    if (result.effective) r.effective++;
+    const line = `${at} ${kind} on ${node}: ${
+      result.recoveredMs === null
+        ? `NOT recovered within ${RECOVERY_TIMEOUT_MS / 1000} s`
+        : `recovered in ${result.recoveredMs} ms`
+    }${result.effective ? '' : ', no effect'}${result.note ? ` (${result.note})` : ''}`;
+    faultLog.push(line);
+    log(`fault: ${line}`);
   };
 
   // ---- probe rounds --------------------------------------------------------------------------
@@ -464,6 +534,10 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
       return;
     }
     const end = Date.now();
+    currentWindow = computeWindow();
+    const usedMs = currentWindow;
+    minUsedMs = Math.min(minUsedMs, usedMs);
+    maxUsedMs = Math.max(maxUsedMs, usedMs);
     rounds++;
     probes += report.trials;
     const ends = new Map<string, CellEnd>(
@@ -501,48 +575,81 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
         );
       }
     transitions.prune(end);
+    faultSpans.prune(end - 120_000);
   };
 
   try {
     const churnEvery = opts.churnEveryMs ?? 1500;
-    const faultEvery = opts.faultEveryMs ?? 20_000;
+    const faultEvery = opts.faultEveryMs ?? 15_000;
     const churner = (async () => {
       while (!stopped()) {
         await churnStep().catch((e: Error) => log(`churn step failed: ${e.message}`));
         await sleep(churnEvery);
       }
     })();
+    // Faults on a fixed cadence (one at a time: a fault that takes long to recover delays the next).
     const faulter = (async () => {
-      await sleep(faultEvery / 2);
-      while (!stopped()) {
+      let next = Date.now() + faultEvery / 2;
+      for (;;) {
+        await sleep(Math.max(0, next - Date.now()));
+        if (stopped()) break;
         await faultStep().catch((e: Error) => log(`fault failed: ${e.message}`));
-        await sleep(faultEvery);
+        next = Math.max(next + faultEvery, Date.now());
       }
     })();
     while (!stopped()) {
       const before = rounds;
-      await probeRound().catch((e: Error) => {
+      await probeRound().catch(async (e: Error) => {
         roundsAborted++;
         log(`probe round failed: ${e.message}`);
+        // The API server is away (restarting) or a pod host is: try again shortly, not in a spin.
+        await sleep(250);
       });
       if (rounds !== before && rounds % 10 === 0)
         log(
-          `round ${rounds}: ${probes} probes, ${deniedDelivered + allowedDropped} outside the window, ${inside} inside`,
+          `round ${rounds}: ${probes} probes, ${deniedDelivered + allowedDropped} outside the window, ${inside} inside; window ${windowNow()} ms`,
         );
     }
-    await Promise.all([churner, faulter, ...background]);
-    const agents = [];
+    await Promise.all([churner, faulter]);
+    // Measurements still waiting get a few seconds, then are dropped (not counted as not applied).
+    await Promise.race([Promise.all([...background]), sleep(5000)]);
+    ended = true;
+    agents.cancelAll();
+    await Promise.all([...background]);
+    const agentReports = [];
     for (const n of NODES)
-      agents.push({
+      agentReports.push({
         node: n,
         rssStartKb: rssStart.get(n) ?? null,
         rssEndKb: rssKb(agentPid(id, n)),
-        restarts: (await restartCount(n)) - (restartsAtStart.get(n) ?? 0),
+        restarts: await restartCount(n)
+          .then((c) => c - (restartsAtStart.get(n) ?? 0))
+          .catch(() => null),
       });
+    const faultKinds: Record<string, FaultKindReport> = {};
+    for (const [kind, r] of faultResults) {
+      const recovered = r.recoveredMs.filter((x): x is number => x !== null).sort((a, b) => a - b);
+      faultKinds[kind] = {
+        injected: r.recoveredMs.length,
+        skipped: faultsSkipped[kind]?.count ?? 0,
+        skipReasons: r.reasons,
+        effective: r.effective,
+        notRecovered: r.recoveredMs.length - recovered.length,
+        recoveryP50Ms: percentile(recovered, 50) ?? null,
+        recoveryMaxMs: recovered[recovered.length - 1] ?? null,
+      };
+    }
     return {
       topology: opts.topology,
       minutes: opts.minutes,
-      windowMs,
+      windowMs: windowNow(),
+      window: {
+        mode: opts.windowMs === undefined ? 'measured' : 'fixed',
+        floorMs: opts.windowMs === undefined ? floorMs : null,
+        minUsedMs: Number.isFinite(minUsedMs) ? minUsedMs : windowNow(),
+        maxUsedMs: Math.max(maxUsedMs, minUsedMs === Infinity ? windowNow() : 0),
+      },
+      eventToEnforcement: { ...latency.summary(), excludedDuringFaults, notApplied, slowest },
       rounds,
       roundsAborted,
       probes,
@@ -551,10 +658,13 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
       churn,
       faults,
       faultsSkipped,
-      agents,
+      faultKinds,
+      faultLog,
+      agents: agentReports,
     };
   } finally {
     ended = true;
+    agents.cancelAll();
     await api.close();
     if (opts.keepOnFailure && deniedDelivered + allowedDropped > 0) {
       sandbox.detach();

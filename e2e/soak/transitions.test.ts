@@ -56,4 +56,13 @@ describe('TransitionLog', () => {
     log.prune(200_000);
     expect(log.excused(webA, dbA, 119_000, 119_500)).toBe(false);
   });
+
+  test('a measured window is asked at each question: a longer p99 excuses more', () => {
+    let windowMs = 1000;
+    const log = new TransitionLog(() => windowMs);
+    log.change({ kind: 'pod', key: 'a/web' }, 10_000);
+    expect(log.excused(clientB, webA, 11_500, 12_000)).toBe(false);
+    windowMs = 2000;
+    expect(log.excused(clientB, webA, 11_500, 12_000)).toBe(true);
+  });
 });

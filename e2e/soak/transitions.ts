@@ -44,7 +44,12 @@ function touches(scope: Scope, end: CellEnd): boolean {
 export class TransitionLog {
   private readonly transitions: Transition[] = [];
 
-  constructor(private readonly windowMs: number) {}
+  /** `windowMs`: a fixed window, or what it is at each question (the measured p99 moves). */
+  constructor(windowMs: number | (() => number)) {
+    this.window = typeof windowMs === 'number' ? () => windowMs : windowMs;
+  }
+
+  private readonly window: () => number;
 
   /** A change at `at` (an instant). */
   change(scope: Scope, at: number): void {
@@ -62,7 +67,7 @@ export class TransitionLog {
 
   /** Whether a disagreement of cell src → dst, probed in [roundStart, roundEnd], is excused. */
   excused(src: CellEnd, dst: CellEnd, roundStart: number, roundEnd: number): boolean {
-    const from = roundStart - this.windowMs;
+    const from = roundStart - this.window();
     return this.transitions.some(
       (t) => t.start <= roundEnd && t.end >= from && (touches(t.scope, src) || touches(t.scope, dst)),
     );
@@ -70,7 +75,7 @@ export class TransitionLog {
 
   /** Forget what can no longer excuse anything (memory stays flat over a long soak). */
   prune(now: number): void {
-    const keepAfter = now - this.windowMs - 60_000;
+    const keepAfter = now - this.window() - 60_000;
     for (let i = this.transitions.length - 1; i >= 0; i--)
       if (this.transitions[i].end < keepAfter) this.transitions.splice(i, 1);
   }

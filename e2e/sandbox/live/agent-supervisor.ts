@@ -13,7 +13,7 @@ import { closeSync, openSync } from 'node:fs';
 import type { ControlClient } from '../control-client';
 import { fillTemplate } from '../enforcement';
 import { inNetns } from '../netns';
-import type { LiveClusterConfig, LiveNode } from './config';
+import type { LiveAgents, LiveClusterConfig, LiveNode } from './config';
 import { KubeApiError, type Json, type KubeRest } from './kube-rest';
 import { runningStatus, type ContainerRun } from './pod-status';
 
@@ -47,6 +47,17 @@ function withSbin(path: string | undefined): string {
   const dirs = (path ?? '').split(':').filter((d) => d !== '');
   for (const d of ['/usr/sbin', '/sbin', '/usr/bin', '/bin']) if (!dirs.includes(d)) dirs.push(d);
   return dirs.join(':');
+}
+
+/** The agent's environment: its tool shim directory first on PATH, its node's xtables lock. */
+function agentEnv(node: string, agents: LiveAgents): NodeJS.ProcessEnv {
+  const shims = agents.toolShimDirs?.[node];
+  const lock = agents.xtablesLocks?.[node];
+  return {
+    ...process.env,
+    PATH: shims ? `${shims}:${withSbin(process.env.PATH)}` : withSbin(process.env.PATH),
+    ...(lock ? { XTABLES_LOCKFILE: lock } : {}),
+  };
 }
 
 export class AgentSupervisor {
@@ -128,7 +139,7 @@ export class AgentSupervisor {
       child = spawn(argv[0], argv.slice(1), {
         detached: true,
         stdio: ['ignore', log, log],
-        env: { ...process.env, PATH: withSbin(process.env.PATH) },
+        env: agentEnv(a.node.name, agents),
       });
     } finally {
       closeSync(log);

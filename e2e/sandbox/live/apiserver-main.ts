@@ -5,11 +5,19 @@
  * this machine's binaries, `palisade` first on its PATH.
  *
  *   apiserver-main.js --config <state>/live-cluster.json --objects F --host H --port P --tls-key K --tls-cert C
+ *
+ * Restartable as a real API server is (its etcd outlives it): on SIGTERM or SIGINT it stops
+ * serving, then writes every object and the revision counter to `apiserver-state.json` beside
+ * the config; started again with the same arguments, it serves that state instead of the objects
+ * file, resourceVersions continuing where they were. Clients' watches break, and resuming one
+ * from an older resourceVersion gets 410 Expired (there is no history from before the restart),
+ * so informers relist, as against a restarted kube-apiserver. A SIGKILLed server saves nothing.
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { ApiError } from '../../apiserver/errors';
 import { readObjectsFile } from '../../apiserver/state-file';
-import { startApiServer } from '../../apiserver/server';
+import { startApiServer, type SavedState } from '../../apiserver/server';
 import type { ExecBackend } from '../../apiserver/exec/exec-process';
 import { livePodNetns } from '../names';
 import { findCommand } from '../tools';
@@ -23,7 +31,12 @@ function value(argv: readonly string[], flag: string): string {
 
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
-  const config = readLiveConfig(value(argv, '--config'));
+  const configPath = value(argv, '--config');
+  const config = readLiveConfig(configPath);
+  const stateFile = join(dirname(configPath), 'apiserver-state.json');
+  const saved = existsSync(stateFile)
+    ? (JSON.parse(readFileSync(stateFile, 'utf8')) as SavedState)
+    : undefined;
   const nsenter = findCommand('nsenter') ?? 'nsenter';
   const exec: ExecBackend = {
     prefix({ pod }) {
@@ -52,8 +65,9 @@ async function main(): Promise<void> {
   const server = await startApiServer({
     host: value(argv, '--host'),
     port: Number(value(argv, '--port')),
-    objects: readObjectsFile(value(argv, '--objects')),
-    seedNamespaces: ['default', 'kube-system'],
+    ...(saved
+      ? { restore: saved }
+      : { objects: readObjectsFile(value(argv, '--objects')), seedNamespaces: ['default', 'kube-system'] }),
     token: readFileSync(config.tokenFile, 'utf8').trim(),
     tls: { key: readFileSync(value(argv, '--tls-key'), 'utf8'), cert: readFileSync(config.caFile, 'utf8') },
     gracefulPodDeletion: true,
@@ -62,9 +76,20 @@ async function main(): Promise<void> {
   // The simulator's way in: a path socket is visible from every network namespace, and unlike the
   // fabric relay it adds no process (and no second connection) per request.
   await server.listenOnSocket(config.apiSocket);
-  process.stdout.write(`palisade sandbox API server listening on ${server.url} and ${config.apiSocket}\n`);
+  if (saved) rmSync(stateFile);
+  process.stdout.write(
+    `palisade sandbox API server listening on ${server.url} and ${config.apiSocket}` +
+      (saved ? ` (restarted at resourceVersion ${saved.revision}, ${saved.objects.length} objects)` : '') +
+      '\n',
+  );
   const shutdown = (): void => {
-    void server.stop().then(() => process.exit(0));
+    void server.stop().then(() => {
+      // Stopped first: no write can land after the state is taken.
+      const state = server.saveState();
+      writeFileSync(`${stateFile}.tmp`, JSON.stringify(state));
+      renameSync(`${stateFile}.tmp`, stateFile);
+      process.exit(0);
+    });
   };
   process.on('SIGINT', shutdown);
   process.on('SIGTERM', shutdown);

@@ -34,6 +34,16 @@ export interface LiveAgents {
   readonly metricsAddress: string;
   readonly debugSockets: Readonly<Record<string, string>>;
   readonly logFiles: Readonly<Record<string, string>>;
+  /**
+   * Per node, a directory first on the agent's PATH, empty unless a test puts a failing stand-in
+   * for a kernel tool there (the soak's failing-restore fault). Empty, it costs one failed lookup.
+   */
+  readonly toolShimDirs?: Readonly<Record<string, string>>;
+  /**
+   * Per node, the xtables lock file of the agent's iptables tools (XTABLES_LOCKFILE): each node
+   * namespace has its own tables, so its own lock, and a test holding it blocks that node only.
+   */
+  readonly xtablesLocks?: Readonly<Record<string, string>>;
 }
 
 export interface LiveClusterConfig {
