@@ -4,8 +4,10 @@
  * until the sync that programs its pod; addresses outside the ranges and programmed pods are not
  * affected; fail open (the dataplane's default) changes nothing. For iptables, whose apply is
  * several restores, every intermediate kernel state is traced too: a new pod is never reachable
- * before its rules are in place.
- * Address plan: the node's pod ranges 10.1.0.0/24 and fd01::/64; remote pods 10.2.0.0/16.
+ * before its rules are in place. A pod of another node at an address of the ranges is known (not
+ * new) as soon as the compiled state names it.
+ * Address plan: the node's pod ranges 10.1.0.0/24 and fd01::/64; remote pods 10.2.0.0/16, and
+ * one remote pod inside the ranges.
  */
 import type { CompiledState } from '../compiler/ir';
 import { type BackendKind, type NewPodsPolicy, createDataplane } from './api';
@@ -23,8 +25,15 @@ const FRIEND = ['10.2.0.1', 'fd02::1'];
 const STRANGER = ['10.2.0.2', 'fd02::2'];
 const OUTSIDE_RANGE = ['10.1.1.9', 'fd01:0:0:1::9'];
 
+/** A pod of another node at addresses of this node's ranges (a known pod, not a new one). */
+const ELSEWHERE = ['10.1.0.30', 'fd01::30'];
+
 /** web (ingress from friends only) and cache (no policy); `extra` pods are added as given. */
-function cluster(extra: ReturnType<typeof pod>[] = [], ranges: string[] = RANGES): CompiledState {
+function cluster(
+  extra: ReturnType<typeof pod>[] = [],
+  ranges: string[] = RANGES,
+  remote: string[] = [],
+): CompiledState {
   return state({
     pods: [
       pod('shop/web', { ips: WEB, ingress: ['shop/friends-only'] }),
@@ -39,6 +48,7 @@ function cluster(extra: ReturnType<typeof pod>[] = [], ranges: string[] = RANGES
       }),
     ],
     localPodCIDRs: ranges,
+    remotePodAddresses: remote,
   });
 }
 
@@ -112,6 +122,27 @@ describe.each<BackendKind>(['iptables', 'nftables'])('fail closed for new pods, 
     await h.sync(cluster([], []));
     expect(h.verdict(STRANGER[0], NEW[0])).toBe('ACCEPT');
     expect(h.verdict(NEW[1], STRANGER[1])).toBe('ACCEPT');
+  });
+
+  test("another node's pod at an address of the ranges is known as soon as the model has it", async () => {
+    const h = await harness(backend, 'fail-closed', cluster());
+    for (const f of [0, 1]) expect(h.verdict(ELSEWHERE[f], CACHE[f])).toBe('DROP');
+    await h.sync(cluster([], RANGES, ELSEWHERE));
+    for (const f of [0, 1]) {
+      expect(h.verdict(ELSEWHERE[f], CACHE[f])).toBe('ACCEPT');
+      expect(h.verdict(STRANGER[f], ELSEWHERE[f])).toBe('ACCEPT');
+      expect(h.verdict(ELSEWHERE[f], WEB[f])).toBe('DROP');
+    }
+    // A local pod takes the same address (a reuse the model sees both sides of): its going keeps it known.
+    await h.sync(cluster([pod('shop/reuse', { ips: ELSEWHERE })], RANGES, ELSEWHERE));
+    await h.sync(cluster([], RANGES, ELSEWHERE));
+    expect(h.verdict(ELSEWHERE[0], CACHE[0])).toBe('ACCEPT');
+    await h.sync(cluster([], RANGES, [ELSEWHERE[1]]));
+    expect(h.verdict(ELSEWHERE[0], CACHE[0])).toBe('DROP');
+    expect(h.verdict(CACHE[1], ELSEWHERE[1])).toBe('ACCEPT');
+    // A first sync (a full render) knows them too.
+    const fresh = await harness(backend, 'fail-closed', cluster([], RANGES, ELSEWHERE));
+    expect(fresh.verdict(ELSEWHERE[0], CACHE[0])).toBe('ACCEPT');
   });
 
   test('fail open lets an unprogrammed address through', async () => {
