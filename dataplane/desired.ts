@@ -479,7 +479,10 @@ export class DesiredState {
 
   /**
    * Brings these addresses' remote entries in the known sets in line with the state (not with
-   * the delta's lists: merged deltas may name an address both added and removed).
+   * the delta's lists: merged deltas may name an address both added and removed). An address
+   * is known while any pod the model has holds it: a new local pod that takes an address the
+   * model still gives a pod of another node (its deletion not seen yet) passes unprogrammed
+   * until the model catches up — the price of trusting the model over the node's ranges.
    */
   private setRemoteKnown(state: CompiledState, addresses: Iterable<string>): void {
     const newPods = this.renderer.newPods;
