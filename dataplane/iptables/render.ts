@@ -6,6 +6,8 @@
  * Packet path (see README.md for the drawing):
  *   FORWARD ─1st rule─▶ PALISADE-FORWARD   (INPUT/OUTPUT: pod ↔ own node, always allowed)
  *     ESTABLISHED,RELATED → RETURN; IPv6 neighbour discovery → RETURN
+ *     (fail closed) src, then dst ∈ PALISADE-LOCAL-f and ∉ PALISADE-KNOWN-f → DROP (with verdict
+ *       logs: -g the drop's log point chain, which logs, then drops)
  *     src ∈ PALISADE-ISO-EG-f → PALISADE-EGRESS ─(-g by source)─▶ pod egress chain
  *     dst ∈ PALISADE-ISO-IN-f → PALISADE-INGRESS ─(-g by dest)─▶ pod ingress chain   (FORWARD only)
  *   pod chain: own address → RETURN; clear the mark bits; then the tiers in evaluation order:

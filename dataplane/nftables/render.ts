@@ -6,6 +6,8 @@
  *   forward-<f> (base chain, hook forward, priority -1, policy accept; one per family)
  *     ct state established,related accept            (replies; accept ends only our base chain)
  *     (IPv6) icmpv6 type { neighbour discovery } accept
+ *     (fail closed) ip saddr @local-<f> ip saddr != @known-<f> drop, then the same for daddr
+ *       (with verdict logs: goto closed-eg<f> / closed-in<f>, which log, then drop)
  *     ip saddr vmap @egress-<f>   ─jump─▶ pod-eg<f>-…  returns only when egress is allowed
  *     ip daddr vmap @ingress-<f>  ─jump─▶ pod-in<f>-…  (a jump, so ingress is decided too)
  *   pod chain: own address → return; clear both mark bits; the tiers (see ../tiers.ts) with
