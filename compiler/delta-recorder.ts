@@ -14,6 +14,8 @@ export class DeltaRecorder {
   private peerSets = new Set<PeerSetKey>();
   private members = new Map<PeerSetKey, { added: Set<string>; removed: Set<string> }>();
   private localPodCIDRs = false;
+  private remoteAdded = new Set<string>();
+  private remoteRemoved = new Set<string>();
 
   pod(key: ObjectKey): void {
     this.pods.add(key);
@@ -30,6 +32,17 @@ export class DeltaRecorder {
   /** The local node's pod address ranges changed. */
   localPodCIDRsChanged(): void {
     this.localPodCIDRs = true;
+  }
+
+  /** An address entered CompiledState.remotePodAddresses (a full delta carries none: consumers read the state). */
+  remoteAddressAdded(ip: string): void {
+    if (this.full) return;
+    if (!this.remoteRemoved.delete(ip)) this.remoteAdded.add(ip);
+  }
+
+  remoteAddressRemoved(ip: string): void {
+    if (this.full) return;
+    if (!this.remoteAdded.delete(ip)) this.remoteRemoved.add(ip);
   }
 
   /** A set appeared or disappeared: consumers redo it whole, so its member changes are moot. */
@@ -72,9 +85,14 @@ export class DeltaRecorder {
       peerSets: this.peerSets,
       members,
       ...(this.localPodCIDRs ? { localPodCIDRs: true } : {}),
+      ...(this.remoteAdded.size || this.remoteRemoved.size
+        ? { remotePodAddresses: { added: [...this.remoteAdded], removed: [...this.remoteRemoved] } }
+        : {}),
     };
     this.full = false;
     this.localPodCIDRs = false;
+    this.remoteAdded = new Set();
+    this.remoteRemoved = new Set();
     this.pods = new Set();
     this.policies = new Set();
     this.clusterPolicies = new Set();

@@ -1,6 +1,6 @@
 /**
  * The incremental compiler against compiling from scratch: random event sequences (namespaces,
- * pods, NetworkPolicies, ClusterNetworkPolicies of both tiers, Nodes), applied one by one with
+ * pods, NetworkPolicies, ClusterNetworkPolicies of both tiers, Nodes with pod ranges), applied one by one with
  * flushes at random points, must leave the same state as compileSnapshot of the final model,
  * and the deltas, replayed onto a mirror, must rebuild that state exactly.
  */
@@ -25,6 +25,8 @@ function normalise(s: CompiledState) {
     peerSets: [...s.peerSets.values()]
       .map((p) => ({ key: p.key, def: p.def, members: [...p.members].sort() }))
       .sort((a, b) => a.key.localeCompare(b.key)),
+    localPodCIDRs: s.localPodCIDRs ?? [],
+    remotePodAddresses: [...(s.remotePodAddresses ?? [])].sort(),
   };
 }
 
@@ -34,8 +36,12 @@ class Mirror {
   policies = new Map<string, unknown>();
   clusterPolicies = new Map<string, unknown>();
   sets = new Map<string, { key: string; def: unknown; members: Set<string> }>();
+  localPodCIDRs: readonly string[] = [];
+  remote = new Set<string>();
   apply(state: CompiledState, d: CompileDelta) {
+    if (d.full || d.localPodCIDRs) this.localPodCIDRs = [...(state.localPodCIDRs ?? [])];
     if (d.full) {
+      this.remote = new Set(state.remotePodAddresses);
       this.pods = new Map(state.pods);
       this.policies = new Map(state.policies);
       this.clusterPolicies = new Map(state.clusterPolicies);
@@ -61,6 +67,14 @@ class Mirror {
       if (s) this.sets.set(k, { key: k, def: s.def, members: new Set(s.members) });
       else this.sets.delete(k);
     }
+    for (const a of d.remotePodAddresses?.added ?? []) {
+      expect(this.remote.has(a)).toBe(false);
+      this.remote.add(a);
+    }
+    for (const r of d.remotePodAddresses?.removed ?? []) {
+      expect(this.remote.has(r)).toBe(true);
+      this.remote.delete(r);
+    }
     for (const [k, m] of d.members) {
       const s = this.sets.get(k)!;
       expect(s).toBeDefined();
@@ -80,6 +94,8 @@ class Mirror {
       policies: this.policies,
       clusterPolicies: this.clusterPolicies,
       peerSets: this.sets,
+      localPodCIDRs: this.localPodCIDRs,
+      remotePodAddresses: this.remote,
     } as unknown as CompiledState);
   }
 }
@@ -188,12 +204,15 @@ const nsArb: fc.Arbitrary<NamespaceInfo> = fc
 /** Node addresses overlap pod addresses (hostNetwork pods share theirs) and each other. */
 const nodeAddressPool = ['10.0.0.1', '10.0.0.5', '172.18.0.2', 'fd00::1'];
 const nodeNames = ['n1', 'n2', 'n3'];
+/** Pod ranges that split the pods' addresses (10.0.0.1-6, fd00::1-6) between nodes. */
+const podCIDRPool = ['10.0.0.0/30', '10.0.0.4/30', 'fd00::/125'];
 const nodeInfoArb: fc.Arbitrary<NodeInfo> = fc
   .record({
     name: fc.constantFrom(...nodeNames),
     addresses: fc.uniqueArray(fc.constantFrom(...nodeAddressPool), { maxLength: 2 }),
+    podCIDRs: fc.uniqueArray(fc.constantFrom(...podCIDRPool), { maxLength: 2 }),
   })
-  .chain(({ name, addresses }) => nodeArb(name, addresses));
+  .chain(({ name, addresses, podCIDRs }) => nodeArb(name, addresses, podCIDRs));
 const cnpNames = ['c1', 'c2', 'c3'];
 const CNP_OPTIONS: ClusterPolicyArbOptions = {
   names: cnpNames,

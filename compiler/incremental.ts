@@ -15,7 +15,9 @@
  *   - a ClusterNetworkPolicy event recompiles it alone and re-selects every subject (the node's
  *     pods for the agent); a subject's change or its namespace's relabel re-tests the cluster
  *     policies (a few dozen) against it;
- *   - a node event changes its addresses' contributions to `nodes` sets.
+ *   - a node event changes its addresses' contributions to `nodes` sets;
+ *   - a pod of another node whose address lies in the agent's node's pod ranges adds it to
+ *     `remotePodAddresses` (a change of the ranges, rare, rescans the addresses).
  * A policy is active while it selects a subject; a peer set exists while an active policy
  * references it (reference counted) and is filled when it appears.
  *
@@ -55,6 +57,7 @@ import type {
 import { objectKey, podIsPolicyTarget } from './model';
 import { compilePolicy, type PolicyCompilation } from './policy-compile';
 import { selectorMatches } from './selector';
+import { type ParsedCIDR, cidrContainsIP, parseCIDR, parseIP } from './validate/ip';
 
 export interface CompilerOptions {
   /** Only pods on this node are subjects (the agent). Undefined: every pod is (analyze). */
@@ -192,19 +195,31 @@ export class IncrementalCompiler implements CompiledView {
   /** Configured pod CIDRs: when set, the Node's spec.podCIDRs are not consulted. */
   private readonly configuredPodCIDRs: readonly string[] | undefined;
   private localPodCIDRs: readonly string[] = [];
+  /** localPodCIDRs, parsed. */
+  private localRanges: readonly ParsedCIDR[] = [];
+  /**
+   * Addresses inside the local ranges held by pods that are not subjects (pods of other nodes),
+   * with how many such pods hold each: CompiledState.remotePodAddresses is the key set.
+   */
+  private readonly remoteOwners = new Map<string, number>();
+  private readonly remoteAddresses = new Set<string>();
 
   constructor(opts: CompilerOptions = {}) {
     this.nodeName = opts.nodeName;
     const configured =
       opts.localPodCIDRs && opts.localPodCIDRs.length > 0 ? [...opts.localPodCIDRs] : undefined;
     this.configuredPodCIDRs = configured;
-    if (configured && opts.nodeName !== undefined) this.localPodCIDRs = configured;
+    if (configured && opts.nodeName !== undefined) {
+      this.localPodCIDRs = configured;
+      this.localRanges = parseRanges(configured);
+    }
     const localPodCIDRs = (): readonly string[] => this.localPodCIDRs;
     this.compiledState = {
       pods: this.podRules,
       policies: this.activePolicies,
       clusterPolicies: this.activeClusterPolicies,
       peerSets: this.peerSets,
+      remotePodAddresses: this.remoteAddresses,
       get localPodCIDRs(): readonly string[] {
         return localPodCIDRs();
       },
@@ -346,6 +361,7 @@ export class IncrementalCompiler implements CompiledView {
     addToIndex(this.podsByNs, pod.namespace, key);
     for (const np of pod.namedPorts) addToIndex(this.podsByPortName, np.name, key);
     if (podIsPolicyTarget(pod)) for (const ip of pod.ips) this.addOwner(ip, key);
+    this.remoteContributions(pod, +1);
     this.podContributions(pod, +1);
   }
 
@@ -354,6 +370,28 @@ export class IncrementalCompiler implements CompiledView {
     removeFromIndex(this.podsByNs, pod.namespace, key);
     for (const np of pod.namedPorts) removeFromIndex(this.podsByPortName, np.name, key);
     if (podIsPolicyTarget(pod)) for (const ip of pod.ips) this.removeOwner(ip, key);
+    this.remoteContributions(pod, -1);
+  }
+
+  /**
+   * A pod the model knows on another node, at an address of the local ranges: that address is
+   * not a new pod of this node. Work per event: the pod's addresses against one or two ranges.
+   */
+  private remoteContributions(pod: PodInfo, sign: 1 | -1): void {
+    if (this.localRanges.length === 0 || !podIsPolicyTarget(pod) || this.isSubject(pod)) return;
+    for (const ip of pod.ips) {
+      if (!inRanges(ip, this.localRanges)) continue;
+      const n = (this.remoteOwners.get(ip) ?? 0) + sign;
+      if (n > 0) this.remoteOwners.set(ip, n);
+      else this.remoteOwners.delete(ip);
+      if (n === 1 && sign > 0) {
+        this.remoteAddresses.add(ip);
+        this.delta.remoteAddressAdded(ip);
+      } else if (n === 0) {
+        this.remoteAddresses.delete(ip);
+        this.delta.remoteAddressRemoved(ip);
+      }
+    }
   }
 
   private addOwner(ip: string, key: ObjectKey): void {
@@ -702,6 +740,30 @@ export class IncrementalCompiler implements CompiledView {
     if (arraysEqual(next, this.localPodCIDRs)) return;
     this.localPodCIDRs = [...next];
     this.delta.localPodCIDRsChanged();
+    this.rescanRemoteAddresses();
+  }
+
+  /**
+   * The local ranges changed (the Node arrived, or its podCIDRs changed: rare): every pod's
+   * contribution to remotePodAddresses again, one pass over the pods.
+   */
+  private rescanRemoteAddresses(): void {
+    const before = new Set(this.remoteAddresses);
+    this.localRanges = parseRanges(this.localPodCIDRs);
+    this.remoteOwners.clear();
+    this.remoteAddresses.clear();
+    if (this.localRanges.length > 0) {
+      for (const pod of this.podMap.values()) {
+        if (!podIsPolicyTarget(pod) || this.isSubject(pod)) continue;
+        for (const ip of pod.ips) {
+          if (!inRanges(ip, this.localRanges)) continue;
+          this.remoteOwners.set(ip, (this.remoteOwners.get(ip) ?? 0) + 1);
+          this.remoteAddresses.add(ip);
+        }
+      }
+    }
+    for (const ip of this.remoteAddresses) if (!before.has(ip)) this.delta.remoteAddressAdded(ip);
+    for (const ip of before) if (!this.remoteAddresses.has(ip)) this.delta.remoteAddressRemoved(ip);
   }
 
   // ---- peer sets ---------------------------------------------------------------------------
@@ -767,6 +829,15 @@ export class IncrementalCompiler implements CompiledView {
       this.nodeSets.delete(key);
     }
   }
+}
+
+function parseRanges(cidrs: readonly string[]): ParsedCIDR[] {
+  return cidrs.map(parseCIDR).filter((c): c is ParsedCIDR => c !== undefined);
+}
+
+function inRanges(ip: string, ranges: readonly ParsedCIDR[]): boolean {
+  const parsed = parseIP(ip);
+  return parsed !== undefined && ranges.some((r) => cidrContainsIP(r, parsed));
 }
 
 /** Compiles a whole snapshot: the entry point of `palisade analyze` and of tests. */

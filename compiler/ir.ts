@@ -185,6 +185,12 @@ export interface CompiledState {
    * dataplane has not programmed yet, and fails closed. Absent or empty: none known (analyze).
    */
   readonly localPodCIDRs?: readonly string[];
+  /**
+   * Addresses inside `localPodCIDRs` that live, non-hostNetwork pods of other nodes hold, as the
+   * model has them: pods the agent knows, so not new pods of this node (a scenario or an IPAM may
+   * hand out addresses of one node's range elsewhere). Empty or absent: none (analyze).
+   */
+  readonly remotePodAddresses?: ReadonlySet<string>;
 }
 
 export interface MemberChange {
@@ -213,4 +219,6 @@ export interface CompileDelta {
   readonly members: ReadonlyMap<PeerSetKey, MemberChange>;
   /** CompiledState.localPodCIDRs changed. */
   readonly localPodCIDRs?: boolean;
+  /** Addresses that entered or left CompiledState.remotePodAddresses (absent: none). */
+  readonly remotePodAddresses?: MemberChange;
 }

@@ -67,12 +67,14 @@ export interface PodRender {
 }
 
 /**
- * Fail closed for new pods: a local address in the node's pod ranges that no programmed pod
- * holds is dropped (the backend's fixed chains test both sets). DesiredState fills them: the
- * ranges from `CompiledState.localPodCIDRs`, the programmed addresses from the subject pods.
+ * Fail closed for new pods: an address in the node's pod ranges that no known pod holds is
+ * dropped (the backend's fixed chains test both sets). DesiredState fills them: the ranges from
+ * `CompiledState.localPodCIDRs`; the known addresses from the subject pods (programmed: known in
+ * the sync that writes their chains) and from `CompiledState.remotePodAddresses` (pods of other
+ * nodes at addresses of the ranges: known as soon as the model has them).
  */
 export interface NewPodSets {
-  /** The (empty) sets of a family, roles 'local' (the pod ranges) and 'known' (programmed pods). */
+  /** The (empty) sets of a family, roles 'local' (the pod ranges) and 'known' (known pods). */
   sets(family: IPFamily): KernelSet[];
   localSetName(family: IPFamily): string;
   knownSetName(family: IPFamily): string;
@@ -199,6 +201,7 @@ export class DesiredState {
     for (const p of state.pods.keys()) d.setPod(state, p);
     for (const f of renderer.families) d.refreshDispatch(f);
     d.setLocalPodCIDRs(state.localPodCIDRs ?? []);
+    d.setRemoteKnown(state, state.remotePodAddresses ?? []);
     return d;
   }
 
@@ -219,6 +222,8 @@ export class DesiredState {
     for (const f of touchedDispatch) this.refreshDispatch(f);
     // One or two ranges: comparing them on every delta costs nothing.
     this.setLocalPodCIDRs(state.localPodCIDRs ?? []);
+    const remote = delta.remotePodAddresses;
+    if (remote) this.setRemoteKnown(state, [...remote.added, ...remote.removed]);
   }
 
   takeDirty(): Dirty {
@@ -467,6 +472,30 @@ export class DesiredState {
     for (const e of old) this.countEntry(set, { key: e, element: e }, -1);
     if (next.length > 0) cache.known.set(key, next);
     else cache.known.delete(key);
+  }
+
+  /** The remote pod addresses in the known sets now, each counted once beside the subjects'. */
+  private readonly remoteKnown = new Set<string>();
+
+  /**
+   * Brings these addresses' remote entries in the known sets in line with the state (not with
+   * the delta's lists: merged deltas may name an address both added and removed). An address
+   * is known while any pod the model has holds it: a new local pod that takes an address the
+   * model still gives a pod of another node (its deletion not seen yet) passes unprogrammed
+   * until the model catches up — the price of trusting the model over the node's ranges.
+   */
+  private setRemoteKnown(state: CompiledState, addresses: Iterable<string>): void {
+    const newPods = this.renderer.newPods;
+    if (!newPods) return;
+    for (const ip of addresses) {
+      const f = familyOf(ip);
+      const want = (state.remotePodAddresses?.has(ip) ?? false) && this.renderer.families.includes(f);
+      if (want === this.remoteKnown.has(ip)) continue;
+      const e = newPods.knownElement(ip);
+      this.countEntry(newPods.knownSetName(f), { key: e, element: e }, want ? +1 : -1);
+      if (want) this.remoteKnown.add(ip);
+      else this.remoteKnown.delete(ip);
+    }
   }
 
   /** The node's pod ranges into each family's 'local' set. */

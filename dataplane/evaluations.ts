@@ -192,10 +192,43 @@ export function clusterRulePoint(
   });
 }
 
+/** Fail closed for new pods: a packet from (egress) or to (ingress) a pod not programmed yet. */
+export function failClosedPoint(direction: Direction): LogPoint {
+  return logPoint({ verdict: 'denied', direction, tier: 'default', cause: 'fail-closed' });
+}
+
 const isAllowVerdict = (v: LogVerdict): boolean => v === 'allowed' || v === 'would-allow';
 
 function logAction(point: LogPoint): LogAction {
   return { point, newOnly: isAllowVerdict(point.verdict) };
+}
+
+// ---- fail closed for new pods -----------------------------------------------------------------
+
+/**
+ * One of the forward chain's drops for new pods (before dispatch, with the backend's node pod
+ * ranges and known addresses: desired.ts NewPodSets): a packet whose `end` address lies in the
+ * node's pod ranges and no known pod holds is dropped, logging `denied` first when verdict logs
+ * are on. The source end is the new pod's egress, the destination end its ingress; a packet
+ * between two new pods meets the source test first.
+ */
+export interface FailClosedDrop {
+  readonly direction: Direction;
+  readonly end: 'source' | 'destination';
+  readonly log?: LogAction;
+  readonly outcome: { readonly kind: 'drop' };
+  readonly human: string;
+}
+
+/** The fail-closed drops in the order the forward chain tests them (`log` undefined: logs off). */
+export function failClosedDrops(log: LogPointOptions | undefined): FailClosedDrop[] {
+  return (['egress', 'ingress'] as const).map((direction) => ({
+    direction,
+    end: direction === 'egress' ? 'source' : 'destination',
+    ...(log ? { log: logAction(failClosedPoint(direction)) } : {}),
+    outcome: { kind: 'drop' },
+    human: `palisade: ${direction === 'egress' ? 'from' : 'to'} a new local pod not programmed yet`,
+  }));
 }
 
 // ---- which evaluations a pod has ------------------------------------------------------------

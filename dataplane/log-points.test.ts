@@ -156,15 +156,22 @@ describe('LogPointIndex', () => {
     const index = new LogPointIndex(DENIED);
     const first = index.update(s1, fullDelta(s1));
     expect(first.removed).toEqual([]);
-    expect(first.added.map((p) => p.cause).sort()).toEqual(['isolation', 'isolation', 'pending', 'pending']);
-    expect(index.size).toBe(4);
-    for (const p of fixedLogPoints()) expect(index.get(p.id)).toEqual(p);
+    expect(first.added.map((p) => p.cause).sort()).toEqual([
+      'fail-closed',
+      'fail-closed',
+      'isolation',
+      'isolation',
+      'pending',
+      'pending',
+    ]);
+    expect(index.size).toBe(6);
+    for (const p of fixedLogPoints(DENIED)) expect(index.get(p.id)).toEqual(p);
 
     const s2 = state({ pods: [pod('shop/a', { ingress: ['shop/deny-all'] })], policies: [np] });
     const second = index.update(s2, deltaBetween(s1, s2));
     expect(second.added).toEqual([]);
     expect(second.removed.map((p) => p.pod)).toEqual(['shop/b']);
-    expect([...index.points()].map((p) => p.pod ?? '-').sort()).toEqual(['-', '-', 'shop/a']);
+    expect([...index.points()].map((p) => p.pod ?? '-').sort()).toEqual(['-', '-', '-', '-', 'shop/a']);
   });
 
   test('a full delta drops owners the state no longer has', () => {
@@ -173,7 +180,7 @@ describe('LogPointIndex', () => {
     const empty = state({});
     const changes = index.update(empty, fullDelta(empty));
     expect(changes.removed.map((p) => p.pod).sort()).toEqual(['shop/a', 'shop/b']);
-    expect(index.size).toBe(2);
+    expect(index.size).toBe(fixedLogPoints(DENIED).length);
   });
 });
 

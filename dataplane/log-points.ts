@@ -11,7 +11,9 @@
  * `allowed` at each Accept rule (allowed connections logged); an audited one's `would-deny` at
  * each Deny rule and `would-allow` at each Accept rule. Per direction, once: `denied` at the
  * iptables dispatch chain's final drop (an isolated address whose pod chain is not written yet;
- * nftables has no such window).
+ * nftables has no such window), and `denied` at the forward chain's fail-closed drop (a new pod
+ * not programmed yet; with --new-pods fail-open no rule carries it, which costs nothing: an
+ * identifier no rule writes is never looked up).
  *
  * `LogPointIndex` keeps the points of a state up to date from compile deltas, redoing only the
  * pods and cluster policies a delta names, as DesiredState does for chains.
@@ -29,6 +31,7 @@ import {
   clusterChainVariants,
   clusterRuleEnd,
   defaultAllowPoint,
+  failClosedDrops,
   isolationPoint,
   type LogPointOptions,
   podEvaluations,
@@ -77,8 +80,9 @@ export function pendingLogPoint(direction: Direction): LogPoint {
   return logPoint({ verdict: 'denied', direction, tier: 'default', cause: 'pending' });
 }
 
-export function fixedLogPoints(): LogPoint[] {
-  return DIRECTIONS.map(pendingLogPoint);
+/** The points of the fixed chains: the pending drops, the fail-closed drops. */
+export function fixedLogPoints(opts: LogPointOptions): LogPoint[] {
+  return [...DIRECTIONS.map(pendingLogPoint), ...failClosedDrops(opts).map((d) => d.log!.point)];
 }
 
 /** What one update changed: points that appeared and points that went away. */
@@ -141,7 +145,7 @@ export class LogPointIndex {
     const cnpOwner = (key: string): string => `cnp\0${key}`;
     if (delta.full) {
       const owners = new Set(this.byOwner.keys());
-      set('fixed', fixedLogPoints());
+      set('fixed', fixedLogPoints(this.opts));
       owners.delete('fixed');
       for (const pod of state.pods.values()) {
         set(podOwner(pod.key), podLogPoints(pod, state, this.opts));
@@ -153,7 +157,7 @@ export class LogPointIndex {
       }
       for (const owner of owners) set(owner, []);
     } else {
-      if (!this.byOwner.has('fixed')) set('fixed', fixedLogPoints());
+      if (!this.byOwner.has('fixed')) set('fixed', fixedLogPoints(this.opts));
       for (const key of delta.pods) {
         const pod = state.pods.get(key);
         set(podOwner(key), pod ? podLogPoints(pod, state, this.opts) : []);

@@ -4,7 +4,7 @@
  * What it models: a *log point* is one place in Palisade's rules where the kernel hands a packet
  * to userspace through NFLOG because a verdict was taken there: every drop (a ClusterNetworkPolicy
  * Deny rule, the NetworkPolicy tier's final drop for a pod, an isolated address whose pod chain
- * is not there yet), optionally the first packet of an allowed connection (an accepting
+ * is not there yet, a new pod's address not programmed yet), optionally the first packet of an allowed connection (an accepting
  * ClusterNetworkPolicy rule, a NetworkPolicy that admits, the default), and audit mode's shadow
  * evaluation ("would deny", "would allow"). Every packet that reaches Palisade's pod chains is
  * the first of its connection (replies and established flows leave PALISADE-FORWARD at its first
@@ -23,7 +23,8 @@
  *
  *   pl1   format version 1 (a future format changes this)
  *   V     verdict   D denied, A allowed, d would deny (audit), a would allow (audit)
- *   T     tier      A admin, N NetworkPolicy, B baseline, X default (nothing decided; a pending drop)
+ *   T     tier      A admin, N NetworkPolicy, B baseline, X default (nothing decided; a pending
+ *                   or fail-closed drop)
  *   D     direction I ingress, E egress
  *   ID    10 characters of RFC 4648 base32 (A-Z, 2-7): 50 bits of sha256 over the point's content
  *
@@ -79,9 +80,11 @@ export const LOG_TIERS: readonly LogTier[] = ['admin', 'networkpolicy', 'baselin
  * - policy: a NetworkPolicy admitted the packet (the policy is known, not which of its rules);
  * - default: no tier decided, the connection is allowed (Kubernetes' default);
  * - pending: the address is isolated but its pod chain is not in the kernel yet (a short window
- *   while a pod's rules are written; the dispatch chain's final drop).
+ *   while a pod's rules are written; the dispatch chain's final drop);
+ * - fail-closed: the address lies in the node's pod ranges and no pod the agent knows holds it
+ *   (a new pod not programmed yet: fail closed for new pods, the forward chain's drop).
  */
-export type LogCause = 'rule' | 'isolation' | 'policy' | 'default' | 'pending';
+export type LogCause = 'rule' | 'isolation' | 'policy' | 'default' | 'pending' | 'fail-closed';
 
 /** The policy that decided: a NetworkPolicy by key, a ClusterNetworkPolicy by name. */
 export interface LogPolicyRef {
@@ -112,7 +115,7 @@ export interface LogPoint {
   readonly rule?: LogRuleRef;
   /**
    * The subject pod, when the point sits in one pod's chain (isolation, policy, default). Points
-   * in chains shared by pods (ClusterNetworkPolicy rules) and the pending drop leave it out: the
+   * in chains shared by pods (ClusterNetworkPolicy rules), the pending and fail-closed drops leave it out: the
    * agent finds the subject from the packet's address (destination for ingress, source for egress).
    */
   readonly pod?: ObjectKey;

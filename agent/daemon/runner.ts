@@ -114,7 +114,8 @@ export function deltaIsEmpty(d: CompileDelta): boolean {
     d.clusterPolicies.size === 0 &&
     d.peerSets.size === 0 &&
     d.members.size === 0 &&
-    !d.localPodCIDRs
+    !d.localPodCIDRs &&
+    !d.remotePodAddresses
   );
 }
 

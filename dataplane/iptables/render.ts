@@ -6,6 +6,8 @@
  * Packet path (see README.md for the drawing):
  *   FORWARD ─1st rule─▶ PALISADE-FORWARD   (INPUT/OUTPUT: pod ↔ own node, always allowed)
  *     ESTABLISHED,RELATED → RETURN; IPv6 neighbour discovery → RETURN
+ *     (fail closed) src, then dst ∈ PALISADE-LOCAL-f and ∉ PALISADE-KNOWN-f → DROP (with verdict
+ *       logs: -g the drop's log point chain, which logs, then drops)
  *     src ∈ PALISADE-ISO-EG-f → PALISADE-EGRESS ─(-g by source)─▶ pod egress chain
  *     dst ∈ PALISADE-ISO-IN-f → PALISADE-INGRESS ─(-g by dest)─▶ pod ingress chain   (FORWARD only)
  *   pod chain: own address → RETURN; clear the mark bits; then the tiers in evaluation order:
@@ -40,6 +42,7 @@ import {
   type Step,
   CallTargets,
   clusterRuleEnd,
+  failClosedDrops,
   podEvaluations,
   podSteps,
 } from '../evaluations';
@@ -131,22 +134,24 @@ export function renderHooks(): HookRule[] {
 }
 
 /**
- * Fail closed for new pods: a forwarded packet from or to an address in the node's pod ranges
- * that no programmed pod holds is dropped, until the pod's rules are in place. Traffic between
- * the pod and its node never reaches FORWARD (kubelet probes pass).
+ * Fail closed for new pods (../evaluations.ts `failClosedDrops`): a forwarded packet from or to
+ * an address in the node's pod ranges that no known pod holds is dropped, until the pod's rules
+ * are in place; with verdict logs on, through the drop's log point chain. Traffic between the
+ * pod and its node never reaches FORWARD (kubelet probes pass).
  */
-export function failClosedRules(family: IPFamily): Rule[] {
+export function failClosedRules(family: IPFamily, opts: RenderOptions): Rule[] {
   const local = localSetName(family);
   const known = knownSetName(family);
-  return (['src', 'dst'] as const).map((dir) =>
-    makeRule(
+  return failClosedDrops(opts.verdictLog).map((d) => {
+    const dir = d.end === 'source' ? 'src' : 'dst';
+    return makeRule(
       {
         matches: [`-m set --match-set ${local} ${dir}`, `-m set ! --match-set ${known} ${dir}`],
-        target: '-j DROP',
+        target: d.log ? `-g ${logPointChainName(d.log.point.id)}` : '-j DROP',
       },
-      `palisade: ${dir === 'src' ? 'from' : 'to'} a new local pod not programmed yet`,
-    ),
-  );
+      d.human,
+    );
+  });
 }
 
 function entryRules(family: IPFamily, hook: string, opts: RenderOptions): Rule[] {
@@ -167,7 +172,7 @@ function entryRules(family: IPFamily, hook: string, opts: RenderOptions): Rule[]
       );
     }
   }
-  if (opts.failClosed) rules.push(...failClosedRules(family));
+  if (opts.failClosed) rules.push(...failClosedRules(family, opts));
   rules.push(
     makeRule(
       {
@@ -238,6 +243,14 @@ export function renderFixedChains(family: IPFamily, opts: RenderOptions): Chain[
       ),
     ]),
   );
+  if (opts.failClosed) {
+    for (const d of failClosedDrops(log)) {
+      const point = d.log!.point;
+      chains.push(
+        fixed(logPointChainName(point.id), logChainRules(point, false, { target: '-j DROP' }, d.human, opts)),
+      );
+    }
+  }
   for (const direction of ['ingress', 'egress'] as const) {
     const point = pendingLogPoint(direction);
     chains.push(

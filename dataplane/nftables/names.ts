@@ -102,6 +102,11 @@ export const CLUSTER_VARIANT_WORD: Record<ClusterChainVariant, string> = {
   wouldAllow: 'cnpa',
 };
 
+/** The fail-closed drop's chain of a direction (verdict logs on): logs, then drops. A fixed chain. */
+export function failClosedChainName(direction: Direction, family: IPFamily): string {
+  return `closed-${dir(direction)}${family}`;
+}
+
 /** A log point's own chain (a cluster policy rule's): logs, then does what the rule does. */
 export function logPointChainName(id: string, direction: Direction, family: IPFamily): string {
   return `log-${dir(direction)}${family}-${id.toLowerCase()}`;
@@ -124,8 +129,8 @@ export type NftChainKind = 'fixed' | 'pod' | 'policy' | 'clusterPolicy';
 export function chainNameInfo(
   name: string,
 ): { kind: NftChainKind; direction?: Direction; family: IPFamily } | undefined {
-  const fixed = /^(forward|accepted)-([46])$/.exec(name);
-  if (fixed) return { kind: 'fixed', family: Number(fixed[2]) as IPFamily };
+  const fixed = /^(?:forward-|accepted-|closed-in|closed-eg)([46])$/.exec(name);
+  if (fixed) return { kind: 'fixed', family: Number(fixed[1]) as IPFamily };
   const m = /^(pod|audit|wdeny|wallow|np|cnp|cnps|cnpd|cnpa|log)-(in|eg)([46])-/.exec(name);
   if (!m) return undefined;
   const kind: NftChainKind = Object.values(POD_EVALUATION_WORD).includes(m[1])

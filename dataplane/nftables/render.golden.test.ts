@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { CompiledState } from '../../compiler/ir';
 import { type Dataplane, type NewPodsPolicy, createDataplane } from '../api';
+import { DEFAULT_VERDICT_LOG, type VerdictLogOptions } from '../verdict-log';
 import { deltaBetween, fullDelta } from '../testutil/fixtures';
 import {
   GOLDEN_STATES,
@@ -44,7 +45,7 @@ function scripts(k: FakeNft, from: number): string {
 
 async function firstSync(
   s: CompiledState,
-  opts: { newPods?: NewPodsPolicy } = {},
+  opts: { newPods?: NewPodsPolicy; verdictLog?: VerdictLogOptions } = {},
 ): Promise<{ text: string; sync: (n: CompiledState) => Promise<string> }> {
   const k = new FakeNft();
   const dp = createDataplane({ kernel: k, backend: 'nftables', gcDelayMs: 3_600_000, ...opts });
@@ -84,5 +85,11 @@ describe('golden nft transactions', () => {
     const parts = [`## first sync\n${text}`];
     for (const [what, next] of changes) parts.push(`## ${what}\n${await sync(next)}`);
     checkGolden('new-pods-fail-closed', parts.join('\n'));
+  });
+
+  test('fail closed for new pods with verdict logs: the drops log through their own chains', async () => {
+    const { first } = failClosedChanges();
+    const { text } = await firstSync(first, { newPods: 'fail-closed', verdictLog: DEFAULT_VERDICT_LOG });
+    checkGolden('new-pods-fail-closed-logged', text);
   });
 });

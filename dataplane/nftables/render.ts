@@ -6,6 +6,8 @@
  *   forward-<f> (base chain, hook forward, priority -1, policy accept; one per family)
  *     ct state established,related accept            (replies; accept ends only our base chain)
  *     (IPv6) icmpv6 type { neighbour discovery } accept
+ *     (fail closed) ip saddr @local-<f> ip saddr != @known-<f> drop, then the same for daddr
+ *       (with verdict logs: goto closed-eg<f> / closed-in<f>, which log, then drop)
  *     ip saddr vmap @egress-<f>   ─jump─▶ pod-eg<f>-…  returns only when egress is allowed
  *     ip daddr vmap @ingress-<f>  ─jump─▶ pod-in<f>-…  (a jump, so ingress is decided too)
  *   pod chain: own address → return; clear both mark bits; the tiers (see ../tiers.ts) with
@@ -36,6 +38,7 @@ import {
   type Step,
   CallTargets,
   clusterRuleEnd,
+  failClosedDrops,
   podEvaluations,
   podSteps,
 } from '../evaluations';
@@ -57,6 +60,7 @@ import {
   baseChainName,
   clusterPolicyChainName,
   dispatchMapName,
+  failClosedChainName,
   logPointChainName,
   knownSetName,
   localSetName,
@@ -150,7 +154,8 @@ export function renderFixedChains(family: IPFamily, opts: NftRenderOptions): Cha
       ),
     );
   }
-  if (opts.failClosed) forward.push(...failClosedRules(family));
+  const failClosed = opts.failClosed ? failClosedRules(family, opts) : { rules: [], chains: [] };
+  forward.push(...failClosed.rules);
   forward.push(
     makeRule(
       { verdict: { kind: 'vmap', family, field: 'saddr', map: dispatchMapName('egress', family) } },
@@ -171,29 +176,55 @@ export function renderFixedChains(family: IPFamily, opts: NftRenderOptions): Cha
       kind: 'fixed',
       rules: [makeRule({ statements: [markSet('&', ~both)] }, 'palisade: allowed, clear the marks')],
     },
+    ...failClosed.chains,
   ];
 }
 
 const addrType = (family: IPFamily): string => (family === 4 ? 'ipv4_addr' : 'ipv6_addr');
 
 /**
- * Fail closed for new pods: a forwarded packet from or to an address in the node's pod ranges
- * that no programmed pod holds is dropped, until the pod's rules are in place. Traffic between
- * the pod and its node does not take the forward hook (kubelet probes pass).
+ * Fail closed for new pods (../evaluations.ts `failClosedDrops`): a forwarded packet from or to
+ * an address in the node's pod ranges that no known pod holds is dropped, until the pod's rules
+ * are in place; with verdict logs on, through the drop's own chain (log, then drop). Traffic
+ * between the pod and its node does not take the forward hook (kubelet probes pass).
  */
-export function failClosedRules(family: IPFamily): Rule[] {
-  return (['saddr', 'daddr'] as const).map((field) =>
-    makeRule(
-      {
-        matches: [
-          { kind: 'addr', family, field, set: localSetName(family) },
-          { kind: 'addr', family, field, set: knownSetName(family), negate: true },
+export function failClosedRules(
+  family: IPFamily,
+  opts: NftRenderOptions,
+): { rules: Rule[]; chains: Chain[] } {
+  const rules: Rule[] = [];
+  const chains: Chain[] = [];
+  for (const d of failClosedDrops(opts.verdictLog)) {
+    const field = d.end === 'source' ? 'saddr' : 'daddr';
+    let verdict: Verdict = { kind: 'drop' };
+    if (d.log) {
+      const name = failClosedChainName(d.direction, family);
+      chains.push({
+        name,
+        table: 'inet',
+        family,
+        kind: 'fixed',
+        rules: [
+          makeRule({ statements: logStatements(d.log, opts.verdictLog!) }, `${d.human} (log)`),
+          makeRule({ verdict: { kind: 'drop' } }, d.human),
         ],
-        verdict: { kind: 'drop' },
-      },
-      `palisade: ${field === 'saddr' ? 'from' : 'to'} a new local pod not programmed yet`,
-    ),
-  );
+      });
+      verdict = { kind: 'goto', target: name };
+    }
+    rules.push(
+      makeRule(
+        {
+          matches: [
+            { kind: 'addr', family, field, set: localSetName(family) },
+            { kind: 'addr', family, field, set: knownSetName(family), negate: true },
+          ],
+          verdict,
+        },
+        d.human,
+      ),
+    );
+  }
+  return { rules, chains };
 }
 
 /** The (empty) sets of fail closed for new pods in a family: the pod ranges, the programmed addresses. */

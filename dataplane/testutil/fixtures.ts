@@ -119,6 +119,7 @@ export function state(parts: {
   clusterPolicies?: CompiledClusterPolicy[];
   peerSets?: PeerSet[];
   localPodCIDRs?: string[];
+  remotePodAddresses?: string[];
 }): CompiledState {
   return {
     pods: new Map((parts.pods ?? []).map((p) => [p.key, p])),
@@ -126,6 +127,7 @@ export function state(parts: {
     clusterPolicies: new Map((parts.clusterPolicies ?? []).map((p) => [p.key, p])),
     peerSets: new Map((parts.peerSets ?? []).map((p) => [p.key, p])),
     ...(parts.localPodCIDRs ? { localPodCIDRs: parts.localPodCIDRs } : {}),
+    ...(parts.remotePodAddresses ? { remotePodAddresses: new Set(parts.remotePodAddresses) } : {}),
   };
 }
 
@@ -173,7 +175,17 @@ export function deltaBetween(prev: CompiledState, next: CompiledState): CompileD
     peerSets,
     members,
     ...(sameJSON(prev.localPodCIDRs ?? [], next.localPodCIDRs ?? []) ? {} : { localPodCIDRs: true }),
+    ...remoteChange(prev.remotePodAddresses ?? new Set(), next.remotePodAddresses ?? new Set()),
   };
+}
+
+function remoteChange(
+  prev: ReadonlySet<string>,
+  next: ReadonlySet<string>,
+): { remotePodAddresses?: MemberChange } {
+  const added = [...next].filter((a) => !prev.has(a));
+  const removed = [...prev].filter((a) => !next.has(a));
+  return added.length || removed.length ? { remotePodAddresses: { added, removed } } : {};
 }
 
 /** Merge consecutive deltas (what a coalescing runner hands over after skipping syncs). */
@@ -193,6 +205,14 @@ export function mergeDeltas(a: CompileDelta, b: CompileDelta): CompileDelta {
     peerSets: new Set([...a.peerSets, ...b.peerSets]),
     members,
     ...(a.localPodCIDRs || b.localPodCIDRs ? { localPodCIDRs: true } : {}),
+    ...(a.remotePodAddresses || b.remotePodAddresses
+      ? {
+          remotePodAddresses: {
+            added: [...(a.remotePodAddresses?.added ?? []), ...(b.remotePodAddresses?.added ?? [])],
+            removed: [...(a.remotePodAddresses?.removed ?? []), ...(b.remotePodAddresses?.removed ?? [])],
+          },
+        }
+      : {}),
   };
 }
 

@@ -186,7 +186,8 @@ export function goldenChanges(): [string, CompiledState][] {
 
 /**
  * Fail closed for new pods (the node's pod ranges 10.1.0.0/24 and fd01::/64): the first sync of
- * allowFromNamespace, then a pod added (known only once its chains are in place) and removed.
+ * allowFromNamespace, then a pod added (known only once its chains are in place), a pod of
+ * another node at an address of the ranges (known at once), the ranges changed, and all removed.
  */
 export function failClosedChanges(): { first: CompiledState; changes: [string, CompiledState][] } {
   const ranges = ['10.1.0.0/24', 'fd01::/64'];
@@ -201,11 +202,13 @@ export function failClosedChanges(): { first: CompiledState; changes: [string, C
     peerSets: [...allowFromNamespace.peerSets.values()],
     localPodCIDRs: ranges,
   });
-  const rangeChanged: CompiledState = { ...added, localPodCIDRs: ['10.1.0.0/23', 'fd01::/64'] };
+  const remote: CompiledState = { ...added, remotePodAddresses: new Set(['10.1.0.40', 'fd01::40']) };
+  const rangeChanged: CompiledState = { ...remote, localPodCIDRs: ['10.1.0.0/23', 'fd01::/64'] };
   return {
     first,
     changes: [
       ['pods added', added],
+      ['a pod of another node at an address of the ranges', remote],
       ['pod range changed', rangeChanged],
       ['pods removed', { ...first, localPodCIDRs: rangeChanged.localPodCIDRs }],
     ],

@@ -354,19 +354,6 @@ function offLink(plan: SandboxPlan, node: string): string[] {
   return out;
 }
 
-/**
- * Fail closed for new pods assumes a node's pod ranges hold its own pods only. A scenario whose
- * pods take addresses from the scenario scheme rather than from their node's range (the blog
- * cases deal pods over two nodes from one range) breaks that: another node's pod would look like
- * a new local pod never programmed, and its traffic would be dropped. Such a sandbox runs its
- * agents with --new-pods fail-open, unless the launch says otherwise.
- */
-export function newPodsArgv(plan: SandboxPlan, argv: readonly string[]): readonly string[] {
-  if (argv.includes('--new-pods')) return argv;
-  const misplaced = plan.nodes.some((n) => offLink(plan, n.name).length > 0);
-  return misplaced ? [...argv, '--new-pods', 'fail-open'] : argv;
-}
-
 function withoutStatus(o: K8sObject): K8sObject {
   if (o.kind !== 'Pod') return o;
   const { status: _status, ...rest } = o;
@@ -469,7 +456,7 @@ export function liveCluster(
       ...(agents
         ? {
             agents: {
-              argv: fillSome(newPodsArgv(ctx.plan, launch.agentArgv), {
+              argv: fillSome(launch.agentArgv, {
                 ...common,
                 metricsAddress: launch.agentMetricsAddress,
               }),

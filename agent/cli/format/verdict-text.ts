@@ -42,6 +42,8 @@ export function decidedBy(e: VerdictEvent): string {
       return 'no policy decided: allowed by default';
     case 'pending':
       return "isolated, its pod's rules not written yet";
+    case 'fail-closed':
+      return `fail closed: ${e.direction === 'egress' ? 'source' : 'destination'} pod not programmed yet`;
     default:
       return e.tier;
   }

@@ -20,18 +20,15 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { debugGet } from '../../conformance/agent-sync';
-import { loadScenario } from '../../../compiler/scenario';
-import type { ControlResults } from '../control-protocol';
-import { agentDebugSocket, enforcement } from '../enforcement';
-import { clusterObjects } from '../k8s-objects';
+import { agentDebugSocket } from '../enforcement';
 import { listNamespaces, inNetns } from '../netns';
-import { planFromScenario, type Topology } from '../plan';
+import type { Topology } from '../plan';
 import { findMarkedProcesses } from '../processes';
 import { run } from '../run';
-import { Sandbox } from '../sandbox';
-import { describeKernel, endpointScript, leftovers } from '../testutil/kernel';
+import { describeKernel, leftovers } from '../testutil/kernel';
 import { Informer, keyOf } from './informer';
-import { KubeRest, type Json } from './kube-rest';
+import type { Json } from './kube-rest';
+import { withLiveSandbox } from './testutil/live-sandbox';
 
 jest.setTimeout(600_000);
 
@@ -134,19 +131,9 @@ describeKernel(
   () => {
     describe.each(['routed', 'bridge'] as Topology[])('%s topology', (topology) => {
       test('every new pod is enforced once its agent applied it; afterwards nothing is left of the churned pods', async () => {
-        const loaded = loadScenario(SCENARIO, 'churn.yaml');
-        if (!loaded.ok) throw new Error(loaded.errors.join('\n'));
-        const { plan } = planFromScenario(loaded.scenario, [], [{ port: 80, protocol: 'TCP' }]);
-        const sandbox = await Sandbox.create(plan, {
-          topology,
-          endpointScript: endpointScript(),
-          enforcement: enforcement(clusterObjects(loaded.scenario)),
-        });
-        const id = sandbox.id;
-        const api = KubeRest.fromKubeconfig(sandbox.kubeconfig!);
-        try {
-          const stable = await sandbox.livePods();
-          const source = (name: string) => stable.find((p) => p.key === `stable/${name}`)!;
+        const { id } = await withLiveSandbox(SCENARIO, 'churn.yaml', topology, async (live) => {
+          const { sandbox, plan, api, pods: stable } = live;
+          const id = sandbox.id;
           const agents = new Map(
             plan.nodes.map((n, i) => [n.name, new AppliedWatcher(agentDebugSocket(sandbox.store, i))]),
           );
@@ -166,17 +153,8 @@ describeKernel(
             .map((p) => p.pid)
             .sort();
 
-          const probe = async (from: string, ip: string, timeoutMs: number): Promise<string> => {
-            const src = source(from);
-            const host = await sandbox.podHost(src.node);
-            const r = (await host.send({
-              op: 'probe',
-              pod: src.uid,
-              targets: [{ id: 0, ip, port: 80, protocol: 'TCP' }],
-              settings: { tcpTimeoutMs: timeoutMs, udpTimeoutMs: 500, udpAttempts: 1, concurrency: 1 },
-            })) as ControlResults['probe'];
-            return r.outcomes[0].detail;
-          };
+          const probe = async (from: string, ip: string, timeoutMs: number): Promise<string> =>
+            (await live.probe(`stable/${from}`, ip, timeoutMs)).detail;
 
           const createdAt = new Map<string, number>();
           const deletingSince = new Map<string, number>();
@@ -343,10 +321,7 @@ describeKernel(
             'stable/allowed': { 'stable/denied': true },
             'stable/denied': { 'stable/allowed': true },
           });
-        } finally {
-          await api.close();
-          await sandbox.teardown();
-        }
+        });
         expect(await leftovers(id)).toEqual({ namespaces: [], links: [], processes: [] });
       });
     });

@@ -1,5 +1,5 @@
 /**
- * A new pod fails closed, in the live sandbox with agents: a pod created through the API in a
+ * A new pod fails closed, in the live sandbox with agents, in both topologies: a pod created through the API in a
  * namespace with a default deny is probed from the instant its kubelet takes its address (the
  * pod record, before the pod is reachable, long before any agent can know of it), continuously,
  * by a stranger that policy denies and by a friend that policy admits, both on the other node
@@ -14,15 +14,11 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadScenario } from '../../../compiler/scenario';
-import type { ControlResults } from '../control-protocol';
-import { enforcement } from '../enforcement';
-import { clusterObjects } from '../k8s-objects';
-import { planFromScenario, type Topology } from '../plan';
-import { Sandbox } from '../sandbox';
-import { describeKernel, endpointScript } from '../testutil/kernel';
+import type { Topology } from '../plan';
+import { describeKernel } from '../testutil/kernel';
 import type { PodRecord } from './config';
-import { KubeRest, type Json } from './kube-rest';
+import type { Json } from './kube-rest';
+import { withLiveSandbox } from './testutil/live-sandbox';
 
 jest.setTimeout(240_000);
 
@@ -74,22 +70,9 @@ interface Attempt {
 }
 
 describeKernel('a new pod fails closed in the live sandbox', () => {
-  describe.each(['routed'] as Topology[])('%s topology', (topology) => {
+  describe.each(['routed', 'bridge'] as Topology[])('%s topology', (topology) => {
     test('probed from the instant its address is taken: the stranger never gets through, the friend once programmed', async () => {
-      const loaded = loadScenario(SCENARIO, 'new-pods.yaml');
-      if (!loaded.ok) throw new Error(loaded.errors.join('\n'));
-      const { plan } = planFromScenario(loaded.scenario, [], [{ port: 80, protocol: 'TCP' }]);
-      const sandbox = await Sandbox.create(plan, {
-        topology,
-        endpointScript: endpointScript(),
-        enforcement: enforcement(clusterObjects(loaded.scenario)),
-      });
-      const api = KubeRest.fromKubeconfig(sandbox.kubeconfig!);
-      try {
-        const pods = await sandbox.livePods();
-        const from = (name: string) => pods.find((p) => p.key === `outside/${name}`)!;
-        const host = await sandbox.podHost('node-2');
-
+      await withLiveSandbox(SCENARIO, 'new-pods.yaml', topology, async ({ sandbox, api, probe }) => {
         const created = await api.create('/api/v1/namespaces/guarded/pods', {
           apiVersion: 'v1',
           kind: 'Pod',
@@ -114,13 +97,8 @@ describeKernel('a new pod fails closed in the live sandbox', () => {
         const loop = async (src: string, out: Attempt[]): Promise<void> => {
           while (probing) {
             const start = Date.now();
-            const r = (await host.send({
-              op: 'probe',
-              pod: from(src).uid,
-              targets: [{ id: 0, ip, port: 80, protocol: 'TCP' }],
-              settings: { tcpTimeoutMs: 300, udpTimeoutMs: 300, udpAttempts: 1, concurrency: 1 },
-            })) as ControlResults['probe'];
-            out.push({ ok: r.outcomes[0].ok, detail: r.outcomes[0].detail, start, end: Date.now() });
+            const r = await probe(`outside/${src}`, ip, 300);
+            out.push({ ...r, start, end: Date.now() });
           }
         };
         const stranger: Attempt[] = [];
@@ -160,10 +138,7 @@ describeKernel('a new pod fails closed in the live sandbox', () => {
             `the stranger never through; the friend first through ${firstOk - wired!} ms after the pod was reachable` +
             `${running !== undefined ? `, ${firstOk - running} ms after its status said Running (seen at a 50 ms poll)` : ''}\n`,
         );
-      } finally {
-        await api.close();
-        await sandbox.teardown();
-      }
+      });
     });
   });
 });
