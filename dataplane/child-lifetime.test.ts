@@ -48,6 +48,14 @@ describe('diesWithParent', () => {
     ]);
   });
 
+  it('leaves a tool that is not there alone, so spawn reports ENOENT', () => {
+    expect(diesWithParent(['/nonexistent/tcpdump', '-i', 'nflog:5'])).toEqual([
+      '/nonexistent/tcpdump',
+      '-i',
+      'nflog:5',
+    ]);
+  });
+
   it('a child started through it dies when its parent is SIGKILLed; a plain child lingers', async () => {
     const guarded = await parentWithChild(diesWithParent(['sleep', '30']));
     const plain = await parentWithChild(['sleep', '30']);

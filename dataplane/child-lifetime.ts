@@ -15,23 +15,31 @@ import { delimiter, join } from 'node:path';
 
 let setprivPath: string | null | undefined;
 
-function findSetpriv(): string | null {
-  const dirs = (process.env.PATH ?? '').split(delimiter).concat(['/usr/bin', '/bin']);
-  for (const dir of dirs) {
-    if (!dir) continue;
-    const candidate = join(dir, 'setpriv');
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // not here
-    }
+function executable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** `name` resolved as spawn would (a path as is, else the first PATH entry holding it). */
+function resolve(name: string, extraDirs: readonly string[] = []): string | null {
+  if (name.includes('/')) return executable(name) ? name : null;
+  for (const dir of (process.env.PATH ?? '').split(delimiter).concat(extraDirs)) {
+    if (dir && executable(join(dir, name))) return join(dir, name);
   }
   return null;
 }
 
-/** argv prefixed so the child is SIGKILLed when this process dies (unchanged without setpriv). */
+/**
+ * argv prefixed so the child is SIGKILLed when this process dies. Unchanged without setpriv, and
+ * for a tool that is not there: spawn must still fail with ENOENT (callers report a missing
+ * tcpdump or nft as such), not setpriv exit with 127.
+ */
 export function diesWithParent(argv: readonly string[]): readonly string[] {
-  if (setprivPath === undefined) setprivPath = findSetpriv();
-  return setprivPath === null ? argv : [setprivPath, '--pdeathsig', 'KILL', '--', ...argv];
+  if (setprivPath === undefined) setprivPath = resolve('setpriv', ['/usr/bin', '/bin']);
+  if (setprivPath === null || argv.length === 0 || resolve(argv[0]) === null) return argv;
+  return [setprivPath, '--pdeathsig', 'KILL', '--', ...argv];
 }
