@@ -49,7 +49,7 @@ import type {
 } from './api';
 import { DesiredState, type Renderer } from './desired';
 import { type Changes, type Kept, commitChanges, copyInto, diffTables, noChanges } from './diff';
-import { type TablesState, emptyTables } from './model';
+import { type TableKey, type TableState, type TablesState, emptyTables } from './model';
 
 /** What one apply cost, filled in by the backend. */
 export interface Meter {
@@ -337,7 +337,29 @@ export class SyncEngine implements Dataplane {
   private async checkDriftNow(): Promise<DriftReport> {
     if (!this.desired) return { differences: ['nothing synced yet: no desired state to compare'] };
     const kernel = await this.impl.readKernel(newMeter());
-    return { differences: diffTables(this.desired.tables, kernel, { kind: 'all' }).differences };
+    return {
+      differences: diffTables(this.desired.tables, this.withoutKept(kernel), { kind: 'all' }).differences,
+    };
+  }
+
+  /**
+   * The kernel as a drift check sees it: chains and sets an earlier sync kept for collectGarbage
+   * (and nothing desired names again) are ours and known, not drift. Without this, a check in
+   * the second after a pod or policy went reported its chains as "not desired", and a repair
+   * collected them early and counted that as a repair.
+   */
+  private withoutKept(kernel: TablesState): TablesState {
+    if (!this.desired || this.kept.chains.size + this.kept.sets.size === 0) return kernel;
+    const desired = this.desired.tables;
+    const tables = new Map<TableKey, TableState>();
+    for (const [key, t] of kernel.tables) tables.set(key, { chains: new Map(t.chains), hooks: t.hooks });
+    for (const k of this.kept.chains) {
+      const [table, name] = splitChainKey(k);
+      if (!desired.tables.get(table)?.chains.has(name)) tables.get(table)?.chains.delete(name);
+    }
+    const sets = new Map(kernel.sets);
+    for (const name of this.kept.sets) if (!desired.sets.has(name)) sets.delete(name);
+    return { tables, sets };
   }
 
   protected async repairDriftNow(): Promise<DriftReport> {
@@ -349,7 +371,7 @@ export class SyncEngine implements Dataplane {
     }
     const desired = this.desired;
     const kernel = await this.impl.readKernel(newMeter());
-    const changes = diffTables(desired.tables, kernel, { kind: 'all' });
+    const changes = diffTables(desired.tables, this.withoutKept(kernel), { kind: 'all' });
     if (changes.differences.length === 0) return { differences: [] };
     this.log.warn('dataplane: repairing drift', { differences: changes.differences });
     try {
@@ -357,8 +379,8 @@ export class SyncEngine implements Dataplane {
         await this.impl.write(changes, desired.tables, kernel, newMeter(), 'repair');
         commitChanges(kernel, changes);
       }
+      // Kept objects are still in `kernel` (and so in applied): collectGarbage deletes them.
       this.applied = kernel;
-      this.kept = { chains: new Set(), sets: new Set() };
     } catch (e) {
       this.needFullSync = true;
       throw e;
