@@ -9,6 +9,10 @@
  * (util-linux, in every Debian-based image) sets it and execs the tool in place, so the pid stays
  * the tool's own (the drift watch tells its own commits apart by pid). Node spawns children from
  * its main thread, whose exit is the process's. Where setpriv is missing, the tool runs as before.
+ *
+ * Not yet for tcpdump: checked by hand, a tcpdump started this way still outlives a SIGKILLed
+ * parent (with or without `-Z root`); something in its start-up (privilege or capability
+ * handling) clears the signal. `nft monitor` and the sessions are covered.
  */
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
