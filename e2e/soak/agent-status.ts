@@ -14,7 +14,7 @@
  *
  * `AgentStatusPoller` polls only while someone waits, one loop per agent, however many waiters.
  */
-import { request } from 'node:http';
+import { debugGet } from '../conformance/agent-sync';
 
 export interface AgentStatus {
   readonly backend?: string;
@@ -80,34 +80,13 @@ export function hasCaughtUp(s: AgentStatus, rv: string): boolean {
   );
 }
 
-function getJson<T>(socket: string, path: string, timeoutMs: number): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const req = request({ socketPath: socket, path, method: 'GET', timeout: timeoutMs }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
-      res.on('end', () => {
-        if (res.statusCode !== 200) return reject(new Error(`${path}: HTTP ${res.statusCode}`));
-        try {
-          resolve(JSON.parse(body) as T);
-        } catch (e) {
-          reject(e as Error);
-        }
-      });
-    });
-    req.on('timeout', () => req.destroy(new Error(`${path}: no answer within ${timeoutMs} ms`)));
-    req.on('error', reject);
-    req.end();
-  });
-}
-
 export function readStatus(socket: string, timeoutMs = 2000): Promise<AgentStatus> {
-  return getJson<AgentStatus>(socket, '/v1/status', timeoutMs);
+  return debugGet<AgentStatus>(socket, '/v1/status', timeoutMs);
 }
 
 /** The agent's differences between kernel and desired state (it reads the kernel; repairs nothing). */
 export async function readDrift(socket: string, timeoutMs = 5000): Promise<readonly string[]> {
-  return (await getJson<{ differences?: string[] }>(socket, '/v1/drift', timeoutMs)).differences ?? [];
+  return (await debugGet<{ differences?: string[] }>(socket, '/v1/drift', timeoutMs)).differences ?? [];
 }
 
 interface Waiter {
