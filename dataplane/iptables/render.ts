@@ -53,6 +53,7 @@ import { RULE_HASH_TAG, peerSetFamilies, peerSetTail, ruleHash } from '../names'
 import { type MarkOptions, type PolicyLookup, markMask, passBitOf } from '../tiers';
 import {
   LOG_COPY_BYTES,
+  LOG_QUEUE_THRESHOLD,
   type LogPoint,
   type VerdictLogOptions,
   formatPrefix,
@@ -280,7 +281,7 @@ export function dispatchDefaultRule(direction: Direction, opts?: RenderOptions):
 
 /** `-j NFLOG …` for a log point: its prefix, the group, the bytes copied. All generated or validated. */
 function nflogTarget(point: LogPoint, log: VerdictLogOptions): string {
-  return `-j NFLOG --nflog-prefix ${formatPrefix(point)} --nflog-group ${log.group} --nflog-size ${LOG_COPY_BYTES}`;
+  return `-j NFLOG --nflog-prefix ${formatPrefix(point)} --nflog-group ${log.group} --nflog-size ${LOG_COPY_BYTES} --nflog-threshold ${LOG_QUEUE_THRESHOLD}`;
 }
 
 const NEW_ONLY = '-m conntrack --ctstate NEW';

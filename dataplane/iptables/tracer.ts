@@ -173,7 +173,8 @@ function evaluate(spec: string, p: Packet, mark: number, kernel: FakeKernel, opt
             const value = t[++i];
             if (option === '--nflog-prefix') prefix = value;
             else if (option === '--nflog-group') group = Number(value);
-            else if (option !== '--nflog-size') throw new Error(`tracer: NFLOG ${option} not supported`);
+            else if (option !== '--nflog-size' && option !== '--nflog-threshold')
+              throw new Error(`tracer: NFLOG ${option} not supported`);
           }
           action = { kind: 'nflog', prefix, group };
         } else if (['ACCEPT', 'DROP', 'REJECT', 'RETURN'].includes(target)) {

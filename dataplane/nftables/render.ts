@@ -48,6 +48,7 @@ import { type Direction, RULE_HASH_TAG, peerSetFamilies, peerSetTail, ruleHash }
 import { type MarkOptions, type PolicyLookup, markMask, passBitOf } from '../tiers';
 import {
   LOG_COPY_BYTES,
+  LOG_QUEUE_THRESHOLD,
   LOG_LOGGED_COUNTER,
   LOG_SEEN_COUNTER,
   type VerdictLogOptions,
@@ -320,7 +321,13 @@ function logStatements(action: LogAction, log: VerdictLogOptions): Statement[] {
     { kind: 'counter', name: LOG_SEEN_COUNTER },
     { kind: 'limit', name: limitObjectName(log) },
     { kind: 'counter', name: LOG_LOGGED_COUNTER },
-    { kind: 'log', prefix: formatPrefix(action.point), group: log.group, snaplen: LOG_COPY_BYTES },
+    {
+      kind: 'log',
+      prefix: formatPrefix(action.point),
+      group: log.group,
+      snaplen: LOG_COPY_BYTES,
+      queueThreshold: LOG_QUEUE_THRESHOLD,
+    },
   ];
 }
 

@@ -124,15 +124,16 @@ const REAL: [string, unknown[]][] = [
   ],
 ];
 
-// The verdict log's rules (nft 1.0.6 printed these for rules written as here).
+// The verdict log's rules (nft 1.0.6 printed these for rules written as here; the second as an
+// earlier Palisade wrote it, without queue-threshold, which must still read back).
 REAL.push(
   [
-    'counter name "palisade-log-seen" limit name "palisade-log-100-200" counter name "palisade-log-logged" log prefix "pl1:DNI:K2M7QX4ZAB" group 20556 snaplen 128',
+    'counter name "palisade-log-seen" limit name "palisade-log-100-200" counter name "palisade-log-logged" log prefix "pl1:DNI:K2M7QX4ZAB" group 20556 snaplen 128 queue-threshold 1',
     [
       { counter: 'palisade-log-seen' },
       { limit: 'palisade-log-100-200' },
       { counter: 'palisade-log-logged' },
-      { log: { prefix: 'pl1:DNI:K2M7QX4ZAB', group: 20556, snaplen: 128 } },
+      { log: { prefix: 'pl1:DNI:K2M7QX4ZAB', group: 20556, snaplen: 128, 'queue-threshold': 1 } },
     ],
   ],
   [

@@ -42,13 +42,19 @@ export type Match =
 /**
  * meta mark set meta mark & VALUE | meta mark set meta mark | VALUE; and the verdict log's:
  * counter name "N" (a named counter), limit name "N" (a named limit: the rule ends here when the
- * bucket is empty), log prefix "P" group G snaplen S (NFLOG).
+ * bucket is empty), log prefix "P" group G snaplen S queue-threshold Q (NFLOG; Q 0 = not set).
  */
 export type Statement =
   | { readonly kind: 'mark'; readonly op: '&' | '|'; readonly value: number }
   | { readonly kind: 'counter'; readonly name: string }
   | { readonly kind: 'limit'; readonly name: string }
-  | { readonly kind: 'log'; readonly prefix: string; readonly group: number; readonly snaplen: number }
+  | {
+      readonly kind: 'log';
+      readonly prefix: string;
+      readonly group: number;
+      readonly snaplen: number;
+      readonly queueThreshold: number;
+    }
   | { readonly kind: 'unknown'; readonly json: string };
 
 export type Verdict =
@@ -109,7 +115,7 @@ function printStatement(s: Statement): string {
     case 'limit':
       return `${s.kind} name "${s.name}"`;
     case 'log':
-      return `log prefix "${s.prefix}" group ${s.group} snaplen ${s.snaplen}`;
+      return `log prefix "${s.prefix}" group ${s.group} snaplen ${s.snaplen}${s.queueThreshold ? ` queue-threshold ${s.queueThreshold}` : ''}`;
     case 'unknown':
       return `unknown(${s.json})`;
   }
@@ -179,6 +185,7 @@ export function parseRule(text: string): RuleExpr {
     const got = next();
     if (got !== word) throw new Error(`expected "${word}", got "${got}" in: ${text}`);
   };
+  const peek = (): string | undefined => t[i];
   const matches: Match[] = [];
   const statements: Statement[] = [];
   let verdict: Verdict | undefined;
@@ -261,7 +268,13 @@ export function parseRule(text: string): RuleExpr {
       expect('group');
       const group = parseNumber(next());
       expect('snaplen');
-      statements.push({ kind: 'log', prefix, group, snaplen: parseNumber(next()) });
+      const snaplen = parseNumber(next());
+      let queueThreshold = 0;
+      if (peek() === 'queue-threshold') {
+        next();
+        queueThreshold = parseNumber(next());
+      }
+      statements.push({ kind: 'log', prefix, group, snaplen, queueThreshold });
     } else if (w === 'accept' || w === 'drop' || w === 'return') {
       verdict = { kind: w };
     } else if (w === 'jump' || w === 'goto') {
@@ -429,14 +442,15 @@ export function fromJson(expr: readonly Json[], comment: string | undefined): Ru
           : { kind: 'limit', name: e.limit as string },
       );
     } else if (isObj(e.log)) {
-      const { prefix, group, snaplen, ...rest } = e.log;
+      const { prefix, group, snaplen, 'queue-threshold': queueThreshold = 0, ...rest } = e.log;
       if (
         typeof prefix === 'string' &&
         typeof group === 'number' &&
         typeof snaplen === 'number' &&
+        typeof queueThreshold === 'number' &&
         Object.keys(rest).length === 0
       ) {
-        statements.push({ kind: 'log', prefix, group, snaplen });
+        statements.push({ kind: 'log', prefix, group, snaplen, queueThreshold });
       } else {
         statements.push({ kind: 'unknown', json: JSON.stringify(e) });
       }
@@ -535,7 +549,14 @@ function statementJson(s: Statement): Json {
     case 'limit':
       return { limit: s.name };
     case 'log':
-      return { log: { prefix: s.prefix, group: s.group, snaplen: s.snaplen } };
+      return {
+        log: {
+          prefix: s.prefix,
+          group: s.group,
+          snaplen: s.snaplen,
+          ...(s.queueThreshold ? { 'queue-threshold': s.queueThreshold } : {}),
+        },
+      };
     case 'unknown':
       return JSON.parse(s.json) as Json;
   }
