@@ -12,7 +12,7 @@ import { ControlClient } from '../control-client';
 import { addNamespaces, deleteNamespaces, ipBatch, listNamespaces, setSysctls } from '../netns';
 import { livePodSlotHostIf, livePodSlotNetns, newSandboxId } from '../names';
 import type { Topology } from '../plan';
-import { run, runChecked } from '../run';
+import { runChecked } from '../run';
 import { sourceFile } from '../source-file';
 import { describeKernel, leftovers } from '../testutil/kernel';
 import { findPython } from '../tools';
@@ -87,7 +87,8 @@ describeKernel('pod slots: a kept namespace is indistinguishable from a new one'
       ]);
       await ipBatch(nodeNs, [
         'link set lo up',
-        'link add uplink type dummy',
+        'link add uplink type veth peer name uplink-peer',
+        'link set uplink-peer up',
         'link set uplink up',
         'addr add 172.18.0.2/32 dev uplink',
         'addr add fd00:18::2/128 dev uplink nodad',
@@ -146,9 +147,15 @@ describeKernel('pod slots: a kept namespace is indistinguishable from a new one'
       const a = { ipv4: '10.244.1.10', ipv6: 'fd00:10:244:1::10' };
       const b = { ipv4: '10.244.1.11', ipv6: 'fd00:10:244:1::11' };
       const podA = await slots.attach(`ps${id}-pod-x.a-1`, a);
-      // Traffic, so the pod and the node learn neighbours.
-      for (const dst of ['172.18.0.2', 'fd00:18::2'])
-        await run(['ip', 'netns', 'exec', podA.netns, 'ping', '-c', '1', '-W', '1', dst]);
+      // Traffic (probes from the pod, as the sandbox sends them), so the pod and the node learn neighbours.
+      await client.send({ op: 'add', pod: 'a', netns: podA.netns, ports: [] });
+      await client.send({
+        op: 'probe',
+        pod: 'a',
+        targets: ['172.18.0.2', 'fd00:18::2'].map((ip, i) => ({ id: i, ip, port: 9, protocol: 'TCP' })),
+        settings: { tcpTimeoutMs: 300, udpTimeoutMs: 300, udpAttempts: 1, concurrency: 2 },
+      });
+      await client.send({ op: 'remove', pod: 'a' });
       expect((await podView(podA.netns)).neighbours).not.toEqual([]);
       // B on a new slot (A still has the first).
       const podB = await slots.attach(`ps${id}-pod-x.b-2`, b);
@@ -157,16 +164,15 @@ describeKernel('pod slots: a kept namespace is indistinguishable from a new one'
       await slots.detach(podB, () => false);
       await slots.detach(podA, () => true);
       expect(await nodeView(nodeNs, [a.ipv4, a.ipv6])).toEqual([]);
-      expect((await listNamespaces()).filter((n) => n.includes('-pod-'))).toEqual([]);
+      expect((await listNamespaces()).filter((n) => n.startsWith(`ps${id}-pod-`))).toEqual([]);
       // B again, on A's old slot.
       const again = await slots.attach(`ps${id}-pod-x.b-3`, b);
       expect(again.slot).toEqual(podA.slot);
       expect(await podView(again.netns)).toEqual(fresh);
       expect(await nodeView(nodeNs, [b.ipv4])).toEqual([expect.stringMatching(/^10\.244\.1\.11 dev /)]);
       await slots.detach(again, () => true);
-      // Unused slots are destroyed.
-      await new Promise((r) => setTimeout(r, 600));
-      await slots.drain();
+      // Unused slots are destroyed once idle for idleMs.
+      for (let i = 0; i < 100 && slots.slotCount > 0; i++) await new Promise((r) => setTimeout(r, 100));
       expect(slots.slotCount).toBe(0);
       expect((await listNamespaces()).filter((n) => n.startsWith(`ps${id}-`))).toEqual([nodeNs]);
     });

@@ -108,4 +108,20 @@ describe('PodSlots', () => {
       'host: netns del psab12-slot-1-1',
     ]);
   });
+
+  test('a slot is destroyed idleMs after it became idle, also when cleaning it took longer than that', async () => {
+    const { act } = fake();
+    const slow: SlotActions = {
+      ...act,
+      inSlot: async (netns, lines) => {
+        if (lines.some((l) => l.includes(' del '))) await new Promise((r) => setTimeout(r, 150));
+        await act.inSlot(netns, lines);
+      },
+    };
+    const s = slots(slow, 50);
+    await s.detach(await s.attach('psab12-pod-x.a-1', { ipv4: '10.244.1.10' }), () => true);
+    expect(s.idleCount).toBe(1);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(s.slotCount).toBe(0);
+  });
 });

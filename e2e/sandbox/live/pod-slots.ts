@@ -125,7 +125,6 @@ export class PodSlots {
    * enter the namespace by it any more): false destroys the slot instead of keeping it.
    */
   async detach(pod: AttachedPod, reusable: () => boolean): Promise<void> {
-    this.touch();
     // The node's side first: from here on nothing is routed to the pod.
     await this.act.node(nodeRouteCleanupLines(pod, this.topology)).catch(() => undefined);
     await this.act.unalias(pod.netns);
@@ -143,6 +142,8 @@ export class PodSlots {
       return;
     }
     this.idle.push(pod.slot);
+    // The idle clock starts when a slot becomes idle (a detach can outlast idleMs on a busy machine).
+    this.touch();
     while (this.idle.length > this.options.maxIdle) this.track(this.destroy(this.idle.shift()!));
   }
 
