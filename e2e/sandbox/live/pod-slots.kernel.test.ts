@@ -142,7 +142,7 @@ describeKernel('pod slots: a kept namespace is indistinguishable from a new one'
         { netns: (n) => livePodSlotNetns(id, 1, n), hostIf: (n) => livePodSlotHostIf(id, 1, n) },
         slotActions(nodeNs, client),
         () => undefined,
-        { maxIdle: 8, idleMs: 300 },
+        { maxIdle: 8, idleMs: 3000 },
       );
       const a = { ipv4: '10.244.1.10', ipv6: 'fd00:10:244:1::10' };
       const b = { ipv4: '10.244.1.11', ipv6: 'fd00:10:244:1::11' };
@@ -172,7 +172,7 @@ describeKernel('pod slots: a kept namespace is indistinguishable from a new one'
       expect(await nodeView(nodeNs, [b.ipv4])).toEqual([expect.stringMatching(/^10\.244\.1\.11 dev /)]);
       await slots.detach(again, () => true);
       // Unused slots are destroyed once idle for idleMs.
-      for (let i = 0; i < 100 && slots.slotCount > 0; i++) await new Promise((r) => setTimeout(r, 100));
+      for (let i = 0; i < 200 && slots.slotCount > 0; i++) await new Promise((r) => setTimeout(r, 100));
       expect(slots.slotCount).toBe(0);
       expect((await listNamespaces()).filter((n) => n.startsWith(`ps${id}-`))).toEqual([nodeNs]);
     });
