@@ -4,7 +4,6 @@
  * own namespaces), so one predicate tells what belongs to a sandbox and two sandboxes never
  * collide. Interface names stay within the kernel's 15 characters.
  */
-import { createHash } from 'node:crypto';
 import type { SandboxPlan } from './plan';
 
 /** Sandbox ids: 4 characters of [a-z0-9]. */
@@ -60,11 +59,19 @@ export function livePodNetns(id: string, namespace: string, name: string, uid: s
   return `${readable.length <= 90 ? readable : readable.slice(0, 90)}-${tag}`;
 }
 
-/** The node-side end of a live pod's veth: `ps<id>v` + 8 base-36 digits of a hash of its uid. */
-export function livePodHostIf(id: string, uid: string): string {
-  const digest = createHash('sha256').update(uid).digest();
-  const tail = (digest.readBigUInt64BE(0) % 36n ** 8n).toString(36).padStart(8, '0');
-  return checkIfName(`ps${id}v${tail}`);
+/**
+ * A kept pod network namespace of a live node (live/pod-slots.ts), `ps<id>-slot-<node #>-<n>`:
+ * the namespace a pod gets, under its own name (livePodNetns) too while the pod has it.
+ */
+export function livePodSlotNetns(id: string, nodeNumber: number, n: number): string {
+  return `${namespacePrefix(id)}slot-${nodeNumber}-${n}`;
+}
+
+/** The node-side end of a slot's veth: `ps<id>v` + the node's number and the slot's, 8 base-36 digits. */
+export function livePodSlotHostIf(id: string, nodeNumber: number, n: number): string {
+  const tail = `${nodeNumber.toString(36)}-${n.toString(36)}`;
+  if (tail.length > 8) throw new Error(`slot ${n} of node ${nodeNumber}: too many for an interface name`);
+  return checkIfName(`ps${id}v${tail.padStart(8, '0')}`);
 }
 
 function safe(text: string): string {
@@ -79,8 +86,9 @@ function checkIfName(name: string): string {
 /**
  * Namespace names are readable: `ps<id>-fabric`, `ps<id>-node-<node>`, `ps<id>-ext-<ip>`, and
  * for pods (made by the kubelet, see livePodNetns) `ps<id>-pod-<ns>.<pod>-<uid prefix>`
- * (namespace names have no dots, so the first dot splits them); link names are indexed
- * (`ps<id>n2`, `ps<id>x1`) or, for pods, hashed from the uid (`ps<id>v…`).
+ * (namespace names have no dots, so the first dot splits them), a second name of the kept
+ * namespace `ps<id>-slot-<node #>-<n>` the pod has (livePodSlotNetns); link names are indexed
+ * (`ps<id>n2`, `ps<id>x1`) or, for pods' slots, numbered (`ps<id>v…`).
  */
 export function sandboxNames(id: string, plan: SandboxPlan): SandboxNames {
   const prefix = namespacePrefix(id);

@@ -1,5 +1,21 @@
-import { nodeSideLines, nodeSideSysctls, podSideLines, podSysctls } from './live/pod-network';
-import { isSandboxNamespace, livePodHostIf, livePodNetns, sandboxIdOfNamespace, sandboxNames } from './names';
+import {
+  nodeRouteCleanupLines,
+  nodeRouteLines,
+  podSideCleanupLines,
+  podSideLines,
+  slotNodeLines,
+  slotNodeSysctls,
+  slotPodLines,
+  slotSysctls,
+} from './live/pod-network';
+import {
+  isSandboxNamespace,
+  livePodNetns,
+  livePodSlotHostIf,
+  livePodSlotNetns,
+  sandboxIdOfNamespace,
+  sandboxNames,
+} from './names';
 import type { SandboxPlan, Topology } from './plan';
 import { smallPlan } from './testutil/plans';
 import { topologyStages, type BuildOp } from './topology';
@@ -44,17 +60,22 @@ describe('names', () => {
     expect(links).toEqual(['psab12fab', 'psab12n1', 'psab12n2', 'psab12x2']);
   });
 
-  test('a live pod: its namespace and veth come from its uid, so a pod of the same name never meets its predecessor', () => {
+  test('a live pod: its namespace name comes from its uid, so a pod of the same name never meets its predecessor', () => {
     const uid = '0d6f4b1e-1f2a-4c3b-9d8e-7a6b5c4d3e2f';
     expect(livePodNetns('ab12', 'x', 'web-0', uid)).toBe('psab12-pod-x.web-0-0d6f4b1e');
     expect(livePodNetns('ab12', 'x', 'web-0', 'ffff0000-1f2a-4c3b-9d8e-7a6b5c4d3e2f')).not.toBe(
       livePodNetns('ab12', 'x', 'web-0', uid),
     );
-    const hostIf = livePodHostIf('ab12', uid);
-    expect(hostIf).toMatch(/^psab12v[0-9a-z]{8}$/);
-    expect(livePodHostIf('ab12', uid)).toBe(hostIf);
     expect(isSandboxNamespace('ab12', livePodNetns('ab12', 'x', 'a'.repeat(250), uid))).toBe(true);
     expect(livePodNetns('ab12', 'x', 'a'.repeat(250), uid).length).toBeLessThan(110);
+  });
+
+  test("a live node's kept pod namespaces (slots) and their veths are numbered, within the sandbox's names", () => {
+    expect(livePodSlotNetns('ab12', 2, 41)).toBe('psab12-slot-2-41');
+    expect(isSandboxNamespace('ab12', livePodSlotNetns('ab12', 2, 41))).toBe(true);
+    expect(livePodSlotHostIf('ab12', 2, 41)).toBe('psab12v00002-15');
+    expect(livePodSlotHostIf('ab12', 2, 36 ** 5 - 1)).toBe('psab12v02-zzzzz');
+    expect(() => livePodSlotHostIf('ab12', 2, 36 ** 6)).toThrow(/too many/);
   });
 });
 
@@ -140,39 +161,53 @@ describe.each(['routed', 'bridge'] as const)('%s topology', (topology) => {
   describe('a pod wired by the kubelet (live/pod-network.ts)', () => {
     const pod = {
       netns: 'psab12-pod-x.a-0d6f4b1e',
-      hostIf: 'psab12v00000001',
+      hostIf: 'psab12v00001-03',
       ipv4: '10.244.1.12',
       ipv6: 'fd00:10:244:1::12',
     };
+    const slot = { netns: 'psab12-slot-1-3', hostIf: 'psab12v00001-03' };
     const node = {
       ns: 'psab12-node-node-a',
       ipv4: '172.18.0.2',
       ipv6: 'fd00:18::2',
+      ipv6Pods: true,
       onLink: ['10.244.1.0/24', 'fd00:10:244:1::/64', 'fd00:244:1::2/128'],
       offLink: ['10.244.1.77/32'],
     };
-    const dev = topology === 'bridge' ? 'br0' : 'psab12v00000001';
+    const dev = topology === 'bridge' ? 'br0' : 'psab12v00001-03';
 
-    test('the node reaches it from its own address (what policies see for hostNetwork)', () => {
-      const lines = nodeSideLines(pod, node, topology);
-      expect(lines).toEqual(
-        expect.arrayContaining([
-          'link add psab12v00000001 type veth peer name eth0 netns psab12-pod-x.a-0d6f4b1e',
-          `route add 10.244.1.12/32 dev ${dev} src 172.18.0.2`,
-          `route add fd00:10:244:1::12/128 dev ${dev} src fd00:18::2`,
-        ]),
-      );
-      expect(lines.includes('link set psab12v00000001 master br0')).toBe(topology === 'bridge');
-      expect(lines.includes('addr add fe80::1/64 dev psab12v00000001 nodad')).toBe(topology === 'routed');
-      expect(podSysctls(pod)).toEqual([['net.ipv6.conf.default.accept_dad', '0']]);
-      expect(podSysctls({ ...pod, ipv6: undefined })).toEqual([]);
+    test('a slot: a namespace with its veth to the node, up; IPv6 usable at once on a dual-stack node', () => {
+      const lines = slotNodeLines(slot, node, topology);
+      expect(lines[0]).toBe('link add psab12v00001-03 type veth peer name eth0 netns psab12-slot-1-3');
+      expect(lines.includes('link set psab12v00001-03 up')).toBe(true);
+      expect(lines.includes('link set psab12v00001-03 master br0')).toBe(topology === 'bridge');
+      expect(lines.includes('addr add fe80::1/64 dev psab12v00001-03 nodad')).toBe(topology === 'routed');
+      expect(
+        slotNodeLines(slot, { ...node, ipv6Pods: false }, topology).filter((l) => l.includes('fe80')),
+      ).toEqual([]);
+      expect(slotPodLines()).toEqual(['link set lo up', 'link set eth0 up']);
+      expect(slotSysctls(node)).toEqual([['net.ipv6.conf.default.accept_dad', '0']]);
+      expect(slotSysctls({ ...node, ipv6Pods: false })).toEqual([]);
       // Routed: veths inherit proxy ARP without delay from the node's defaults.
       expect(t.sysctls('psab12-node-node-a').includes('net.ipv4.conf.default.proxy_arp=1')).toBe(
         topology === 'routed',
       );
-      expect(nodeSideSysctls(pod, topology)).toEqual(
-        topology === 'routed' ? [['net.ipv4.neigh.psab12v00000001.proxy_delay', '0']] : [],
+      expect(slotNodeSysctls(slot, topology)).toEqual(
+        topology === 'routed' ? [['net.ipv4.neigh.psab12v00001-03.proxy_delay', '0']] : [],
       );
+    });
+
+    test('the node reaches a pod from its own address (what policies see for hostNetwork), and forgets it when it goes', () => {
+      expect(nodeRouteLines(pod, node, topology)).toEqual([
+        `route add 10.244.1.12/32 dev ${dev} src 172.18.0.2`,
+        `route add fd00:10:244:1::12/128 dev ${dev} src fd00:18::2`,
+      ]);
+      expect(nodeRouteCleanupLines(pod, topology)).toEqual([
+        `route del 10.244.1.12/32 dev ${dev}`,
+        `route del fd00:10:244:1::12/128 dev ${dev}`,
+        `neigh flush to 10.244.1.12 dev ${dev}`,
+        `neigh flush to fd00:10:244:1::12 dev ${dev}`,
+      ]);
     });
 
     test("the pod: a /32 (/128 without DAD), a default route via the link-local gateway; bridged pods reach their node's pods on-link", () => {
@@ -198,6 +233,18 @@ describe.each(['routed', 'bridge'] as const)('%s topology', (topology) => {
             ]
           : [],
       );
+    });
+
+    test('a pod leaving its slot takes back every address and route it got, last first, and the neighbours it learnt', () => {
+      const added = podSideLines(pod, node, topology);
+      const cleanup = podSideCleanupLines(pod, node, topology);
+      expect(cleanup.slice(0, -1)).toEqual(
+        [...added].reverse().map((l) => l.replace(' add ', ' del ').replace(/ nodad$/, '')),
+      );
+      expect(cleanup[0]).toMatch(
+        topology === 'bridge' ? /^route del 10\.244\.1\.77\/32/ : /^route del ::\/0/,
+      );
+      expect(cleanup.at(-1)).toBe('neigh flush dev eth0');
     });
   });
 

@@ -3,9 +3,9 @@
  * the API (the scheduler spreads them over both nodes); every new pod is probed once its node's
  * agent has applied it, from a pod the policy admits (must get through) and from one it does
  * not (must not), and deleted right after (so pods are deleted as fast as the sandbox brings
- * them up: on a busy 2-core machine it wires fewer than 20 a second, the rest queue). Afterwards nothing is
- * left of the churned pods: no network namespace, veth, route (address) or endpoint socket, no
- * process beyond those before the churn. Both topologies.
+ * them up). Afterwards nothing is left of the churned pods: no network namespace (once the
+ * kubelets have destroyed the namespaces they kept for reuse, 2 s after the last pod went), veth,
+ * route (address) or endpoint socket, no process beyond those before the churn. Both topologies.
  *
  * "Applied the pod": the agent's pod watch has passed the revision at which the pod got its
  * address (from then on the event is pending or applied: a reflector hands it to the runner in
@@ -282,7 +282,13 @@ describeKernel(
           expect(seen.size).toBe(total);
           expect([checked, skipped]).toEqual([total, 0]);
 
-          // Nothing is left of the churned pods.
+          // Nothing is left of the churned pods. The kubelets keep a churned pod's namespace for
+          // the next pod (live/pod-slots.ts) and destroy those left unused 2 s after the last pod
+          // came or went: wait for that, then exactly the stable pods' namespaces are left.
+          const slots = async (): Promise<string[]> =>
+            (await listNamespaces()).filter((n) => n.startsWith(`ps${id}-slot-`));
+          for (let i = 0; i < 300 && (await slots()).length > stable.length; i++) await sleep(100);
+          expect((await slots()).length).toBe(stable.length);
           const podNetns = (await listNamespaces()).filter((n) => n.startsWith(`ps${id}-pod-`));
           expect(podNetns.sort()).toEqual(
             stable.map((p) => expect.stringContaining(`-pod-${p.key.replace('/', '.')}-`)),

@@ -6,36 +6,31 @@
  * grace period) and unwired (namespace, veth, routes, addresses) before the kubelet deletes the
  * object. Operations on one pod run one after another; pods proceed in parallel.
  *
- *   pod bound here ──▶ address (pool / scenario reservation) ──▶ ip netns add ──▶ sysctls
- *     ──▶ veth + node routes ──▶ pod addresses + routes ──▶ endpoint sockets ──▶ status Running/Ready
+ *   pod bound here ──▶ address (pool / scenario reservation) ──▶ a slot (pod-slots.ts: a kept
+ *     namespace with its veth, or a new one) named as the pod ──▶ pod addresses + routes
+ *     ──▶ node routes ──▶ endpoint sockets ──▶ status Running/Ready
  *   deletionTimestamp ──▶ endpoint closed ──▶ exec'd processes stopped (if the API server marked
- *     an exec into it) ──▶ ip netns del
- *     ──▶ (bridge) node routes deleted ──▶ addresses released ──▶ DELETE (grace 0)
+ *     an exec into it) ──▶ node routes deleted ──▶ the pod's name of the namespace removed
+ *     ──▶ slot cleaned and kept (or destroyed) ──▶ addresses released ──▶ DELETE (grace 0)
+ *
+ * The `ip` work of many pods shares processes (ip-batcher.ts): one `ip -batch` for the node's
+ * side of every pod whose turn it is, one for namespaces made and deleted.
  *
  * hostNetwork pods share the node's namespace: their ports are served by the node's endpoint,
  * and the sandbox's agent pods are handed to the agent supervisor.
  */
-import { run } from '../run';
 import type { ControlClient } from '../control-client';
-import { ipBatch } from '../netns';
-import { livePodHostIf, livePodNetns } from '../names';
-import { tool } from '../tools';
+import { livePodNetns, livePodSlotHostIf, livePodSlotNetns } from '../names';
 import type { AddressPool } from './address-pool';
 import { existsSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AGENT_LABEL, execMarkPath, type LiveClusterConfig, type LiveNode, type PodRecord } from './config';
 import { KubeApiError, type Json, type KubeRest } from './kube-rest';
 import { stopNetnsProcesses } from './netns-processes';
-import {
-  nodeCleanupLines,
-  nodeSideLines,
-  podSideLines,
-  podSysctls,
-  nodeSideSysctls,
-  type NodeWiring,
-  type PodWiring,
-} from './pod-network';
+import type { NodeWiring } from './pod-network';
+import { PodSlots, type AttachedPod } from './pod-slots';
 import { pendingStatus, runningStatus } from './pod-status';
+import { slotActions } from './slot-actions';
 
 export interface AgentRunner {
   /** Takes over an agent pod: runs and supervises its process, writes its status. */
@@ -48,7 +43,7 @@ interface WiredPod {
   readonly uid: string;
   readonly key: string;
   readonly hostNetwork: boolean;
-  readonly wiring?: PodWiring;
+  readonly wiring?: AttachedPod;
   readonly ips: readonly string[];
   readonly servedPorts: Set<string>;
   readonly startTime: string;
@@ -87,7 +82,7 @@ export class Kubelet {
   private readonly pods = new Map<string, WiredPod>();
   private readonly chains = new Map<string, Promise<void>>();
   private readonly failures = new Map<string, number>();
-  private readonly wiring: NodeWiring;
+  private readonly slots: PodSlots;
 
   constructor(
     readonly node: LiveNode,
@@ -99,13 +94,25 @@ export class Kubelet {
     private readonly agents: AgentRunner | undefined,
     private readonly log: (line: string) => void,
   ) {
-    this.wiring = {
+    const wiring: NodeWiring = {
       ns: node.ns,
       ipv4: node.ipv4,
       ipv6: node.ipv6,
+      ipv6Pods: node.podCIDRs.some((c) => c.includes(':')),
       onLink: [...node.podCIDRs, ...node.onLinkExtra],
       offLink: node.offLink,
     };
+    const nodeNumber = config.nodes.findIndex((n) => n.name === node.name) + 1;
+    this.slots = new PodSlots(
+      wiring,
+      config.topology,
+      {
+        netns: (n) => livePodSlotNetns(config.id, nodeNumber, n),
+        hostIf: (n) => livePodSlotHostIf(config.id, nodeNumber, n),
+      },
+      slotActions(node.ns, podHost),
+      log,
+    );
   }
 
   get wiredCount(): number {
@@ -266,20 +273,10 @@ export class Kubelet {
       );
       return;
     }
-    const wiring: PodWiring = {
-      netns: livePodNetns(this.config.id, m.namespace, m.name, m.uid),
-      hostIf: livePodHostIf(this.config.id, m.uid),
+    const netns = livePodNetns(this.config.id, m.namespace, m.name, m.uid);
+    const addresses = {
       ...(ips.find((ip) => !ip.includes(':')) ? { ipv4: ips.find((ip) => !ip.includes(':')) } : {}),
       ...(ips.find((ip) => ip.includes(':')) ? { ipv6: ips.find((ip) => ip.includes(':')) } : {}),
-    };
-    const wired: WiredPod = {
-      uid: m.uid,
-      key,
-      hostNetwork: false,
-      wiring,
-      ips,
-      servedPorts: new Set(),
-      startTime,
     };
     const record = (stage: PodRecord['stage']): void =>
       this.announce({
@@ -287,21 +284,29 @@ export class Kubelet {
         name: m.name,
         uid: m.uid,
         node: this.node.name,
-        netns: wiring.netns,
+        netns,
         ips,
         stage,
         at: Date.now(),
       });
     // Announced before anything exists: a test can probe the address from its first instant.
     record('wiring');
+    let wired: WiredPod;
+    let wiring: AttachedPod | undefined;
     try {
-      await this.wire(wiring);
+      const began = Date.now();
+      wiring = await this.slots.attach(netns, addresses);
+      wired = { uid: m.uid, key, hostNetwork: false, wiring, ips, servedPorts: new Set(), startTime };
+      if (process.env.PALISADE_KUBELET_TIMINGS === '1')
+        this.log(
+          `${netns}: attached in ${Date.now() - began} ms (${this.slots.slotCount} slots, ${this.slots.idleCount} idle)`,
+        );
       record('wired');
       const ports = this.wantedPorts(pod);
-      await this.podHost.send({ op: 'add', pod: m.uid, netns: wiring.netns, ports });
+      await this.podHost.send({ op: 'add', pod: m.uid, netns, ports });
       for (const p of ports) wired.servedPorts.add(`${p.port}/${p.protocol}`);
     } catch (e) {
-      await this.unwire(wiring).catch(() => undefined);
+      if (wiring) await this.slots.detach(wiring, () => false).catch(() => undefined);
       this.forgetRecord(m.uid);
       this.pool.release(ips);
       const failures = (this.failures.get(m.uid) ?? 0) + 1;
@@ -332,40 +337,6 @@ export class Kubelet {
     wired.statusWritten = true;
   }
 
-  private async wire(w: PodWiring): Promise<void> {
-    const ip = tool('ip');
-    const timings: string[] = [];
-    let t = Date.now();
-    const mark = (what: string): void => {
-      timings.push(`${what} ${Date.now() - t}`);
-      t = Date.now();
-    };
-    const added = await run([ip, 'netns', 'add', w.netns]);
-    if (added.code !== 0) throw new Error(`ip netns add ${w.netns}: ${added.stderr.trim()}`);
-    mark('netns');
-    const sysctls = podSysctls(w);
-    if (sysctls.length > 0) await this.podHost.send({ op: 'sysctl', netns: w.netns, settings: sysctls });
-    mark('sysctl');
-    await ipBatch(this.node.ns, nodeSideLines(w, this.wiring, this.config.topology));
-    const nodeSysctls = nodeSideSysctls(w, this.config.topology);
-    if (nodeSysctls.length > 0)
-      await this.podHost.send({ op: 'sysctl', netns: this.node.ns, settings: nodeSysctls });
-    mark('node');
-    await ipBatch(w.netns, podSideLines(w, this.wiring, this.config.topology));
-    mark('pod');
-    if (process.env.PALISADE_KUBELET_TIMINGS === '1') this.log(`${w.netns}: ${timings.join(', ')}`);
-  }
-
-  private async unwire(w: PodWiring): Promise<void> {
-    const ip = tool('ip');
-    const r = await run([ip, 'netns', 'del', w.netns]);
-    if (r.code !== 0 && !/No such file/.test(r.stderr))
-      throw new Error(`ip netns del ${w.netns}: ${r.stderr.trim()}`);
-    const cleanup = nodeCleanupLines(w, this.config.topology);
-    if (cleanup.length > 0)
-      await run([ip, '-force', '-n', this.node.ns, '-batch', '-'], cleanup.join('\n') + '\n');
-  }
-
   /** Stops and unwires a pod, then (when it is still in the API) deletes its object. */
   private async teardown(pod: Json, graceMs: number, deleteObject: boolean): Promise<void> {
     const m = metaOf(pod);
@@ -374,7 +345,11 @@ export class Kubelet {
       await this.podHost.send({ op: 'remove', pod: m.uid });
       const execMark = execMarkPath(this.config.podsDir, m.uid);
       if (existsSync(execMark)) await stopNetnsProcesses(wired.wiring.netns, graceMs);
-      await this.unwire(wired.wiring);
+      const began = Date.now();
+      // Kept only if nothing was exec'd into it: the mark is written before any exec starts.
+      await this.slots.detach(wired.wiring, () => !existsSync(execMark));
+      if (process.env.PALISADE_KUBELET_TIMINGS === '1')
+        this.log(`${wired.wiring.netns}: detached in ${Date.now() - began} ms`);
       rmSync(execMark, { force: true });
       this.forgetRecord(m.uid);
       this.pool.release(wired.ips);

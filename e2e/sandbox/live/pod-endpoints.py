@@ -19,6 +19,9 @@ Protocol: newline-delimited JSON on a Unix socket (--socket), the sandbox's cont
   probe   {pod, targets, settings}   TCP/UDP probes from the pod (as prober.ts)
   sctp-send {pod, inits}, sctp-take {pod}   as sctp.py, per pod
   sysctl  {netns, settings}     write /proc/sys keys inside a namespace
+  alias   {netns, as}           name /run/netns/<netns> also /run/netns/<as> (a bind mount, as
+                                `ip netns attach` does): a kept namespace takes its pod's name
+  unalias {name}                remove that second name (the namespace stays under its first)
   stats   {}                    {pods: N, sockets: N}: what is open, for leak checks
 """
 import argparse
@@ -38,6 +41,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import sctp  # noqa: E402
 
 CLONE_NEWNET = 0x40000000
+MS_BIND = 4096
+MNT_DETACH = 2
 libc = ctypes.CDLL(None, use_errno=True)
 HOME_NS = os.open("/proc/self/ns/net", os.O_RDONLY)
 
@@ -48,10 +53,15 @@ def _setns(fd, what):
         raise OSError(e, "setns %s: %s" % (what, os.strerror(e)))
 
 
-def in_netns(netns, make):
-    """Runs make() inside /run/netns/<netns> and comes back; returns what make() returned."""
+def netns_path(netns):
     if "/" in netns or netns in ("", ".", ".."):
         raise ValueError("bad namespace name %r" % netns)
+    return "/run/netns/" + netns
+
+
+def in_netns(netns, make):
+    """Runs make() inside /run/netns/<netns> and comes back; returns what make() returned."""
+    netns_path(netns)
     fd = os.open("/run/netns/" + netns, os.O_RDONLY)
     try:
         _setns(fd, netns)
@@ -245,6 +255,29 @@ def write_sysctls(netns, settings):
     in_netns(netns, write)
 
 
+def alias_netns(netns, alias):
+    """Names the namespace of /run/netns/<netns> also <alias>, as `ip netns attach` would."""
+    source, target = netns_path(netns), netns_path(alias)
+    os.close(os.open(target, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0))
+    if libc.mount(source.encode(), target.encode(), b"none", MS_BIND, None) != 0:
+        e = ctypes.get_errno()
+        os.unlink(target)
+        raise OSError(e, "naming %s %s: %s" % (netns, alias, os.strerror(e)))
+
+
+def unalias_netns(alias):
+    """Removes a name given by alias_netns; a name that is not there is not an error."""
+    target = netns_path(alias)
+    if libc.umount2(target.encode(), MNT_DETACH) != 0:
+        e = ctypes.get_errno()
+        if e not in (errno.EINVAL, errno.ENOENT):
+            raise OSError(e, "unnaming %s: %s" % (alias, os.strerror(e)))
+    try:
+        os.unlink(target)
+    except FileNotFoundError:
+        pass
+
+
 class Host:
     def __init__(self):
         self.pods = {}
@@ -293,6 +326,13 @@ class Host:
             return {"arrivals": out}
         if op == "sysctl":
             write_sysctls(req["netns"], req["settings"])
+            return {}
+        if op == "alias":
+            # Mount calls wait for the kernel (an RCU grace period on unmount): off the loop.
+            await asyncio.get_running_loop().run_in_executor(None, alias_netns, req["netns"], req["as"])
+            return {}
+        if op == "unalias":
+            await asyncio.get_running_loop().run_in_executor(None, unalias_netns, req["name"])
             return {}
         if op == "stats":
             return {"pods": len(self.pods), "sockets": sum(p.sockets() for p in self.pods.values())}
