@@ -1,5 +1,5 @@
 /**
- * The nftables agent's equivalent of restore-stub.ts. The agent applies through one long-lived
+ * The nftables agent's equivalent of restore-stub.ts (tool-stub.ts). The agent applies through one long-lived
  * `nft -j -i` child (dataplane/nftables/session.ts), started by name from PATH; this stand-in,
  * put first on the agent's PATH, decides what a NEW session child does, switched with flag files:
  *   (no flag)  exec the real nft: the session works normally
@@ -12,19 +12,11 @@
  * child (SIGKILL, as a crash would) and waits until the agent has reaped it: the next request
  * starts a new child through this stub.
  */
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { eventually } from '../../kube/testutil/eventually';
+import { type StubFlag, ToolStub, hangLines } from './tool-stub';
 
 const TOOL = 'nft';
-
-function realBinary(): string {
-  for (const dir of ['/usr/sbin', '/sbin', '/usr/bin', '/bin']) {
-    const p = join(dir, TOOL);
-    if (existsSync(p)) return p;
-  }
-  throw new Error(`${TOOL} not found`);
-}
 
 /** The pids of `parent`'s children whose command line is `... nft -j -i` (the session). */
 export function nftSessionPids(parent: number): number[] {
@@ -57,41 +49,24 @@ export async function killNftSession(agentPid: number): Promise<number> {
   return pid;
 }
 
-export class NftStub {
-  readonly pathPrefix: string;
-  private readonly flags: string;
-
+export class NftStub extends ToolStub {
   constructor(dir: string) {
-    this.pathPrefix = join(dir, 'nft-stub-bin');
-    this.flags = join(dir, 'nft-stub-flags');
-    mkdirSync(this.pathPrefix, { recursive: true });
-    mkdirSync(this.flags, { recursive: true });
-    const script = `#!/bin/sh
-if [ "$1" = '-j' ] && [ "$2" = '-i' ]; then
-  if [ -e '${this.flags}/hang' ]; then
-    while [ -e '${this.flags}/hang' ]; do sleep 0.05; done
-    echo 'stub: released without applying' >&2
-    exit 1
-  fi
-  if [ -e '${this.flags}/fail' ]; then
+    super(
+      dir,
+      TOOL,
+      (flags) => `if [ "$1" = '-j' ] && [ "$2" = '-i' ]; then
+${hangLines(flags)}
+  if [ -e '${flags}/fail' ]; then
     echo 'stub: nft session cannot start' >&2
     exit 1
   fi
-fi
-exec '${realBinary()}' "$@"
-`;
-    writeFileSync(join(this.pathPrefix, TOOL), script);
-    chmodSync(join(this.pathPrefix, TOOL), 0o755);
+fi`,
+    );
   }
 
   /** Turns a flag on (and makes the agent's next request start a stubbed child) or off. */
-  async set(flag: 'fail' | 'hang', on: boolean, agentPid: number): Promise<void> {
-    const p = join(this.flags, flag);
-    if (!on) {
-      rmSync(p, { force: true });
-      return;
-    }
-    writeFileSync(p, '');
-    await killNftSession(agentPid);
+  async set(flag: StubFlag, on: boolean, agentPid: number): Promise<void> {
+    this.setFlag(flag, on);
+    if (on) await killNftSession(agentPid);
   }
 }
