@@ -32,6 +32,7 @@ import { AGENT_NAMESPACE, agentPodName } from '../sandbox/live/config';
 import { KubeRest, type Json } from '../sandbox/live/kube-rest';
 import { AgentStatusPoller, hasApplied } from './agent-status';
 import { agentPid, FAULT_KINDS, injectFault, type FaultKind } from './faults';
+import { longestLived, peakByPeriod, type RssSample } from './memory';
 import { FaultSpans, LatencyRecorder, percentile, transitionWindow, type LatencySummary } from './latency';
 import { type CellEnd, type Scope, TransitionLog } from './transitions';
 
@@ -126,12 +127,22 @@ export interface SoakReport {
     readonly node: string;
     readonly rssStartKb: number | null;
     readonly rssEndKb: number | null;
+    /** The highest RSS sampled in each sixth of the run (kB; null: no sample). */
+    readonly rssPeakBySixthKb: readonly (number | null)[];
+    /** The agent process sampled over the longest time: its first, last and highest RSS. */
+    readonly longestLived: {
+      readonly minutes: number;
+      readonly firstKb: number;
+      readonly lastKb: number;
+      readonly maxKb: number;
+    } | null;
     /** null: the API server did not answer at the end. */
     readonly restarts: number | null;
   }[];
 }
 
 const PORT = 80;
+const RSS_SAMPLE_MS = 5000;
 /** A fault not recovered from in this time fails the run (generous: a loaded 2-core CI machine). */
 const RECOVERY_TIMEOUT_MS = 60_000;
 const PROBES: PlanProbe[] = [{ port: PORT, protocol: 'TCP' }];
@@ -322,6 +333,18 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
   let deniedDelivered = 0;
   let allowedDropped = 0;
   const rssStart = new Map(NODES.map((n) => [n, rssKb(agentPid(id, n))]));
+  // Every few seconds, each agent's RSS with its pid (agents are restarted during the run).
+  const runStart = Date.now();
+  const rssSamples = new Map<string, RssSample[]>(NODES.map((n) => [n, []]));
+  const sampleRss = (): void => {
+    for (const n of NODES) {
+      const pid = agentPid(id, n);
+      const kb = rssKb(pid);
+      if (pid !== undefined && kb !== null) rssSamples.get(n)!.push({ atMs: Date.now() - runStart, pid, kb });
+    }
+  };
+  sampleRss();
+  const rssTimer = setInterval(sampleRss, RSS_SAMPLE_MS);
   const restartCount = async (node: string): Promise<number> => {
     const p = await api.get(`/api/v1/namespaces/${AGENT_NAMESPACE}/pods/${agentPodName(node)}`);
     const cs = ((p.status as Json | undefined)?.containerStatuses ?? []) as Json[];
@@ -616,16 +639,31 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
     ended = true;
     agents.cancelAll();
     await Promise.all([...background]);
+    clearInterval(rssTimer);
+    sampleRss();
+    const runMs = Date.now() - runStart;
     const agentReports = [];
-    for (const n of NODES)
+    for (const n of NODES) {
+      const samples = rssSamples.get(n)!;
+      const longest = longestLived(samples);
       agentReports.push({
         node: n,
         rssStartKb: rssStart.get(n) ?? null,
         rssEndKb: rssKb(agentPid(id, n)),
+        rssPeakBySixthKb: peakByPeriod(samples, runMs, 6),
+        longestLived: longest
+          ? {
+              minutes: Math.round((longest.toMs - longest.fromMs) / 6000) / 10,
+              firstKb: longest.firstKb,
+              lastKb: longest.lastKb,
+              maxKb: longest.maxKb,
+            }
+          : null,
         restarts: await restartCount(n)
           .then((c) => c - (restartsAtStart.get(n) ?? 0))
           .catch(() => null),
       });
+    }
     const faultKinds: Record<string, FaultKindReport> = {};
     for (const [kind, r] of faultResults) {
       const recovered = r.recoveredMs.filter((x): x is number => x !== null).sort((a, b) => a - b);
@@ -664,6 +702,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
     };
   } finally {
     ended = true;
+    clearInterval(rssTimer);
     agents.cancelAll();
     await api.close();
     if (opts.keepOnFailure && deniedDelivered + allowedDropped > 0) {

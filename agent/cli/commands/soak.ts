@@ -63,10 +63,16 @@ export function summary(r: SoakReport): string {
         ([kind, k]) =>
           `  ${kind}: ${k.injected} injected, ${k.effective} took effect, recovery p50 ${ms(k.recoveryP50Ms)} max ${ms(k.recoveryMaxMs)}${k.notRecovered > 0 ? `, ${k.notRecovered} NOT recovered` : ''}`,
       ),
-    ...r.agents.map(
-      (a) =>
-        `agent ${a.node}: RSS ${a.rssStartKb ?? '?'} kB at start, ${a.rssEndKb ?? '?'} kB at end, ${a.restarts} restarts`,
-    ),
+    ...r.agents.map((a) => {
+      const mb = (kb: number | null): string => (kb === null ? '-' : `${Math.round(kb / 1024)}`);
+      const longest = a.longestLived
+        ? `; longest-lived process ${a.longestLived.minutes} min: ${mb(a.longestLived.firstKb)} -> ${mb(a.longestLived.lastKb)} MB (max ${mb(a.longestLived.maxKb)})`
+        : '';
+      return (
+        `agent ${a.node}: RSS ${a.rssStartKb ?? '?'} kB at start, ${a.rssEndKb ?? '?'} kB at end, ${a.restarts} restarts; ` +
+        `peak by sixth of the run ${a.rssPeakBySixthKb.map(mb).join(' / ')} MB${longest}`
+      );
+    }),
     ...out.examples.map((e) => `  ${e.at} ${e.cell}: ${e.probe} (${e.detail})`),
   ].join('\n');
 }
