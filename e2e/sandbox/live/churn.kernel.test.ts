@@ -17,7 +17,7 @@
  * run time follows the number of pods, as the kubelets wire them at a few a second on a busy
  * 2-core machine (e2e/sandbox/README.md has the figures).
  */
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { debugGet } from '../../conformance/agent-sync';
 import { agentDebugSocket } from '../enforcement';
@@ -33,6 +33,14 @@ import { withLiveSandbox } from './testutil/live-sandbox';
 jest.setTimeout(600_000);
 
 const RATE_PER_SECOND = 20;
+function commandLine(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0').filter(Boolean).join(' ').slice(0, 200);
+  } catch {
+    return '(gone)';
+  }
+}
+
 const DURATION_MS = Number(process.env.PALISADE_CHURN_SECONDS ?? '30') * 1000;
 
 const SCENARIO = `apiVersion: v1
@@ -149,9 +157,12 @@ describeKernel(
                   ),
                 );
           const bridgeMacsBefore = await bridgeMacs();
-          const processesBefore = findMarkedProcesses(id)
-            .map((p) => p.pid)
-            .sort();
+          // pid and command line: a process that ended or started says which it was.
+          const markedProcesses = (): string[] =>
+            findMarkedProcesses(id)
+              .map((p) => `${p.pid} ${commandLine(p.pid)}`)
+              .sort();
+          const processesBefore = markedProcesses();
 
           const probe = async (from: string, ip: string, timeoutMs: number): Promise<string> =>
             (await live.probe(`stable/${from}`, ip, timeoutMs)).detail;
@@ -315,11 +326,7 @@ describeKernel(
           expect(readdirSync(join(sandbox.store.dir, 'pods')).sort()).toEqual(
             stable.map((p) => `${p.uid}.json`).sort(),
           );
-          expect(
-            findMarkedProcesses(id)
-              .map((p) => p.pid)
-              .sort(),
-          ).toEqual(processesBefore);
+          expect(markedProcesses()).toEqual(processesBefore);
           expect(await bridgeMacs()).toEqual(bridgeMacsBefore);
           // The policy still holds for the pods that stayed.
           const report = await sandbox.probe(plan.probes);

@@ -21,6 +21,7 @@
  */
 import type { ControlClient } from '../control-client';
 import { livePodNetns, livePodSlotHostIf, livePodSlotNetns } from '../names';
+import { INNER_IF } from '../topology';
 import type { AddressPool } from './address-pool';
 import { existsSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -303,7 +304,9 @@ export class Kubelet {
         );
       record('wired');
       const ports = this.wantedPorts(pod);
-      await this.podHost.send({ op: 'add', pod: m.uid, netns, ports });
+      // Bridged: the pod's neighbours may still map its addresses to an earlier pod's MAC.
+      const announce = this.config.topology === 'bridge' ? { ifname: INNER_IF, ips } : undefined;
+      await this.podHost.send({ op: 'add', pod: m.uid, netns, ports, ...(announce ? { announce } : {}) });
       for (const p of ports) wired.servedPorts.add(`${p.port}/${p.protocol}`);
     } catch (e) {
       if (wiring) await this.slots.detach(wiring, () => false).catch(() => undefined);

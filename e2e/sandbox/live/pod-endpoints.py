@@ -12,7 +12,9 @@ one asyncio loop. Python because Node cannot setns.
 Protocol: newline-delimited JSON on a Unix socket (--socket), the sandbox's control protocol
 (control-protocol.ts): each line {"id": N, "request": {...}}, each answer {"id": N, "ok": true,
 "result": ...} or {"id": N, "ok": false, "error": "..."}. Requests name a pod by "pod" (its uid):
-  add     {pod, netns, ports}   create the pod's sockets in /run/netns/<netns>, serve ports
+  add     {pod, netns, ports, announce?: {ifname, ips}}   create the pod's sockets in
+                                /run/netns/<netns>, serve ports; with announce, tell the pod's
+                                link that it holds ips (gratuitous ARP, unsolicited NA)
   remove  {pod}                 close every socket of the pod (it holds its namespace alive)
   serve   {pod, ports}          serve more ports
   ping    {pod}                 {pid, serving, sctp}
@@ -32,6 +34,7 @@ import json
 import os
 import secrets
 import socket
+import struct
 import sys
 
 # The raw SCTP INIT code is sctp.py's (e2e/sandbox, this folder's parent): both files are run
@@ -71,6 +74,49 @@ def in_netns(netns, make):
             _setns(HOME_NS, "home")
     finally:
         os.close(fd)
+
+
+ETH_P_ARP = 0x0806
+ETH_P_ALL = 0x0003
+
+
+def announce(netns, ifname, ips):
+    """From inside the pod, tells its link that it now holds ips: a gratuitous ARP request for
+    an IPv4 address, an unsolicited neighbour advertisement (override) for an IPv6 one.
+
+    Why: a bridged pod's neighbours keep an address's old MAC in their caches for up to 45 s
+    after its pod went; a new pod that gets the address (pools wrap, and kept pod namespaces
+    keep their MAC for the next pod) would meanwhile receive nothing from them. Every
+    neighbour that has an entry for the address updates it on either message (arp_accept and
+    unsolicited NA only govern creating entries); the bridge learns the MAC's port from it too.
+    A CNI's bridge plugin sends the same gratuitous ARP."""
+
+    def send():
+        with socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL)) as link:
+            link.bind((ifname, 0))
+            mac = link.getsockname()[4]
+            for ip in ips:
+                if ":" in ip:
+                    send_unsolicited_na(ifname, ip, mac)
+                else:
+                    addr = socket.inet_aton(ip)
+                    arp = struct.pack("!HHBBH6s4s6s4s", 1, 0x0800, 6, 4, 1, mac, addr, b"\0" * 6, addr)
+                    link.send(b"\xff" * 6 + mac + struct.pack("!H", ETH_P_ARP) + arp)
+
+    in_netns(netns, send)
+
+
+def send_unsolicited_na(ifname, ip, mac):
+    """An ICMPv6 neighbour advertisement to all nodes, override set (RFC 4861 7.2.6); the
+    kernel fills in the checksum of raw ICMPv6 sockets."""
+    with socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6) as s:
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, 255)
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, socket.if_nametoindex(ifname))
+        s.bind((ip, 0, 0, socket.if_nametoindex(ifname)))
+        target = socket.inet_pton(socket.AF_INET6, ip)
+        # type 136, code 0, checksum 0 (kernel), flags: override; target; option 2: our MAC
+        na = struct.pack("!BBHI16sBB6s", 136, 0, 0, 0x20000000, target, 2, 1, mac)
+        s.sendto(na, ("ff02::1", 0, 0, socket.if_nametoindex(ifname)))
 
 
 def code_of(e):
@@ -299,6 +345,8 @@ class Host:
             try:
                 pod.open_raw()
                 await pod.serve(req.get("ports", []))
+                if req.get("announce"):
+                    announce(req["netns"], req["announce"]["ifname"], req["announce"]["ips"])
             except Exception:
                 pod.close()
                 del self.pods[uid]

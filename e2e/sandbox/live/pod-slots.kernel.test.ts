@@ -176,5 +176,84 @@ describeKernel('pod slots: a kept namespace is indistinguishable from a new one'
       expect(slots.slotCount).toBe(0);
       expect((await listNamespaces()).filter((n) => n.startsWith(`ps${id}-`))).toEqual([nodeNs]);
     });
+
+    // Bridged pods reach each other on-link: a neighbour's cache can still map an address to the
+    // MAC of the pod that had it before, which a kept slot now gives another pod.
+    (topology === 'bridge' ? test : test.skip)(
+      "a pod added with announce corrects its neighbours' entries for its addresses",
+      async () => {
+        const node: NodeWiring = {
+          ns: nodeNs,
+          ipv4: '172.18.0.2',
+          ipv6: 'fd00:18::2',
+          ipv6Pods: true,
+          onLink: ['10.244.1.0/24', 'fd00:10:244:1::/64'],
+          offLink: [],
+        };
+        const slots = new PodSlots(
+          node,
+          topology,
+          { netns: (n) => livePodSlotNetns(id, 1, n), hostIf: (n) => livePodSlotHostIf(id, 1, n) },
+          slotActions(nodeNs, client),
+          () => undefined,
+          { maxIdle: 8, idleMs: 3000 },
+        );
+        const neighbour = await slots.attach(`ps${id}-pod-x.n-1`, {
+          ipv4: '10.244.1.20',
+          ipv6: 'fd00:10:244:1::20',
+        });
+        const b = { ipv4: '10.244.1.21', ipv6: 'fd00:10:244:1::21' };
+        const stale = '02:00:00:00:00:99';
+        for (const ip of [b.ipv4, b.ipv6])
+          await runChecked([
+            'ip',
+            '-n',
+            neighbour.netns,
+            'neigh',
+            'replace',
+            ip,
+            'lladdr',
+            stale,
+            'dev',
+            'eth0',
+            'nud',
+            'reachable',
+          ]);
+        const podB = await slots.attach(`ps${id}-pod-x.b-2`, b);
+        const link = JSON.parse(
+          (await runChecked(['ip', '-n', podB.netns, '-j', 'link', 'show', 'eth0'])).stdout,
+        ) as Json[];
+        const mac = String(link[0].address);
+        // The kernel ignores an update within locktime (1 s) of the entry's last one.
+        await new Promise((r) => setTimeout(r, 1100));
+        await client.send({
+          op: 'add',
+          pod: 'b',
+          netns: podB.netns,
+          ports: [],
+          announce: { ifname: 'eth0', ips: [b.ipv4, b.ipv6] },
+        });
+        const entries = async (): Promise<string[]> => {
+          const n = JSON.parse(
+            (await runChecked(['ip', '-n', neighbour.netns, '-j', 'neigh', 'show'])).stdout,
+          ) as Json[];
+          return n
+            .filter((e) => e.dst === b.ipv4 || e.dst === b.ipv6)
+            .map((e) => `${String(e.dst)} ${String(e.lladdr)}`);
+        };
+        let seen: string[] = [];
+        for (let i = 0; i < 20; i++) {
+          seen = (await entries()).sort();
+          if (seen.every((e) => e.endsWith(mac))) break;
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        expect(seen).toEqual([`${b.ipv4} ${mac}`, `${b.ipv6} ${mac}`].sort());
+        await client.send({ op: 'remove', pod: 'b' });
+        await slots.detach(podB, () => true);
+        await slots.detach(neighbour, () => true);
+        for (let i = 0; i < 200 && slots.slotCount > 0; i++) await new Promise((r) => setTimeout(r, 100));
+        expect(slots.slotCount).toBe(0);
+      },
+    );
   });
 });
