@@ -134,7 +134,10 @@ describeKernel('sandbox without agents: real packets between every pair', () => 
 
     test('teardown leaves no namespace, link or process', async () => {
       const before = await leftovers(id);
-      expect(before.namespaces.length).toBe(plan.nodes.length + 3 + plan.externals.length + 1);
+      // A pod's namespace is a kept slot (live/pod-slots.ts) that carries the pod's name as a
+      // second name: two entries per pod in /run/netns; one per node and external, the fabric.
+      const pods = plan.pods.filter((p) => !p.hostNetwork).length;
+      expect(before.namespaces.length).toBe(plan.nodes.length + 2 * pods + plan.externals.length + 1);
       expect(before.processes.length).toBeGreaterThan(0);
       await sandbox!.teardown();
       sandbox = undefined;
