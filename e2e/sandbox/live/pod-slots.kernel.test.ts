@@ -127,7 +127,8 @@ describeKernel('pod slots: a kept namespace is indistinguishable from a new one'
       expect(await leftovers(id)).toEqual({ namespaces: [], links: [], processes: [] });
     });
 
-    test('the second pod on a slot sees what it sees on a new slot; the first leaves nothing behind', async () => {
+    /** A node's slots on the test's node namespace, as the kubelet makes them. */
+    const newSlots = (): PodSlots => {
       const node: NodeWiring = {
         ns: nodeNs,
         ipv4: '172.18.0.2',
@@ -136,7 +137,7 @@ describeKernel('pod slots: a kept namespace is indistinguishable from a new one'
         onLink: ['10.244.1.0/24', 'fd00:10:244:1::/64'],
         offLink: [],
       };
-      const slots = new PodSlots(
+      return new PodSlots(
         node,
         topology,
         { netns: (n) => livePodSlotNetns(id, 1, n), hostIf: (n) => livePodSlotHostIf(id, 1, n) },
@@ -144,6 +145,10 @@ describeKernel('pod slots: a kept namespace is indistinguishable from a new one'
         () => undefined,
         { maxIdle: 8, idleMs: 3000 },
       );
+    };
+
+    test('the second pod on a slot sees what it sees on a new slot; the first leaves nothing behind', async () => {
+      const slots = newSlots();
       const a = { ipv4: '10.244.1.10', ipv6: 'fd00:10:244:1::10' };
       const b = { ipv4: '10.244.1.11', ipv6: 'fd00:10:244:1::11' };
       const podA = await slots.attach(`ps${id}-pod-x.a-1`, a);
@@ -182,22 +187,7 @@ describeKernel('pod slots: a kept namespace is indistinguishable from a new one'
     (topology === 'bridge' ? test : test.skip)(
       "a pod added with announce corrects its neighbours' entries for its addresses",
       async () => {
-        const node: NodeWiring = {
-          ns: nodeNs,
-          ipv4: '172.18.0.2',
-          ipv6: 'fd00:18::2',
-          ipv6Pods: true,
-          onLink: ['10.244.1.0/24', 'fd00:10:244:1::/64'],
-          offLink: [],
-        };
-        const slots = new PodSlots(
-          node,
-          topology,
-          { netns: (n) => livePodSlotNetns(id, 1, n), hostIf: (n) => livePodSlotHostIf(id, 1, n) },
-          slotActions(nodeNs, client),
-          () => undefined,
-          { maxIdle: 8, idleMs: 3000 },
-        );
+        const slots = newSlots();
         const neighbour = await slots.attach(`ps${id}-pod-x.n-1`, {
           ipv4: '10.244.1.20',
           ipv6: 'fd00:10:244:1::20',
