@@ -332,7 +332,6 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
   let inside = 0;
   let deniedDelivered = 0;
   let allowedDropped = 0;
-  const rssStart = new Map(NODES.map((n) => [n, rssKb(agentPid(id, n))]));
   // Every few seconds, each agent's RSS with its pid (agents are restarted during the run).
   const runStart = Date.now();
   const rssSamples = new Map<string, RssSample[]>(NODES.map((n) => [n, []]));
@@ -648,7 +647,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
       const longest = longestLived(samples);
       agentReports.push({
         node: n,
-        rssStartKb: rssStart.get(n) ?? null,
+        rssStartKb: samples[0] && samples[0].atMs < RSS_SAMPLE_MS ? samples[0].kb : null,
         rssEndKb: rssKb(agentPid(id, n)),
         rssPeakBySixthKb: peakByPeriod(samples, runMs, 6),
         longestLived: longest
