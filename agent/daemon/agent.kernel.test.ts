@@ -459,6 +459,29 @@ describeKernel('palisade agent in a node namespace', () => {
     );
 
     nftablesTest(
+      'the table switched off by another process (flags dormant) is seen and replaced whole',
+      async () => {
+        const logBefore = agent().logEntries().length;
+        // A dormant table's chains see no packet: every pod would be open. nft 1.0.6 also prints
+        // the JSON of a table with flags cut short, so the read-back cannot say what it holds.
+        await s.sandbox.inNode(['nft', 'add table inet palisade { flags dormant; }']);
+        await eventually(
+          async () => !/flags dormant/.test(await nftTable()),
+          'the table replaced without the flag',
+          20_000,
+          20,
+        );
+        expect(
+          agent()
+            .logEntries()
+            .slice(logBefore)
+            .some((e) => /the table has flags another process set/.test(String(e.msg))),
+        ).toBe(true);
+        await s.step(STEADY);
+      },
+    );
+
+    nftablesTest(
       'the nft session child killed while events arrive: the error is reported, retried, and the kernel ends as a from-scratch render',
       async () => {
         const errorsBefore = metricValue(await agent().metrics(), 'palisade_apply_errors_total');

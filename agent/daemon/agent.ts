@@ -215,7 +215,7 @@ export class Agent {
     for (const r of this.reflectors) r.start();
     this.verdicts?.start();
     // Tampering with our rules or sets is repaired as soon as it is seen, not at the next resync.
-    this.dataplane.watchDrift(() => runner.requestRepair());
+    this.dataplane.watchDrift(() => runner.kernelChanged());
     this.armResync();
     log.info('agent started; waiting for caches to sync before programming', { backend: this.backend });
   }

@@ -261,6 +261,46 @@ describe('SyncRunner', () => {
     expect(dataplane.repairs).toEqual([500]);
   });
 
+  test('a foreign kernel change brings a failing retry forward to the first delay; the backoff keeps its count', async () => {
+    const { clock, dataplane, runner, event } = setup();
+    runner.markSynced();
+    await clock.advance(0);
+    dataplane.script = [
+      new Error('refused'),
+      new Error('refused'),
+      new Error('refused'),
+      new Error('refused'),
+    ];
+    event('ns/a');
+    await clock.advance(0); // fails; retry at +500
+    await clock.advance(500); // fails; retry at +1000
+    await clock.advance(1000); // fails; retry at +2000
+    expect(runner.status()).toMatchObject({ consecutiveFailures: 3, retryInMs: 2000 });
+    const changedAt = clock.now() + 100;
+    await clock.advance(100);
+    runner.kernelChanged();
+    expect(runner.status().retryInMs).toBe(500);
+    await clock.advance(499);
+    expect(dataplane.syncs).toHaveLength(4);
+    await clock.advance(1); // fails a fourth time: the next delay is the fourth, 4000
+    expect(dataplane.syncs.map((s) => s.at).slice(-1)).toEqual([changedAt + 500]);
+    expect(runner.status()).toMatchObject({ consecutiveFailures: 4, retryInMs: 4000 });
+    // A change seen when the retry is already nearer than the first delay does not postpone it.
+    await clock.advance(3800);
+    runner.kernelChanged();
+    expect(runner.status().retryInMs).toBe(200);
+    await clock.advance(200);
+    expect(runner.status()).toMatchObject({ consecutiveFailures: 0, pendingEvents: 0 });
+    // The repairs the changes asked for run once the retry has succeeded.
+    await clock.advance(0);
+    expect(dataplane.repairs).toEqual([clock.now()]);
+    // With nothing failing, a foreign change is a repair, at once.
+    await clock.advance(1000);
+    runner.kernelChanged();
+    await clock.advance(0);
+    expect(dataplane.repairs).toEqual([clock.now() - 1000, clock.now()]);
+  });
+
   test('exclusive() work waits for the apply in flight', async () => {
     const { clock, dataplane, runner, event } = setup();
     runner.markSynced();

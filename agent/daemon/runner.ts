@@ -140,6 +140,8 @@ export class SyncRunner {
   private lockTail: Promise<unknown> = Promise.resolve();
 
   private readonly retryBackoff: Backoff;
+  /** The backoff's first delay: how soon a retry comes after the kernel changed under a failure. */
+  private readonly retryFirstMs: number;
   private readonly wedgeTimeoutMs: number;
   private readonly wall: () => number;
 
@@ -153,7 +155,9 @@ export class SyncRunner {
   private readonly readyWaiters: Array<() => void> = [];
 
   constructor(private readonly opts: RunnerOptions) {
-    this.retryBackoff = new Backoff(opts.retry ?? { initialMs: 500, maxMs: 30_000 });
+    const retry = opts.retry ?? { initialMs: 500, maxMs: 30_000 };
+    this.retryBackoff = new Backoff(retry);
+    this.retryFirstMs = retry.initialMs;
     this.wedgeTimeoutMs = opts.wedgeTimeoutMs ?? 120_000;
     this.wall = opts.wallClock ?? Date.now;
   }
@@ -178,6 +182,19 @@ export class SyncRunner {
     if (this.stopped) return;
     this.repairRequested = true;
     this.schedule();
+  }
+
+  /**
+   * The drift watch saw a change to the kernel that Palisade did not make: check and repair it.
+   * While applies are failing, the retry is also brought forward to the backoff's first delay
+   * from now, because what refused them (another process that took the table over, a tool that
+   * held a lock) may just have gone; waiting out a backoff of up to 30 s would leave the kernel
+   * wrong that long. The backoff keeps its count, so a retry that fails again waits longer.
+   */
+  kernelChanged(): void {
+    if (this.stopped) return;
+    if (this.failed) this.retryAt = Math.min(this.retryAt, this.opts.clock.now() + this.retryFirstMs);
+    this.requestRepair();
   }
 
   /** Resolves after the first successful apply. */

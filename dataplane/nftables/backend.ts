@@ -32,6 +32,13 @@ export class NftablesBackend implements Backend {
   private readonly log: DataplaneLogger;
   /** Whether the table exists, as far as the last read-back or transaction says. */
   private tableExists = false;
+  /**
+   * The last read-back found flags on the table that Palisade did not set, or printed JSON that
+   * does not parse (what nft 1.0.6 prints for a table with flags), so what the table holds or does
+   * is unknown: the next write replaces the whole table in one transaction, which also drops the
+   * flags, instead of writing a difference.
+   */
+  private replaceTable = false;
   private readonly logsVerdicts: boolean;
 
   constructor(opts: NftablesBackendOptions) {
@@ -62,9 +69,27 @@ export class NftablesBackend implements Backend {
         throw e;
       }
     });
-    const { state, exists } = parseTable(json);
-    this.tableExists = exists;
-    return state;
+    let parsed: ReturnType<typeof parseTable>;
+    try {
+      parsed = parseTable(json);
+    } catch (e) {
+      if (!(e instanceof SyntaxError)) throw e;
+      parsed = { ...parseTable(''), exists: true, flagged: true };
+    }
+    if (parsed.flagged) {
+      // Read as empty, every object shows as missing (so a drift check reports it), and the next
+      // write replaces the table.
+      this.log.warn(
+        'nftables: the table has flags another process set (owner or dormant?); the next write replaces the whole table',
+        { readBack: json.slice(0, 160) },
+      );
+      this.tableExists = true;
+      this.replaceTable = true;
+      return parseTable('').state;
+    }
+    this.tableExists = parsed.exists;
+    this.replaceTable = false;
+    return parsed.state;
   }
 
   /**
@@ -84,11 +109,16 @@ export class NftablesBackend implements Backend {
 
   async write(
     changes: Changes,
-    _desired: TablesState,
+    desired: TablesState,
     _applied: TablesState,
     meter: Meter,
     purpose: WritePurpose,
   ): Promise<Kept> {
+    if (this.replaceTable) {
+      await this.transact(rewriteAll(desired), meter);
+      this.replaceTable = false;
+      return {};
+    }
     const plan = planChanges(changes, purpose, !this.tableExists);
     await this.transact(plan.lines, meter);
     return plan.kept;

@@ -416,6 +416,42 @@ describe('drift', () => {
   });
 });
 
+describe('a table another process set flags on (nft 1.0.6 prints them from uninitialised memory)', () => {
+  test.each(['cut', 'stray'] as const)(
+    'printed %s: drift is every object; the repair replaces the table in one transaction, without the flags',
+    async (printed) => {
+      const { k, dp } = await started();
+      k.tableFlagsJson = printed;
+      k.foreign('add table inet palisade { flags dormant; }');
+      expect(k.snapshot()).toMatch(/^table inet palisade flags dormant$/m);
+      const drift = await dp.checkDrift();
+      expect(drift.differences.length).toBeGreaterThan(10);
+      const before = k.transactions.length;
+      await dp.repairDrift();
+      expect(k.transactions.slice(before).map((t) => t.script.split('\n').slice(0, 3))).toEqual([
+        ['add table inet palisade', 'delete table inet palisade', 'add table inet palisade'],
+      ]);
+      expect(k.snapshot()).toBe(await reference(base));
+      expect((await dp.checkDrift()).differences).toEqual([]);
+    },
+  );
+
+  test('a sync that must re-read the kernel replaces it too, and later syncs are incremental again', async () => {
+    const { k, dp } = await started();
+    k.failNextTransaction();
+    const moved = withMembers(base, 'pods:db', ['10.2.0.1', '10.2.0.9', 'fd02::1']);
+    await expect(dp.sync(moved, deltaBetween(base, moved))).rejects.toThrow(NftError);
+    k.foreign('add table inet palisade { flags dormant; }');
+    await dp.sync(moved, deltaBetween(base, moved));
+    expect(k.snapshot()).toBe(await reference(moved));
+    const before = k.transactions.length;
+    await dp.sync(base, deltaBetween(moved, base));
+    expect(commandsSince(k, before)).toEqual([
+      expect.stringMatching(/^delete element inet palisade pods4-db-\S+ \{ 10\.2\.0\.9 \}$/),
+    ]);
+  });
+});
+
 describe('cleanup', () => {
   test('deletes the table, and a new sync starts from scratch', async () => {
     const { k, dp } = await started();

@@ -77,6 +77,8 @@ export interface FakeTable {
   readonly sets: Map<string, FakeSet>;
   /** By "<kind> <name>". */
   readonly objects: Map<string, FakeObject>;
+  /** Table flags (`add table … { flags dormant; }`); Palisade never sets any. */
+  flags: string[];
 }
 
 export interface FakeTransaction {
@@ -156,6 +158,8 @@ export class FakeNft implements Kernel {
   readonly transactions: FakeTransaction[] = [];
   /** Bumped by every committed transaction, as the kernel's ruleset generation. */
   generation = 0;
+  /** How a table with flags is printed (nft 1.0.6 prints either, by chance): cut short, or a stray string. */
+  tableFlagsJson: 'cut' | 'stray' = 'cut';
   private nextHandle = 1;
   private nextPid = 50_000;
   private failure: string | undefined;
@@ -227,7 +231,7 @@ export class FakeNft implements Kernel {
     const out: string[] = [];
     for (const key of [...this.tables.keys()].sort()) {
       const t = this.tables.get(key)!;
-      out.push(`table ${key}`);
+      out.push(`table ${key}${t.flags.length ? ` flags ${t.flags.join(',')}` : ''}`);
       for (const c of [...t.chains.values()].sort((a, b) => (a.name < b.name ? -1 : 1))) {
         out.push(`  chain ${c.name}${c.base ? ` ${JSON.stringify(c.base)}` : ''}`);
         for (const r of c.rules) out.push(`    ${printRule(r.expr)}`);
@@ -291,7 +295,9 @@ export class FakeNft implements Kernel {
     if (what === 'table') {
       const key = `${t[2]} ${t[3]}`;
       if (verb === 'add') {
-        if (!tables.has(key)) {
+        const flags = /\{\s*flags\s+([a-z, ]+);/.exec(text)?.[1].split(/[ ,]+/).filter(Boolean);
+        const existing = tables.get(key);
+        if (!existing) {
           tables.set(key, {
             family: t[2],
             name: t[3],
@@ -299,8 +305,11 @@ export class FakeNft implements Kernel {
             chains: new Map(),
             sets: new Map(),
             objects: new Map(),
+            flags: flags ?? [],
           });
           events.push(`add table ${key}`);
+        } else if (flags) {
+          existing.flags = flags;
         }
         return;
       }
@@ -441,9 +450,21 @@ export class FakeNft implements Kernel {
   }
 
   tableJson(t: FakeTable): string {
+    // nft 1.0.6 prints a table's flags from uninitialised memory: the JSON of a table with any
+    // flag mostly stops right after `"flags": `, and sometimes holds a stray string there.
+    const table: Record<string, unknown> = { family: t.family, name: t.name, handle: t.handle };
+    if (t.flags.length > 0) {
+      if (this.tableFlagsJson === 'cut') {
+        const meta = JSON.stringify({
+          metainfo: { version: '1.0.6', release_name: 'Lester Gooch #5', json_schema_version: 1 },
+        });
+        return `{"nftables": [${meta}, {"table": ${JSON.stringify(table).slice(0, -1)}, "flags": `;
+      }
+      table.flags = 'Lester Gooch #5';
+    }
     const items: unknown[] = [
       { metainfo: { version: '1.0.6', release_name: 'Lester Gooch #5', json_schema_version: 1 } },
-      { table: { family: t.family, name: t.name, handle: t.handle } },
+      { table },
     ];
     for (const s of t.sets.values()) {
       const type = s.keyType.length === 1 ? s.keyType[0] : [...s.keyType];

@@ -137,19 +137,27 @@ function readObject(o: Record<string, Json>): KernelSet | undefined {
 /**
  * Own objects from `nft -j list table inet palisade` output; `exists` is false when the table is
  * not there (empty output). Elements in a form Palisade never writes are kept as their JSON, so
- * they show as differences.
+ * they show as differences. `flagged` says the table has flags, which Palisade never sets: another
+ * process set them (`owner` to take the table over, `dormant` to switch it off). nft 1.0.6
+ * prints the flags' value from uninitialised memory, so the JSON of such a table is often cut
+ * short (a SyntaxError here) and, when it parses, says nothing true about which flags they are.
  */
-export function parseTable(json: string): { state: TablesState; exists: boolean } {
+export function parseTable(json: string): { state: TablesState; exists: boolean; flagged: boolean } {
   const chains = new Map<string, Chain>();
   const sets = new Map<string, KernelSet>();
   const table: TableState = { chains, hooks: [] };
-  if (json.trim() === '') return { state: { tables: new Map([['inet', table]]), sets }, exists: false };
+  if (json.trim() === '')
+    return { state: { tables: new Map([['inet', table]]), sets }, exists: false, flagged: false };
   const doc = JSON.parse(json) as { nftables?: Json[] };
   const rules = new Map<string, Rule[]>();
   let exists = false;
+  let flagged = false;
   for (const o of doc.nftables ?? []) {
     if (!isObj(o)) continue;
-    if (isObj(o.table) && o.table.name === TABLE && o.table.family === 'inet') exists = true;
+    if (isObj(o.table) && o.table.name === TABLE && o.table.family === 'inet') {
+      exists = true;
+      if (o.table.flags !== undefined) flagged = true;
+    }
     const c = o.chain;
     if (isObj(c) && c.table === TABLE && c.family === 'inet' && typeof c.name === 'string') {
       const info = chainNameInfo(c.name);
@@ -211,5 +219,5 @@ export function parseTable(json: string): { state: TablesState; exists: boolean 
     const c = chains.get(name);
     if (c) chains.set(name, { ...c, rules: list });
   }
-  return { state: { tables: new Map([['inet', table]]), sets }, exists };
+  return { state: { tables: new Map([['inet', table]]), sets }, exists, flagged };
 }
