@@ -10,9 +10,10 @@
  * the tool's own (the drift watch tells its own commits apart by pid). Node spawns children from
  * its main thread, whose exit is the process's. Where setpriv is missing, the tool runs as before.
  *
- * Not yet for tcpdump: checked by hand, a tcpdump started this way still outlives a SIGKILLed
- * parent (with or without `-Z root`); something in its start-up (privilege or capability
- * handling) clears the signal. `nft monitor` and the sessions are covered.
+ * tcpdump needs one more step: run as root, it switches to its own unprivileged user once its
+ * device is open, and a change of user clears the parent-death signal (prctl(2)). The capture
+ * tells it to become the user it already is (`-Z`), which changes nothing (capture.ts); a kernel
+ * test SIGKILLs a capturing process and sees its tcpdump end.
  */
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';

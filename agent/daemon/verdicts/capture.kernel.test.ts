@@ -6,7 +6,8 @@
  * fixture must still parse to what the kernel produces now.
  */
 import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { spawn } from 'node:child_process';
+import { join, resolve } from 'node:path';
 import {
   addNetns,
   deleteNetns,
@@ -285,6 +286,50 @@ describeKernel('NFLOG capture through tcpdump', () => {
     await waitFor(() => second.status().state === 'backoff', 'the second child to fail');
     expect(second.status().lastError).toMatch(/tcpdump exited \(status 1\).*(busy|group)/i);
     await second.stop();
+  });
+
+  test('tcpdump dies with the process that started it, SIGKILL included', async () => {
+    // Another Node process starts a capture as the agent does (the built code), and is killed.
+    const dist = (m: string) => JSON.stringify(resolve(__dirname, '../../../dist/agent/daemon', m));
+    const script = `
+      const { NflogCapture, spawnCapture } = require(${dist('verdicts/capture.js')});
+      const { systemClock } = require(${dist('clock.js')});
+      const { silentLogger } = require(${dist('logger.js')});
+      const inNs = ${JSON.stringify(inNs(ns, []))};
+      const c = new NflogCapture({
+        group: ${GROUP + 1},
+        clock: systemClock,
+        log: silentLogger(),
+        sink: () => undefined,
+        start: (argv) => spawnCapture([...inNs, ...argv]),
+      });
+      c.start();
+      const t = setInterval(() => {
+        const s = c.status();
+        if (s.state === 'running') { clearInterval(t); console.log(s.pid); }
+      }, 20);`;
+    const parent = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const exited = new Promise((r) => parent.on('exit', r));
+    let out = '';
+    parent.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    await waitFor(() => out.includes('\n'), 'the other process to report its running tcpdump');
+    const pid = Number(out.trim());
+    const alive = () => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    expect(alive()).toBe(true);
+    parent.kill('SIGKILL');
+    await exited;
+    try {
+      await waitFor(() => !alive(), `tcpdump (pid ${pid}) to end with its parent`, 5_000);
+    } finally {
+      if (alive()) process.kill(pid, 'SIGKILL');
+    }
   });
 });
 

@@ -2,6 +2,7 @@
  * NflogCapture with a fake child: the bytes it writes are the recorded capture, and the test
  * drives its stderr, its exit and the clock.
  */
+import { userInfo } from 'node:os';
 import { FakeClock, settle } from '../testutil/fake-clock';
 import { silentLogger } from '../logger';
 import {
@@ -91,6 +92,8 @@ test('runs tcpdump on the group with an argv array, and is running once tcpdump 
     '8192',
     '-B',
     '2048',
+    '-Z',
+    userInfo().username,
     '-w',
     '-',
   ]);

@@ -24,6 +24,7 @@
  *   The batching also means a record can reach the agent up to a second after its packet.
  */
 import { spawn } from 'node:child_process';
+import { userInfo } from 'node:os';
 import { diesWithParent } from '../../../dataplane/child-lifetime';
 import { Backoff, type BackoffOptions } from '../backoff';
 import type { Clock, Timer } from '../clock';
@@ -130,6 +131,8 @@ export interface NflogCaptureOptions {
   readonly sink: (m: CapturedMessage) => void;
   readonly onQueueDrops?: (count: number) => void;
   readonly start?: CaptureStarter;
+  /** The user tcpdump runs as (`-Z`); default this process's user, so that tcpdump keeps it. */
+  readonly user?: string;
   /** The tcpdump binary; default `tcpdump` on PATH. */
   readonly tcpdump?: string;
   /** tcpdump's snapshot length, which sizes libpcap's read buffer; default 8192 (see above). */
@@ -174,6 +177,12 @@ export class NflogCapture {
       String(opts.snapLength ?? 8192),
       '-B',
       String(opts.bufferKiB ?? 2048),
+      // tcpdump run as root switches to its own unprivileged user once the group is open, and
+      // that change of credentials clears the parent-death signal (prctl(2)): a SIGKILLed agent
+      // then left its tcpdump running, holding the group, for ever. Told to become the user it
+      // already is, it changes nothing and dies with the agent.
+      '-Z',
+      opts.user ?? userInfo().username,
       '-w',
       '-',
     ];
