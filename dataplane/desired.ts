@@ -46,6 +46,16 @@ import {
 import type { Direction } from './names';
 import type { PolicyLookup } from './tiers';
 
+/**
+ * Addresses that fail closed like a new pod's, whatever the node's pod ranges: IPv6 link-local.
+ * On a bridge a pod can send from its link-local address to another pod, and br_netfilter shows
+ * that packet to the forward hook; but no pod holds the address, so the sender's egress dispatch
+ * (by source address) would not match it and its egress policy would be bypassed. No pod is ever
+ * "known" at such an address, so the fail-closed drops take every forwarded packet from or to one
+ * (neighbour discovery is accepted before them). Routed pods cannot send such packets: the
+ * kernel never forwards a link-local source.
+ */
+export const UNATTRIBUTABLE_RANGES: readonly string[] = ['fe80::/10'];
 /** One address's entry in an isolation set: `key` is unique in the set, `element` what it holds. */
 export interface IsolationEntry {
   readonly key: string;
@@ -71,7 +81,8 @@ export interface PodRender {
  * dropped (the backend's fixed chains test both sets). DesiredState fills them: the ranges from
  * `CompiledState.localPodCIDRs`; the known addresses from the subject pods (programmed: known in
  * the sync that writes their chains) and from `CompiledState.remotePodAddresses` (pods of other
- * nodes at addresses of the ranges: known as soon as the model has them).
+ * nodes at addresses of the ranges: known as soon as the model has them). IPv6 link-local
+ * addresses count as local too (UNATTRIBUTABLE_RANGES).
  */
 export interface NewPodSets {
   /** The (empty) sets of a family, roles 'local' (the pod ranges) and 'known' (known pods). */
@@ -498,13 +509,13 @@ export class DesiredState {
     }
   }
 
-  /** The node's pod ranges into each family's 'local' set. */
+  /** The node's pod ranges, and the link-local range, into each family's 'local' set. */
   private setLocalPodCIDRs(cidrs: readonly string[]): void {
     const newPods = this.renderer.newPods;
     if (!newPods) return;
     for (const f of this.renderer.families) {
       const set = this.tables.sets.get(newPods.localSetName(f))!;
-      const want = new Set(newPods.rangeElements(cidrs, f));
+      const want = new Set(newPods.rangeElements([...cidrs, ...UNATTRIBUTABLE_RANGES], f));
       for (const e of [...set.members]) {
         if (want.has(e)) continue;
         set.members.delete(e);

@@ -189,7 +189,7 @@ export const CONFIG_OPTIONS: readonly OptionSpec[] = [
     env: 'PALISADE_NEW_PODS',
     default: 'fail-closed',
     description:
-      'traffic of a local pod address not programmed yet: fail-closed (dropped, except to and from its node) or fail-open',
+      'traffic of a local pod address not programmed yet, or of an IPv6 link-local one: fail-closed (dropped, except to and from its node) or fail-open',
   },
   {
     key: 'localPodCidr',

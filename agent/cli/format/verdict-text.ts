@@ -43,7 +43,7 @@ export function decidedBy(e: VerdictEvent): string {
     case 'pending':
       return "isolated, its pod's rules not written yet";
     case 'fail-closed':
-      return `fail closed: ${e.direction === 'egress' ? 'source' : 'destination'} pod not programmed yet`;
+      return `fail closed: ${e.direction === 'egress' ? 'source' : 'destination'} is no programmed pod (a new pod, or IPv6 link-local)`;
     default:
       return e.tier;
   }
