@@ -187,9 +187,10 @@ export class SyncRunner {
   /**
    * The drift watch saw a change to the kernel that Palisade did not make: check and repair it.
    * While applies are failing, the retry is also brought forward to the backoff's first delay
-   * from now, because what refused them (another process that took the table over, a tool that
-   * held a lock) may just have gone; waiting out a backoff of up to 30 s would leave the kernel
-   * wrong that long. The backoff keeps its count, so a retry that fails again waits longer.
+   * from now, because another process is at work on the kernel and what made them fail may just
+   * have changed; waiting out a backoff of up to 30 s would leave the kernel wrong that long.
+   * (The kernel announces nothing when it drops a table whose owner exited: that case waits for
+   * the retry.) The backoff keeps its count, so a retry that fails again waits longer.
    */
   kernelChanged(): void {
     if (this.stopped) return;
